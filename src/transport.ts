@@ -1,0 +1,124 @@
+/**
+ * The contract between the sink's flusher and a Kafka transport.
+ *
+ * The flusher owns buffering, batching, retries with backoff, expiry and accounting.
+ * A transport owns exactly one thing: getting a batch of already-encoded records to
+ * Kafka and saying, per record, how that went. It never buffers beyond the batch it was
+ * handed, and it never retries on its own in a way that outlives the batch's promise.
+ *
+ * @module
+ */
+
+/** One encoded record as the transport sees it. Byte arrays are owned by the batch. */
+export interface OutRecord {
+  /** Partition key bytes, or `null` to let the producer pick a partition. */
+  readonly key: Uint8Array | null;
+  /** The encoded value. */
+  readonly value: Uint8Array;
+  /** Record headers, or `null` when there are none. */
+  readonly headers: ReadonlyArray<readonly [string, Uint8Array]> | null;
+  /** Milliseconds since the epoch, taken when the record was emitted. */
+  readonly timestamp: number;
+  /** Bytes this record holds against `capacityBytes` (its encoded size plus framing). */
+  readonly size: number;
+}
+
+/** A batch of records handed to {@linkcode Transport.send}. */
+export interface Batch {
+  readonly records: ReadonlyArray<OutRecord>;
+  /** Sum of `size` over `records`. */
+  readonly bytes: number;
+}
+
+/**
+ * What became of a batch that was not entirely delivered. Each list holds indexes into
+ * `batch.records`; an index appears in at most one list; every index not listed was
+ * delivered. Resolving `send` with `undefined` means the whole batch was delivered.
+ */
+export interface SendReport {
+  /** Refused for good by the broker or the transport (too large, no such topic, auth). */
+  readonly rejected?: ReadonlyArray<number>;
+  /** Not delivered, but a later attempt may succeed: the flusher sends them again. */
+  readonly retry?: ReadonlyArray<number>;
+  /** Given up on by the transport because they reached the sink's `maxAgeMs`. */
+  readonly expired?: ReadonlyArray<number>;
+  /** Not delivered because the send was aborted (the sink is shutting down). */
+  readonly aborted?: ReadonlyArray<number>;
+  /** Why records were rejected, for the sink's `lastError`. */
+  readonly error?: unknown;
+}
+
+/** How a transport sees its connection, for `stats()` and `metrics()`. */
+export type TransportState = "connecting" | "up" | "down" | "closed";
+
+/** Everything a transport is told when the sink starts it. */
+export interface TransportContext {
+  /** The sink's `maxAgeMs`: a transport with its own delivery timeout aligns it to this. */
+  readonly maxAgeMs: number;
+  /** The sink's `capacityBytes`: a transport with its own queue bounds it by this. */
+  readonly capacityBytes: number;
+}
+
+/**
+ * A Kafka transport. Implementations live one per file in `src/transports/`.
+ *
+ * Contract:
+ * - `send` must not throw synchronously; it returns a promise that settles once every
+ *   record in the batch has a known outcome (delivered, rejected, expired, aborted or to
+ *   be retried). Rejecting the promise means "nothing in this batch was delivered":
+ *   with a {@linkcode TransportError} whose `retriable` is true the flusher retries the
+ *   whole batch later; with anything else the whole batch counts as `rejected`.
+ * - When `signal` aborts, `send` settles promptly; records whose fate is then unknown are
+ *   reported in `aborted` (or the promise rejects with the abort reason).
+ * - A record reported delivered is never reported again; a record reported rejected,
+ *   expired or aborted is never delivered later by this transport.
+ */
+export interface Transport {
+  /** A short name for metrics and errors, such as `"memory"` or `"confluent"`. */
+  readonly name: string;
+  /** Called once by the sink before the first send. Must not throw synchronously. */
+  start?(context: TransportContext): void;
+  /** Deliver a batch. See the interface's contract. */
+  send(batch: Batch, signal: AbortSignal): Promise<SendReport | undefined>;
+  /** The connection state as the transport knows it. */
+  state(): TransportState;
+  /** Release connections and timers. Settles within `timeoutMs`. */
+  close(timeoutMs: number): Promise<void>;
+}
+
+/** Machine-readable reasons a transport reports a failure. */
+export const TRANSPORT_ERROR_CODES = [
+  "TRANSPORT_UNAVAILABLE",
+  "TRANSPORT_TIMEOUT",
+  "TRANSPORT_REJECTED",
+  "TRANSPORT_CLOSED",
+] as const;
+
+/** One of {@linkcode TRANSPORT_ERROR_CODES}. */
+export type TransportErrorCode = (typeof TRANSPORT_ERROR_CODES)[number];
+
+/**
+ * A failure a transport reports. `retriable` tells the flusher whether sending the same
+ * records again later may succeed.
+ *
+ * @example
+ * ```ts
+ * import { TransportError } from "./transport.ts";
+ * const err = new TransportError("TRANSPORT_UNAVAILABLE", "broker down", { retriable: true });
+ * console.assert(err.retriable && err.code === "TRANSPORT_UNAVAILABLE");
+ * ```
+ */
+export class TransportError extends Error {
+  readonly code: TransportErrorCode;
+  readonly retriable: boolean;
+  constructor(
+    code: TransportErrorCode,
+    message: string,
+    options: { retriable: boolean; cause?: unknown },
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "TransportError";
+    this.code = code;
+    this.retriable = options.retriable;
+  }
+}
