@@ -1,0 +1,33 @@
+/**
+ * shedsink: publish telemetry to Apache Kafka from a hot path without ever waiting for
+ * Kafka. Records go into a bounded in-memory buffer; a flusher drains it to Kafka in
+ * batches; when the buffer is full, records are dropped, never blocked, and every drop
+ * is counted by reason.
+ *
+ * @example
+ * ```ts
+ * import { createSink, memoryTransport } from "./mod.ts";
+ *
+ * const sink = createSink({ transport: memoryTransport(), capacityBytes: 1 << 20 });
+ * sink.emit({ keyspace: "commerce", table: "orders", rows: 12, latencyMs: 3.1 });
+ * console.log(sink.stats().accepted.records); // 1
+ * await sink.close({ timeoutMs: 1000 });
+ * ```
+ *
+ * @module
+ */
+
+export { createSink } from "./src/sink.ts";
+export type { CloseOptions, CloseReport, FlushOptions, Sink, SinkState, SinkStats } from "./src/sink.ts";
+export { DEFAULTS } from "./src/options.ts";
+export type { BatchOptions, Encode, HeaderValues, RecordSchema, RetryOptions, SinkOptions, WhenFull } from "./src/options.ts";
+export { conservationErrors, DROP_REASONS } from "./src/core/accounting.ts";
+export type { Count, Counts, DropReason } from "./src/core/accounting.ts";
+export { ERROR_CODES, InvalidOptionError, ShedsinkError } from "./src/errors.ts";
+export type { ErrorCode } from "./src/errors.ts";
+export { renderMetrics } from "./src/metrics.ts";
+export type { MetricsOptions } from "./src/metrics.ts";
+export { TRANSPORT_ERROR_CODES, TransportError } from "./src/transport.ts";
+export type { Batch, OutRecord, SendReport, Transport, TransportContext, TransportErrorCode, TransportState } from "./src/transport.ts";
+export { memoryTransport } from "./src/transports/memory.ts";
+export type { MemoryTransport, MemoryTransportOptions, ReceivedRecord } from "./src/transports/memory.ts";

@@ -1,0 +1,211 @@
+/**
+ * Counters for every record the sink is offered, in records and in bytes, and the
+ * conservation law they keep:
+ *
+ * ```
+ * offered  = accepted + refused                          (refused: dropped on arrival)
+ * accepted = delivered + lost + pending + inFlight       (lost: dropped after acceptance)
+ * ```
+ *
+ * A drop is counted under exactly one reason. `oversize`, `invalid` and `closed` happen
+ * only on arrival; `expired`, `rejected` and `shutdown` only after acceptance;
+ * `buffer_full` on arrival under `whenFull: "drop-newest"` and after acceptance (an
+ * evicted record) under `"drop-oldest"`.
+ *
+ * @module
+ */
+
+/** Every reason a record can be dropped for. */
+export const DROP_REASONS = [
+  "buffer_full",
+  "oversize",
+  "invalid",
+  "closed",
+  "expired",
+  "rejected",
+  "shutdown",
+] as const;
+
+/** One of {@linkcode DROP_REASONS}. */
+export type DropReason = (typeof DROP_REASONS)[number];
+
+/** Indexes into the per-reason counters, one per {@linkcode DROP_REASONS} entry. */
+export const BUFFER_FULL = 0;
+export const OVERSIZE = 1;
+export const INVALID = 2;
+export const CLOSED = 3;
+export const EXPIRED = 4;
+export const REJECTED = 5;
+export const SHUTDOWN = 6;
+
+/** A count in records and in bytes. */
+export interface Count {
+  readonly records: number;
+  readonly bytes: number;
+}
+
+/** A snapshot of the counters. */
+export interface Counts {
+  /** Records given to `emit()` or the writable. */
+  readonly offered: Count;
+  /** Records that entered the buffer. */
+  readonly accepted: Count;
+  /** Records Kafka acknowledged. */
+  readonly delivered: Count;
+  /** Records in the buffer, not yet handed to the transport. */
+  readonly pending: Count;
+  /** Records handed to the transport (or held for a retry), not yet settled. */
+  readonly inFlight: Count;
+  /** Records dropped on arrival, never accepted (sum over reasons). */
+  readonly refused: Count;
+  /** Records dropped after acceptance (sum over reasons). */
+  readonly lost: Count;
+  /** Every drop by reason, on arrival and after acceptance together. */
+  readonly dropped: Readonly<Record<DropReason, Count>>;
+}
+
+/**
+ * The sink's counters. Fields are plain numbers set in the constructor so that the hot
+ * path increments them without lookups.
+ */
+export class Accounting {
+  offeredRecords = 0;
+  offeredBytes = 0;
+  acceptedRecords = 0;
+  acceptedBytes = 0;
+  deliveredRecords = 0;
+  deliveredBytes = 0;
+  pendingRecords = 0;
+  pendingBytes = 0;
+  inFlightRecords = 0;
+  inFlightBytes = 0;
+  /** Dropped on arrival, by reason index. */
+  readonly refusedRecords: Float64Array = new Float64Array(DROP_REASONS.length);
+  readonly refusedBytes: Float64Array = new Float64Array(DROP_REASONS.length);
+  /** Dropped after acceptance, by reason index. */
+  readonly lostRecords: Float64Array = new Float64Array(DROP_REASONS.length);
+  readonly lostBytes: Float64Array = new Float64Array(DROP_REASONS.length);
+
+  /** A record was offered and refused on arrival. */
+  refuse(reason: number, bytes: number): void {
+    this.offeredRecords++;
+    this.offeredBytes += bytes;
+    this.refusedRecords[reason]!++;
+    this.refusedBytes[reason]! += bytes;
+  }
+
+  /** A record was offered and entered the buffer. */
+  accept(bytes: number): void {
+    this.offeredRecords++;
+    this.offeredBytes += bytes;
+    this.acceptedRecords++;
+    this.acceptedBytes += bytes;
+    this.pendingRecords++;
+    this.pendingBytes += bytes;
+  }
+
+  /** Pending records left the buffer for the transport. */
+  take(records: number, bytes: number): void {
+    this.pendingRecords -= records;
+    this.pendingBytes -= bytes;
+    this.inFlightRecords += records;
+    this.inFlightBytes += bytes;
+  }
+
+  /** A pending record was dropped (evicted, expired or left at shutdown). */
+  losePending(reason: number, bytes: number): void {
+    this.pendingRecords--;
+    this.pendingBytes -= bytes;
+    this.lostRecords[reason]!++;
+    this.lostBytes[reason]! += bytes;
+  }
+
+  /** In-flight records were delivered. */
+  deliver(records: number, bytes: number): void {
+    this.inFlightRecords -= records;
+    this.inFlightBytes -= bytes;
+    this.deliveredRecords += records;
+    this.deliveredBytes += bytes;
+  }
+
+  /** In-flight records were dropped. */
+  loseInFlight(reason: number, records: number, bytes: number): void {
+    this.inFlightRecords -= records;
+    this.inFlightBytes -= bytes;
+    this.lostRecords[reason]! += records;
+    this.lostBytes[reason]! += bytes;
+  }
+
+  /** Records settled for good (delivered or lost) so far. */
+  get settledRecords(): number {
+    let lost = 0;
+    for (let i = 0; i < DROP_REASONS.length; i++) lost += this.lostRecords[i]!;
+    return this.deliveredRecords + lost;
+  }
+
+  /** A plain snapshot. */
+  snapshot(): Counts {
+    const dropped = {} as Record<DropReason, Count>;
+    let refusedRecords = 0;
+    let refusedBytes = 0;
+    let lostRecords = 0;
+    let lostBytes = 0;
+    for (let i = 0; i < DROP_REASONS.length; i++) {
+      const rr = this.refusedRecords[i]!;
+      const rb = this.refusedBytes[i]!;
+      const lr = this.lostRecords[i]!;
+      const lb = this.lostBytes[i]!;
+      refusedRecords += rr;
+      refusedBytes += rb;
+      lostRecords += lr;
+      lostBytes += lb;
+      dropped[DROP_REASONS[i]!] = { records: rr + lr, bytes: rb + lb };
+    }
+    return {
+      offered: { records: this.offeredRecords, bytes: this.offeredBytes },
+      accepted: { records: this.acceptedRecords, bytes: this.acceptedBytes },
+      delivered: { records: this.deliveredRecords, bytes: this.deliveredBytes },
+      pending: { records: this.pendingRecords, bytes: this.pendingBytes },
+      inFlight: { records: this.inFlightRecords, bytes: this.inFlightBytes },
+      refused: { records: refusedRecords, bytes: refusedBytes },
+      lost: { records: lostRecords, bytes: lostBytes },
+      dropped,
+    };
+  }
+}
+
+/**
+ * Whether a snapshot keeps the conservation law, in records and in bytes. Returns the
+ * broken equations, or an empty array when it holds.
+ *
+ * @example
+ * ```ts
+ * import { Accounting, conservationErrors } from "./accounting.ts";
+ * const a = new Accounting();
+ * a.accept(30);
+ * console.assert(conservationErrors(a.snapshot()).length === 0);
+ * ```
+ */
+export function conservationErrors(c: Counts): string[] {
+  const errors: string[] = [];
+  for (const unit of ["records", "bytes"] as const) {
+    const offered = c.offered[unit];
+    const accepted = c.accepted[unit];
+    const refused = c.refused[unit];
+    const right = c.delivered[unit] + c.lost[unit] + c.pending[unit] + c.inFlight[unit];
+    if (offered !== accepted + refused) {
+      errors.push(`${unit}: offered ${offered} != accepted ${accepted} + refused ${refused}`);
+    }
+    if (accepted !== right) {
+      errors.push(
+        `${unit}: accepted ${accepted} != delivered ${c.delivered[unit]} + lost ${c.lost[unit]} + pending ${c.pending[unit]} + inFlight ${c.inFlight[unit]}`,
+      );
+    }
+    let byReason = 0;
+    for (const reason of DROP_REASONS) byReason += c.dropped[reason][unit];
+    if (byReason !== refused + c.lost[unit]) {
+      errors.push(`${unit}: drops by reason ${byReason} != refused ${refused} + lost ${c.lost[unit]}`);
+    }
+  }
+  return errors;
+}

@@ -1,0 +1,234 @@
+/**
+ * The hot path: turning one record into one frame in the ring, or into one counted drop.
+ *
+ * `Uint8Array` values are copied into the ring with no allocation; strings are written
+ * with `TextEncoder.encodeInto` straight into the ring; other values go through the
+ * configured `encode` (JSON by default). Nothing here throws for a record: a value that
+ * cannot be encoded is dropped as `invalid`, one that is too large as `oversize`, one
+ * that does not fit as `buffer_full`.
+ *
+ * @module
+ */
+
+import type { Accounting } from "./accounting.ts";
+import { BUFFER_FULL, EXPIRED, INVALID, OVERSIZE } from "./accounting.ts";
+import { encodeHeaders, FRAME_HEADER_BYTES, frameTimestamp, type Header, writeFrameHeader } from "./frame.ts";
+import type { ByteRing } from "./ring.ts";
+import type { HeaderValues, RecordSchema, ResolvedOptions } from "../options.ts";
+
+const ENCODE_JSON = 0;
+const ENCODE_FUNCTION = 1;
+const ENCODE_SCHEMA = 2;
+
+/** Turns header values into the `[name, bytes]` pairs records carry. */
+export function headerPairs(values: HeaderValues, encoder: TextEncoder): Header[] {
+  const out: Header[] = [];
+  for (const name of Object.keys(values)) {
+    const value = values[name]!;
+    out.push([name, typeof value === "string" ? encoder.encode(value) : value]);
+  }
+  return out;
+}
+
+/**
+ * Writes records into the ring under the capacity and `whenFull` policy, counting every
+ * outcome.
+ */
+export class RecordWriter<T> {
+  readonly #ring: ByteRing;
+  readonly #bytes: Uint8Array;
+  readonly #view: DataView;
+  readonly #acct: Accounting;
+  readonly #encoder: TextEncoder = new TextEncoder();
+  readonly #capacity: number;
+  readonly #maxRecordBytes: number;
+  readonly #maxAgeMs: number;
+  readonly #dropOldest: boolean;
+  readonly #encodeKind: number;
+  readonly #encodeFn: ((record: T) => Uint8Array | string) | null;
+  readonly #schema: RecordSchema | null;
+  readonly #keyFn: ((record: T) => string | Uint8Array | null | undefined) | null;
+  readonly #headersFn: ((record: T) => HeaderValues | null | undefined) | null;
+  #scratch: Uint8Array | null = null;
+
+  constructor(ring: ByteRing, acct: Accounting, options: ResolvedOptions<T>) {
+    this.#ring = ring;
+    this.#bytes = ring.bytes;
+    this.#view = ring.view;
+    this.#acct = acct;
+    this.#capacity = options.capacityBytes;
+    this.#maxRecordBytes = options.maxRecordBytes;
+    this.#maxAgeMs = options.maxAgeMs;
+    this.#dropOldest = options.whenFull === "drop-oldest";
+    const encode = options.encode;
+    this.#encodeKind = encode === "json" ? ENCODE_JSON : typeof encode === "function" ? ENCODE_FUNCTION : ENCODE_SCHEMA;
+    this.#encodeFn = typeof encode === "function" ? encode : null;
+    this.#schema = typeof encode === "object" ? encode : null;
+    this.#keyFn = options.key;
+    this.#headersFn = typeof options.headers === "function" ? options.headers : null;
+  }
+
+  /** Writes one record. Returns true when it was accepted. Never throws. */
+  write(record: T): boolean {
+    let value: Uint8Array | string | null;
+    if (typeof record === "string" || record instanceof Uint8Array) {
+      value = record;
+    } else {
+      value = this.#encodeValue(record);
+      if (value === null) return this.#refuse(INVALID, 0);
+    }
+    if (this.#keyFn === null && this.#headersFn === null) {
+      return typeof value === "string"
+        ? this.#writeString(value, FRAME_HEADER_BYTES, null, null)
+        : this.#writeBytes(value, FRAME_HEADER_BYTES, null, null);
+    }
+    let key: Uint8Array | null = null;
+    let headers: Uint8Array | null = null;
+    try {
+      if (this.#keyFn !== null) {
+        const k = this.#keyFn(record);
+        if (typeof k === "string") key = this.#encoder.encode(k);
+        else if (k instanceof Uint8Array) key = k;
+        else if (k !== null && k !== undefined) return this.#refuse(INVALID, 0);
+      }
+      if (this.#headersFn !== null) {
+        const h = this.#headersFn(record);
+        if (h !== null && h !== undefined) {
+          const pairs = headerPairs(h, this.#encoder);
+          if (pairs.length > 0) headers = encodeHeaders(pairs);
+        }
+      }
+    } catch {
+      return this.#refuse(INVALID, 0);
+    }
+    const fixed = FRAME_HEADER_BYTES + (key === null ? 0 : key.length) + (headers === null ? 0 : headers.length);
+    return typeof value === "string"
+      ? this.#writeString(value, fixed, key, headers)
+      : this.#writeBytes(value, fixed, key, headers);
+  }
+
+  /**
+   * Drops pending records older than `maxAgeMs` from the front of the ring as `expired`.
+   * Returns how many were dropped.
+   */
+  expire(now: number): number {
+    const ring = this.#ring;
+    const oldest = now - this.#maxAgeMs;
+    let dropped = 0;
+    for (let at = ring.peek(); at >= 0 && frameTimestamp(this.#view, at) < oldest; at = ring.peek()) {
+      this.#acct.losePending(EXPIRED, ring.shift());
+      dropped++;
+    }
+    return dropped;
+  }
+
+  /** Drops the oldest pending record under `reason`. Returns false when none is left. */
+  dropOldest(reason: number): boolean {
+    const size = this.#ring.shift();
+    if (size === 0) return false;
+    this.#acct.losePending(reason, size);
+    return true;
+  }
+
+  #encodeValue(record: T): Uint8Array | string | null {
+    try {
+      if (this.#encodeKind === ENCODE_JSON) {
+        const text = JSON.stringify(record);
+        return typeof text === "string" ? text : null;
+      }
+      if (this.#encodeKind === ENCODE_FUNCTION) {
+        const out = this.#encodeFn!(record);
+        return typeof out === "string" || out instanceof Uint8Array ? out : null;
+      }
+      const result = this.#schema!["~standard"].validate(record) as { issues?: unknown; value?: unknown } | Promise<unknown>;
+      if (result instanceof Promise || result.issues !== undefined) return null;
+      const text = JSON.stringify(result.value);
+      return typeof text === "string" ? text : null;
+    } catch {
+      return null;
+    }
+  }
+
+  #writeBytes(value: Uint8Array, fixed: number, key: Uint8Array | null, headers: Uint8Array | null): boolean {
+    const size = fixed + value.length;
+    if (size > this.#maxRecordBytes) return this.#refuse(OVERSIZE, size);
+    const at = this.#place(size);
+    if (at < 0) return this.#refuse(BUFFER_FULL, size);
+    this.#bytes.set(value, at + fixed);
+    this.#finish(at, size, key, headers);
+    return true;
+  }
+
+  #writeString(value: string, fixed: number, key: Uint8Array | null, headers: Uint8Array | null): boolean {
+    // UTF-8 takes at least one byte per UTF-16 unit and at most three.
+    const least = fixed + value.length;
+    if (least > this.#maxRecordBytes) return this.#refuse(OVERSIZE, least);
+    const most = fixed + value.length * 3;
+    const at = this.#ring.reserve(most);
+    if (at >= 0) {
+      const written = this.#encoder.encodeInto(value, this.#bytes.subarray(at + fixed, at + most)).written;
+      const size = fixed + written;
+      if (size > this.#maxRecordBytes) return this.#refuse(OVERSIZE, size);
+      if (this.#acct.pendingBytes + this.#acct.inFlightBytes + size <= this.#capacity) {
+        this.#finish(at, size, key, headers);
+        return true;
+      }
+      // Over capacity once in-flight bytes are counted: fall back to the general path,
+      // which may evict, from a copy (eviction can move where the frame goes).
+      return this.#writeBytes(this.#copyToScratch(at + fixed, written), fixed, key, headers);
+    }
+    const scratch = this.#scratchBuffer();
+    const result = this.#encoder.encodeInto(value, scratch.subarray(0, this.#maxRecordBytes - fixed));
+    if (result.read < value.length) {
+      return this.#refuse(OVERSIZE, fixed + result.written + (value.length - result.read));
+    }
+    return this.#writeBytes(scratch.subarray(0, result.written), fixed, key, headers);
+  }
+
+  /** Where a frame of `size` bytes goes, after making room if the policy allows; -1 if nowhere. */
+  #place(size: number): number {
+    const acct = this.#acct;
+    if (acct.pendingBytes + acct.inFlightBytes + size <= this.#capacity) {
+      const at = this.#ring.reserve(size);
+      if (at >= 0) return at;
+    }
+    // Full: expired records go first, whatever the policy.
+    this.expire(Date.now());
+    for (;;) {
+      if (acct.pendingBytes + acct.inFlightBytes + size <= this.#capacity) {
+        const at = this.#ring.reserve(size);
+        if (at >= 0) return at;
+      }
+      if (!this.#dropOldest || !this.dropOldest(BUFFER_FULL)) return -1;
+    }
+  }
+
+  #finish(at: number, size: number, key: Uint8Array | null, headers: Uint8Array | null): void {
+    const keyLength = key === null ? -1 : key.length;
+    let after = at + FRAME_HEADER_BYTES;
+    if (key !== null) {
+      this.#bytes.set(key, after);
+      after += key.length;
+    }
+    if (headers !== null) this.#bytes.set(headers, after);
+    writeFrameHeader(this.#view, at, size, Date.now(), keyLength, headers === null ? 0 : headers.length);
+    this.#ring.commit(at, size);
+    this.#acct.accept(size);
+  }
+
+  #refuse(reason: number, bytes: number): false {
+    this.#acct.refuse(reason, bytes);
+    return false;
+  }
+
+  #scratchBuffer(): Uint8Array {
+    if (this.#scratch === null) this.#scratch = new Uint8Array(this.#maxRecordBytes);
+    return this.#scratch;
+  }
+
+  #copyToScratch(from: number, length: number): Uint8Array {
+    const scratch = this.#scratchBuffer();
+    scratch.set(this.#bytes.subarray(from, from + length));
+    return scratch.subarray(0, length);
+  }
+}

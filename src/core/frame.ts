@@ -1,0 +1,126 @@
+/**
+ * The layout of one record in the ring, and reading a frame back out.
+ *
+ * ```
+ * offset  size  field
+ * 0       4     frame size in bytes, this header included (u32 LE, never 0)
+ * 4       8     timestamp, ms since the epoch (f64 LE)
+ * 12      4     key length (i32 LE, -1 for no key)
+ * 16      4     headers length (u32 LE, 0 for none)
+ * 20      k     key bytes
+ * 20+k    h     headers (u16 count, then per header: u16 name length, name, u32 value length, value)
+ * 20+k+h  v     value bytes (the rest of the frame)
+ * ```
+ *
+ * Every frame's size counts against `capacityBytes`, so a record costs its encoded
+ * bytes plus {@linkcode FRAME_HEADER_BYTES}.
+ *
+ * @module
+ */
+
+import type { OutRecord } from "../transport.ts";
+
+/** Bytes of framing every record costs on top of its key, headers and value. */
+export const FRAME_HEADER_BYTES = 20;
+
+/** Byte offsets of the frame header's fields. */
+export const SIZE_AT = 0;
+export const TIMESTAMP_AT = 4;
+export const KEY_LENGTH_AT = 12;
+export const HEADERS_LENGTH_AT = 16;
+
+/** Writes a frame header at `at`. The key, headers and value follow it. */
+export function writeFrameHeader(
+  view: DataView,
+  at: number,
+  size: number,
+  timestamp: number,
+  keyLength: number,
+  headersLength: number,
+): void {
+  view.setUint32(at + SIZE_AT, size, true);
+  view.setFloat64(at + TIMESTAMP_AT, timestamp, true);
+  view.setInt32(at + KEY_LENGTH_AT, keyLength, true);
+  view.setUint32(at + HEADERS_LENGTH_AT, headersLength, true);
+}
+
+/** The timestamp of the frame at `at`. */
+export function frameTimestamp(view: DataView, at: number): number {
+  return view.getFloat64(at + TIMESTAMP_AT, true);
+}
+
+/** A record header as a name and value bytes. */
+export type Header = readonly [string, Uint8Array];
+
+const decoder = new TextDecoder();
+
+/**
+ * Reads the frame that starts at `start` in `bytes` (a copy the caller owns) as an
+ * {@linkcode OutRecord} whose arrays are views into `bytes`.
+ */
+export function readFrame(
+  bytes: Uint8Array,
+  view: DataView,
+  start: number,
+  staticHeaders: ReadonlyArray<Header> | null,
+): OutRecord {
+  const size = view.getUint32(start + SIZE_AT, true);
+  const timestamp = view.getFloat64(start + TIMESTAMP_AT, true);
+  const keyLength = view.getInt32(start + KEY_LENGTH_AT, true);
+  const headersLength = view.getUint32(start + HEADERS_LENGTH_AT, true);
+  let at = start + FRAME_HEADER_BYTES;
+  let key: Uint8Array | null = null;
+  if (keyLength >= 0) {
+    key = bytes.subarray(at, at + keyLength);
+    at += keyLength;
+  }
+  let headers = staticHeaders;
+  if (headersLength > 0) {
+    headers = decodeHeaders(bytes, view, at, staticHeaders);
+    at += headersLength;
+  }
+  return { key, value: bytes.subarray(at, start + size), headers, timestamp, size };
+}
+
+/** Encodes headers into the frame's header block layout. */
+export function encodeHeaders(headers: ReadonlyArray<Header>): Uint8Array {
+  const encoder = new TextEncoder();
+  const names = headers.map(([name]) => encoder.encode(name));
+  let length = 2;
+  for (let i = 0; i < headers.length; i++) length += 2 + names[i]!.length + 4 + headers[i]![1].length;
+  const out = new Uint8Array(length);
+  const view = new DataView(out.buffer);
+  view.setUint16(0, headers.length, true);
+  let at = 2;
+  for (let i = 0; i < headers.length; i++) {
+    const name = names[i]!;
+    const value = headers[i]![1];
+    view.setUint16(at, name.length, true);
+    out.set(name, at + 2);
+    at += 2 + name.length;
+    view.setUint32(at, value.length, true);
+    out.set(value, at + 4);
+    at += 4 + value.length;
+  }
+  return out;
+}
+
+function decodeHeaders(
+  bytes: Uint8Array,
+  view: DataView,
+  start: number,
+  staticHeaders: ReadonlyArray<Header> | null,
+): Header[] {
+  const count = view.getUint16(start, true);
+  const out: Header[] = staticHeaders === null ? [] : staticHeaders.slice();
+  let at = start + 2;
+  for (let i = 0; i < count; i++) {
+    const nameLength = view.getUint16(at, true);
+    const name = decoder.decode(bytes.subarray(at + 2, at + 2 + nameLength));
+    at += 2 + nameLength;
+    const valueLength = view.getUint32(at, true);
+    out.push([name, bytes.subarray(at + 4, at + 4 + valueLength)]);
+    at += 4 + valueLength;
+  }
+  return out;
+}

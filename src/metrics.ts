@@ -1,0 +1,73 @@
+/**
+ * Prometheus text exposition (format 0.0.4) of a sink's counters and gauges.
+ *
+ * @module
+ */
+
+import { DROP_REASONS } from "./core/accounting.ts";
+import type { SinkStats } from "./sink.ts";
+import type { TransportState } from "./transport.ts";
+
+const TRANSPORT_STATES: ReadonlyArray<TransportState> = ["connecting", "up", "down", "closed"];
+
+/** Options of {@linkcode renderMetrics} and `sink.metrics()`. */
+export interface MetricsOptions {
+  /**
+   * Labels added to every sample, such as `{ sink: "query-insights" }` when a process
+   * runs several sinks.
+   * @default {}
+   */
+  labels?: Readonly<Record<string, string>>;
+}
+
+const escape = (value: string) => value.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"');
+const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+
+/**
+ * Renders stats as Prometheus text: counters `shedsink_{records,bytes}_{offered,accepted,
+ * delivered}_total`, `shedsink_{records,bytes}_dropped_total{reason}` (one series per
+ * reason, zeros included), gauges for pending and in-flight records and bytes, capacity,
+ * and `shedsink_transport_state{state}` (1 for the current state).
+ *
+ * @example
+ * ```ts
+ * import { createSink, memoryTransport, renderMetrics } from "../mod.ts";
+ * const sink = createSink({ transport: memoryTransport() });
+ * sink.emit({ hello: "world" });
+ * console.assert(renderMetrics(sink.stats()).includes("shedsink_records_accepted_total 1"));
+ * await sink.close();
+ * ```
+ */
+export function renderMetrics(stats: SinkStats, options: MetricsOptions = {}): string {
+  const base = Object.entries(options.labels ?? {});
+  for (const [name] of base) {
+    if (!LABEL_NAME.test(name) || name.startsWith("__")) throw new RangeError(`Invalid Prometheus label name: ${JSON.stringify(name)}`);
+  }
+  const labels = (extra: ReadonlyArray<readonly [string, string]> = []) => {
+    const all = [...base, ...extra];
+    return all.length === 0 ? "" : `{${all.map(([k, v]) => `${k}="${escape(v)}"`).join(",")}}`;
+  };
+  const lines: string[] = [];
+  const metric = (name: string, type: "counter" | "gauge", help: string, samples: ReadonlyArray<readonly [ReadonlyArray<readonly [string, string]>, number]>) => {
+    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    for (const [extra, value] of samples) lines.push(`${name}${labels(extra)} ${value}`);
+  };
+  for (const [field, help] of [
+    ["offered", "Records given to the sink."],
+    ["accepted", "Records that entered the buffer."],
+    ["delivered", "Records acknowledged by Kafka."],
+  ] as const) {
+    metric(`shedsink_records_${field}_total`, "counter", help, [[[], stats[field].records]]);
+    metric(`shedsink_bytes_${field}_total`, "counter", `${help.slice(0, -1)}, in bytes (framing included).`, [[[], stats[field].bytes]]);
+  }
+  metric("shedsink_records_dropped_total", "counter", "Records dropped, by reason.", DROP_REASONS.map((r) => [[["reason", r]], stats.dropped[r].records] as const));
+  metric("shedsink_bytes_dropped_total", "counter", "Bytes of records dropped, by reason.", DROP_REASONS.map((r) => [[["reason", r]], stats.dropped[r].bytes] as const));
+  metric("shedsink_pending_records", "gauge", "Records buffered, not yet handed to the transport.", [[[], stats.pending.records]]);
+  metric("shedsink_pending_bytes", "gauge", "Bytes buffered, not yet handed to the transport.", [[[], stats.pending.bytes]]);
+  metric("shedsink_inflight_records", "gauge", "Records handed to the transport or held for a retry.", [[[], stats.inFlight.records]]);
+  metric("shedsink_inflight_bytes", "gauge", "Bytes handed to the transport or held for a retry.", [[[], stats.inFlight.bytes]]);
+  metric("shedsink_capacity_bytes", "gauge", "Bytes the sink may hold, pending and in flight together.", [[[], stats.capacityBytes]]);
+  metric("shedsink_send_retries_total", "counter", "Sends that failed retriably and were scheduled again.", [[[], stats.retries]]);
+  metric("shedsink_transport_state", "gauge", "1 for the transport's current connection state.", TRANSPORT_STATES.map((s) => [[["transport", stats.transport.name], ["state", s]], s === stats.transport.state ? 1 : 0] as const));
+  return `${lines.join("\n")}\n`;
+}

@@ -1,0 +1,283 @@
+/**
+ * The sink's options: their types with defaults, the one object the defaults live in,
+ * and their validation (once, at construction) into a resolved, fully-populated form.
+ *
+ * @module
+ */
+
+import * as v from "valibot";
+import { InvalidOptionError } from "./errors.ts";
+import type { Transport } from "./transport.ts";
+
+/**
+ * A schema that validates a record before it is encoded as JSON: a valibot schema, or any
+ * other schema that implements Standard Schema v1 with synchronous validation.
+ */
+export interface RecordSchema {
+  readonly "~standard": {
+    readonly version: 1;
+    readonly validate: (value: unknown) => unknown;
+  };
+}
+
+/** How records that are neither `Uint8Array` nor `string` become bytes. */
+export type Encode<T> = "json" | ((record: T) => Uint8Array | string) | RecordSchema;
+
+/** Header values: UTF-8 strings or raw bytes. */
+export type HeaderValues = Readonly<Record<string, string | Uint8Array>>;
+
+/** What to do with a record that does not fit. */
+export type WhenFull = "drop-newest" | "drop-oldest";
+
+/** How records are grouped into the batches the transport sends. */
+export interface BatchOptions {
+  /**
+   * Most records in one batch.
+   * @default 1000
+   */
+  maxRecords?: number;
+  /**
+   * Most bytes (frames, see `capacityBytes`) in one batch.
+   * @default 1048576 (1 MiB)
+   */
+  maxBytes?: number;
+  /**
+   * How long the oldest pending record may wait for a batch to fill before the batch is
+   * sent anyway, in milliseconds.
+   * @default 20
+   */
+  lingerMs?: number;
+  /**
+   * Most batches handed to the transport at once.
+   * @default 4
+   */
+  maxInFlight?: number;
+}
+
+/** How the flusher waits before sending again after a retriable failure. */
+export interface RetryOptions {
+  /**
+   * The first delay's upper bound in milliseconds. Each delay is drawn uniformly from
+   * zero to `min(maxDelayMs, initialDelayMs * 2 ** attempt)` ("full jitter").
+   * @default 50
+   */
+  initialDelayMs?: number;
+  /**
+   * The largest delay's upper bound in milliseconds.
+   * @default 2000
+   */
+  maxDelayMs?: number;
+}
+
+/** Options of {@linkcode createSink}. */
+export interface SinkOptions<T = unknown> {
+  /** Where batches go: `memoryTransport()`, `confluentTransport()`, … Required. */
+  transport: Transport;
+  /**
+   * Bytes held for records, pending and in flight together. Each record costs its key,
+   * headers and value plus 20 bytes of framing.
+   * @default 5242880 (5 MiB)
+   */
+  capacityBytes?: number;
+  /**
+   * When a record does not fit: refuse it (`"drop-newest"`) or evict the oldest pending
+   * records to make room (`"drop-oldest"`). Either way the drop is counted as
+   * `buffer_full`.
+   * @default "drop-newest"
+   */
+  whenFull?: WhenFull;
+  /** Batching. */
+  batch?: BatchOptions;
+  /**
+   * Largest record (framing included) accepted, in bytes; larger ones are dropped as
+   * `oversize`. At most `capacityBytes`.
+   * @default 1048576 (1 MiB), or `capacityBytes` when smaller
+   */
+  maxRecordBytes?: number;
+  /**
+   * Age in milliseconds after which a record not yet delivered is dropped as `expired`.
+   * @default 120000
+   */
+  maxAgeMs?: number;
+  /**
+   * How records other than `Uint8Array` and `string` (which are written as they are)
+   * become bytes: `"json"`, a function, or a schema to validate with before JSON.
+   * @default "json"
+   */
+  encode?: Encode<T>;
+  /** The partition key of a record; `null` or `undefined` for none. */
+  key?: (record: T) => string | Uint8Array | null | undefined;
+  /** Headers added to every record, or a function giving a record's own headers. */
+  headers?: HeaderValues | ((record: T) => HeaderValues | null | undefined);
+  /** Backoff after retriable transport failures. */
+  retry?: RetryOptions;
+  /**
+   * A buffer to hold the ring in, of exactly `capacityBytes` bytes (for example a
+   * `SharedArrayBuffer`). By default the sink allocates an `ArrayBuffer`.
+   */
+  buffer?: ArrayBuffer | SharedArrayBuffer;
+}
+
+/** Every default, in one place. */
+export const DEFAULTS = {
+  capacityBytes: 5 * 1024 * 1024,
+  whenFull: "drop-newest",
+  batch: { maxRecords: 1000, maxBytes: 1024 * 1024, lingerMs: 20, maxInFlight: 4 },
+  maxRecordBytes: 1024 * 1024,
+  maxAgeMs: 120_000,
+  encode: "json",
+  retry: { initialDelayMs: 50, maxDelayMs: 2000 },
+} as const satisfies Partial<SinkOptions>;
+
+/** Options with every default filled in. */
+export interface ResolvedOptions<T> {
+  readonly transport: Transport;
+  readonly capacityBytes: number;
+  readonly whenFull: WhenFull;
+  readonly maxRecords: number;
+  readonly maxBatchBytes: number;
+  readonly lingerMs: number;
+  readonly maxInFlight: number;
+  readonly maxRecordBytes: number;
+  readonly maxAgeMs: number;
+  readonly encode: Encode<T>;
+  readonly key: ((record: T) => string | Uint8Array | null | undefined) | null;
+  readonly headers: HeaderValues | ((record: T) => HeaderValues | null | undefined) | null;
+  readonly initialDelayMs: number;
+  readonly maxDelayMs: number;
+  readonly buffer: ArrayBuffer | SharedArrayBuffer | null;
+}
+
+const MAX_CAPACITY = 2 ** 31 - 1;
+
+const int = (min: number, max: number, what: string) =>
+  v.pipe(
+    v.number(what),
+    v.integer(what),
+    v.minValue(min, what),
+    v.maxValue(max, what),
+  );
+
+const isTransport = (x: unknown): x is Transport =>
+  typeof x === "object" && x !== null &&
+  typeof (x as Transport).send === "function" &&
+  typeof (x as Transport).state === "function" &&
+  typeof (x as Transport).close === "function";
+
+const isSchema = (x: unknown): x is RecordSchema =>
+  typeof x === "object" && x !== null &&
+  typeof (x as RecordSchema)["~standard"]?.validate === "function";
+
+const isBuffer = (x: unknown): x is ArrayBuffer | SharedArrayBuffer =>
+  x instanceof ArrayBuffer ||
+  (typeof SharedArrayBuffer === "function" && x instanceof SharedArrayBuffer);
+
+const OptionsSchema = v.strictObject(
+  {
+    transport: v.custom<Transport>(isTransport, "a Transport (an object with send, state and close)"),
+    capacityBytes: v.optional(int(256, MAX_CAPACITY, `an integer from 256 to ${MAX_CAPACITY}`)),
+    whenFull: v.optional(v.picklist(["drop-newest", "drop-oldest"], '"drop-newest" or "drop-oldest"')),
+    batch: v.optional(
+      v.strictObject(
+        {
+          maxRecords: v.optional(int(1, 1_000_000, "an integer from 1 to 1000000")),
+          maxBytes: v.optional(int(1, MAX_CAPACITY, "a positive integer")),
+          lingerMs: v.optional(int(0, 60_000, "an integer from 0 to 60000")),
+          maxInFlight: v.optional(int(1, 64, "an integer from 1 to 64")),
+        },
+        "an object with maxRecords, maxBytes, lingerMs, maxInFlight",
+      ),
+    ),
+    maxRecordBytes: v.optional(int(21, MAX_CAPACITY, "an integer above 20 (the framing)")),
+    maxAgeMs: v.optional(int(1, 2 ** 31 - 1, "a positive integer")),
+    encode: v.optional(
+      v.union(
+        [
+          v.literal("json"),
+          v.custom<(record: unknown) => Uint8Array | string>((x) => typeof x === "function"),
+          v.custom<RecordSchema>(isSchema),
+        ],
+        '"json", a function, or a schema (valibot or any Standard Schema)',
+      ),
+    ),
+    key: v.optional(v.custom<(record: unknown) => unknown>((x) => typeof x === "function", "a function")),
+    headers: v.optional(
+      v.union(
+        [
+          v.custom<(record: unknown) => unknown>((x) => typeof x === "function"),
+          v.record(
+            v.string(),
+            v.union([v.string(), v.instance(Uint8Array)]),
+          ),
+        ],
+        "an object of string or Uint8Array values, or a function",
+      ),
+    ),
+    retry: v.optional(
+      v.strictObject(
+        {
+          initialDelayMs: v.optional(int(1, 600_000, "an integer from 1 to 600000")),
+          maxDelayMs: v.optional(int(1, 600_000, "an integer from 1 to 600000")),
+        },
+        "an object with initialDelayMs, maxDelayMs",
+      ),
+    ),
+    buffer: v.optional(v.custom<ArrayBuffer | SharedArrayBuffer>(isBuffer, "an ArrayBuffer or SharedArrayBuffer")),
+  },
+  "an options object",
+);
+
+/**
+ * Validates options and fills in defaults. Throws {@linkcode InvalidOptionError} naming
+ * the first bad option, the value given and what was expected.
+ */
+export function resolveOptions<T>(options: SinkOptions<T>): ResolvedOptions<T> {
+  const result = v.safeParse(OptionsSchema, options);
+  if (!result.success) {
+    const issue = result.issues[0];
+    const path = v.getDotPath(issue) ?? "options";
+    if (issue.kind === "schema" && issue.type === "strict_object" && issue.expected === "never") {
+      throw new InvalidOptionError("INVALID_OPTION", path, issue.input, "no such option (check its spelling)");
+    }
+    const value = issue.path === undefined ? options : issue.input;
+    throw new InvalidOptionError("INVALID_OPTION", path, value, issue.message);
+  }
+  const o = options;
+  const capacityBytes = o.capacityBytes ?? DEFAULTS.capacityBytes;
+  const maxBatchBytes = o.batch?.maxBytes ?? Math.min(DEFAULTS.batch.maxBytes, capacityBytes);
+  const maxRecordBytes = o.maxRecordBytes ?? Math.min(DEFAULTS.maxRecordBytes, capacityBytes, maxBatchBytes);
+  const initialDelayMs = o.retry?.initialDelayMs ?? DEFAULTS.retry.initialDelayMs;
+  const maxDelayMs = o.retry?.maxDelayMs ?? Math.max(DEFAULTS.retry.maxDelayMs, initialDelayMs);
+  if (maxBatchBytes > capacityBytes) {
+    throw new InvalidOptionError("INVALID_OPTION", "batch.maxBytes", maxBatchBytes, `at most capacityBytes (${capacityBytes})`);
+  }
+  if (maxRecordBytes > capacityBytes) {
+    throw new InvalidOptionError("INVALID_OPTION", "maxRecordBytes", maxRecordBytes, `at most capacityBytes (${capacityBytes})`);
+  }
+  if (maxRecordBytes > maxBatchBytes) {
+    throw new InvalidOptionError("INVALID_OPTION", "maxRecordBytes", maxRecordBytes, `at most batch.maxBytes (${maxBatchBytes}), so that every record fits in a batch`);
+  }
+  if (maxDelayMs < initialDelayMs) {
+    throw new InvalidOptionError("INVALID_OPTION", "retry.maxDelayMs", maxDelayMs, `at least retry.initialDelayMs (${initialDelayMs})`);
+  }
+  if (o.buffer !== undefined && o.buffer.byteLength !== capacityBytes) {
+    throw new InvalidOptionError("INVALID_OPTION", "buffer", o.buffer, `a buffer of exactly capacityBytes (${capacityBytes}) bytes, not ${o.buffer.byteLength}`);
+  }
+  return {
+    transport: o.transport,
+    capacityBytes,
+    whenFull: o.whenFull ?? DEFAULTS.whenFull,
+    maxRecords: o.batch?.maxRecords ?? DEFAULTS.batch.maxRecords,
+    maxBatchBytes,
+    lingerMs: o.batch?.lingerMs ?? DEFAULTS.batch.lingerMs,
+    maxInFlight: o.batch?.maxInFlight ?? DEFAULTS.batch.maxInFlight,
+    maxRecordBytes,
+    maxAgeMs: o.maxAgeMs ?? DEFAULTS.maxAgeMs,
+    encode: o.encode ?? DEFAULTS.encode,
+    key: o.key ?? null,
+    headers: o.headers ?? null,
+    initialDelayMs,
+    maxDelayMs,
+    buffer: o.buffer ?? null,
+  };
+}

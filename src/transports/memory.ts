@@ -1,0 +1,179 @@
+/**
+ * A transport that keeps what it receives in memory, and that tests and examples can
+ * steer: add latency, fail the next sends retriably, hang until released, refuse records
+ * for good.
+ *
+ * @module
+ */
+
+import { type Batch, type OutRecord, type SendReport, type Transport, TransportError, type TransportState } from "../transport.ts";
+
+/** Options of {@linkcode memoryTransport}. */
+export interface MemoryTransportOptions {
+  /**
+   * Milliseconds each send takes before it settles.
+   * @default 0
+   */
+  latencyMs?: number;
+}
+
+/** A record as the memory transport kept it (its own copy). */
+export interface ReceivedRecord {
+  readonly key: Uint8Array | null;
+  readonly value: Uint8Array;
+  readonly headers: ReadonlyArray<readonly [string, Uint8Array]> | null;
+  readonly timestamp: number;
+}
+
+/** The memory transport and its controls. */
+export interface MemoryTransport extends Transport {
+  /** Every record delivered, in order of delivery. */
+  readonly received: ReceivedRecord[];
+  /** The values of `received`, decoded as UTF-8. */
+  texts(): string[];
+  /** Batches `send` was called with (delivered or not). */
+  readonly sendCalls: number;
+  /** Sets the latency of later sends. */
+  setLatency(ms: number): void;
+  /** The next `count` sends fail with a retriable error (nothing in them is delivered). */
+  failNext(count: number): void;
+  /** Sends from now on wait until `release()` (or until their signal aborts). */
+  hang(): void;
+  /** Lets hung sends and later ones proceed. */
+  release(): void;
+  /** Records for which `predicate` returns true are rejected for good; others deliver. */
+  rejectWhen(predicate: ((record: OutRecord) => boolean) | null): void;
+  /** Whole batches fail with a permanent (non-retriable) error from now on, or not. */
+  failPermanently(on: boolean): void;
+}
+
+/**
+ * Creates a memory transport.
+ *
+ * @example
+ * ```ts
+ * import { createSink } from "../sink.ts";
+ * import { memoryTransport } from "./memory.ts";
+ * const transport = memoryTransport();
+ * const sink = createSink({ transport });
+ * transport.failNext(2); // the first two sends fail, the flusher retries
+ * sink.emit("hello");
+ * await sink.close();
+ * console.assert(transport.texts()[0] === "hello");
+ * ```
+ */
+export function memoryTransport(options: MemoryTransportOptions = {}): MemoryTransport {
+  return new Memory(options.latencyMs ?? 0);
+}
+
+const decoder = new TextDecoder();
+
+class Memory implements MemoryTransport {
+  readonly name = "memory";
+  readonly received: ReceivedRecord[] = [];
+  #sendCalls = 0;
+  #latencyMs: number;
+  #failures = 0;
+  #hung = false;
+  #waiting: Array<() => void> = [];
+  #reject: ((record: OutRecord) => boolean) | null = null;
+  #permanent = false;
+  #state: TransportState = "up";
+
+  constructor(latencyMs: number) {
+    if (!(latencyMs >= 0)) throw new RangeError(`memoryTransport: latencyMs must be >= 0, got ${latencyMs}`);
+    this.#latencyMs = latencyMs;
+  }
+
+  get sendCalls(): number {
+    return this.#sendCalls;
+  }
+
+  texts(): string[] {
+    return this.received.map((r) => decoder.decode(r.value));
+  }
+
+  setLatency(ms: number): void {
+    this.#latencyMs = ms;
+  }
+
+  failNext(count: number): void {
+    this.#failures = count;
+  }
+
+  hang(): void {
+    this.#hung = true;
+  }
+
+  release(): void {
+    this.#hung = false;
+    const waiting = this.#waiting;
+    this.#waiting = [];
+    for (const wake of waiting) wake();
+  }
+
+  rejectWhen(predicate: ((record: OutRecord) => boolean) | null): void {
+    this.#reject = predicate;
+  }
+
+  failPermanently(on: boolean): void {
+    this.#permanent = on;
+  }
+
+  state(): TransportState {
+    return this.#state;
+  }
+
+  async send(batch: Batch, signal: AbortSignal): Promise<SendReport | undefined> {
+    this.#sendCalls++;
+    if (this.#state === "closed") throw new TransportError("TRANSPORT_CLOSED", "memory transport is closed", { retriable: false });
+    if (this.#hung) {
+      const aborted = await this.#wait(signal);
+      if (aborted) return { aborted: batch.records.map((_, i) => i) };
+    }
+    if (this.#latencyMs > 0) {
+      await new Promise<void>((resolve) => setTimeout(resolve, this.#latencyMs));
+    }
+    if (signal.aborted) return { aborted: batch.records.map((_, i) => i) };
+    if (this.#failures > 0) {
+      this.#failures--;
+      this.#state = "down";
+      throw new TransportError("TRANSPORT_UNAVAILABLE", "memory transport: simulated outage", { retriable: true });
+    }
+    if (this.#permanent) throw new TransportError("TRANSPORT_REJECTED", "memory transport: simulated permanent failure", { retriable: false });
+    this.#state = "up";
+    const rejected: number[] = [];
+    batch.records.forEach((record, i) => {
+      if (this.#reject?.(record)) {
+        rejected.push(i);
+        return;
+      }
+      this.received.push({
+        key: record.key === null ? null : record.key.slice(),
+        value: record.value.slice(),
+        headers: record.headers === null ? null : record.headers.map(([name, value]) => [name, value.slice()] as const),
+        timestamp: record.timestamp,
+      });
+    });
+    if (rejected.length === 0) return undefined;
+    return { rejected, error: new TransportError("TRANSPORT_REJECTED", "memory transport: record refused", { retriable: false }) };
+  }
+
+  close(_timeoutMs: number): Promise<void> {
+    this.#state = "closed";
+    this.release();
+    return Promise.resolve();
+  }
+
+  #wait(signal: AbortSignal): Promise<boolean> {
+    if (signal.aborted) return Promise.resolve(true);
+    return new Promise<boolean>((resolve) => {
+      const onAbort = () => resolve(true);
+      signal.addEventListener("abort", onAbort, { once: true });
+      this.#waiting.push(() => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(signal.aborted);
+      });
+    });
+  }
+}
