@@ -236,8 +236,13 @@ export function resolveOptions<T>(options: SinkOptions<T>): ResolvedOptions<T> {
   if (!result.success) {
     const issue = result.issues[0];
     const path = v.getDotPath(issue) ?? "options";
-    if (issue.kind === "schema" && issue.type === "strict_object" && issue.expected === "never") {
-      throw new InvalidOptionError("INVALID_OPTION", path, issue.input, "no such option (check its spelling)");
+    if (issue.kind === "schema" && issue.type === "strict_object" && issue.path !== undefined) {
+      if (issue.expected === "never") {
+        throw new InvalidOptionError("INVALID_OPTION", path, issue.input, "no such option (check its spelling)");
+      }
+      if (issue.received === "undefined") {
+        throw new InvalidOptionError("INVALID_OPTION", path, undefined, path === "transport" ? "a Transport (required)" : "a value (required)");
+      }
     }
     const value = issue.path === undefined ? options : issue.input;
     throw new InvalidOptionError("INVALID_OPTION", path, value, issue.message);

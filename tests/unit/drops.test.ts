@@ -1,0 +1,173 @@
+// One test per drop reason: each provokes the drop and checks it is counted under its
+// reason, and only there.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { conservationErrors, createSink, DROP_REASONS, type DropReason, memoryTransport, type SinkStats } from "../../mod.ts";
+import { sleep, until } from "../support/wait.ts";
+
+const FRAME = 20;
+
+function onlyDrops(stats: SinkStats, expected: Partial<Record<DropReason, number>>): void {
+  for (const reason of DROP_REASONS) {
+    assert.equal(stats.dropped[reason].records, expected[reason] ?? 0, `dropped.${reason}`);
+  }
+  assert.deepEqual(conservationErrors(stats), []);
+}
+
+test("buffer_full: drop-newest refuses the record that does not fit and keeps the older ones", async () => {
+  const transport = memoryTransport();
+  transport.hang();
+  const sink = createSink({ transport, capacityBytes: 1000, batch: { lingerMs: 0 } });
+  const record = new Uint8Array(100 - FRAME); // 100 bytes framed
+  const kept: boolean[] = [];
+  for (let i = 0; i < 15; i++) kept.push(sink.emit(record));
+  assert.deepEqual(kept, [...Array(10).fill(true), ...Array(5).fill(false)]);
+  const stats = sink.stats();
+  onlyDrops(stats, { buffer_full: 5 });
+  assert.equal(stats.refused.records, 5, "drop-newest refuses on arrival");
+  assert.equal(stats.dropped.buffer_full.bytes, 500);
+  transport.release();
+  const report = await sink.close({ timeoutMs: 2000 });
+  assert.equal(report.delivered.records, 10);
+});
+
+test("buffer_full: drop-oldest evicts the oldest pending records to make room for the newest", async () => {
+  const transport = memoryTransport();
+  transport.hang();
+  // One record per batch and one batch in flight: record 0 is in flight, the rest pending.
+  const sink = createSink({
+    transport,
+    capacityBytes: 1000,
+    whenFull: "drop-oldest",
+    batch: { lingerMs: 0, maxRecords: 1, maxInFlight: 1 },
+  });
+  const ids = Array.from({ length: 15 }, (_, i) => i);
+  const pad = "x".repeat(100 - FRAME - 2);
+  sink.emit(`00${pad}`);
+  await until(() => sink.stats().inFlight.records === 1, "first record in flight");
+  for (const id of ids.slice(1)) assert.equal(sink.emit(String(id).padStart(2, "0") + pad), true);
+  const stats = sink.stats();
+  onlyDrops(stats, { buffer_full: 5 });
+  assert.equal(stats.refused.records, 0, "drop-oldest evicts accepted records instead of refusing");
+  assert.equal(stats.lost.records, 5);
+  transport.release();
+  await sink.close({ timeoutMs: 2000 });
+  const delivered = transport.texts().map((t) => Number(t.slice(0, 2)));
+  // In flight (0) cannot be evicted; 1..5 were the oldest pending and went.
+  assert.deepEqual(delivered, [0, 6, 7, 8, 9, 10, 11, 12, 13, 14]);
+});
+
+test("oversize: a record larger than maxRecordBytes is dropped, one that fits exactly is kept", async () => {
+  const transport = memoryTransport();
+  const sink = createSink({ transport, maxRecordBytes: 200, capacityBytes: 4096 });
+  assert.equal(sink.emit(new Uint8Array(200 - FRAME)), true, "exactly maxRecordBytes fits");
+  assert.equal(sink.emit(new Uint8Array(201 - FRAME)), false, "one byte over is oversize");
+  assert.equal(sink.emit("é".repeat(100)), false, "a string whose UTF-8 is over the limit is oversize");
+  assert.equal(sink.emit("a".repeat(1000)), false, "a string obviously over the limit is oversize");
+  const stats = sink.stats();
+  onlyDrops(stats, { oversize: 3 });
+  assert.equal(stats.dropped.oversize.bytes >= 201 + 220 + 1020, true);
+  await sink.close({ timeoutMs: 1000 });
+  assert.equal(transport.received.length, 1);
+});
+
+test("invalid: values that cannot be encoded are dropped, emit never throws", async () => {
+  const transport = memoryTransport();
+  const sink = createSink<unknown>({ transport });
+  const cyclic: Record<string, unknown> = {};
+  cyclic.self = cyclic;
+  const bad: unknown[] = [
+    { n: 10n },
+    cyclic,
+    { toJSON() { throw new Error("nope"); } },
+    undefined,
+    () => 1,
+    Symbol("s"),
+  ];
+  for (const value of bad) assert.equal(sink.emit(value), false);
+  onlyDrops(sink.stats(), { invalid: bad.length });
+  await sink.close({ timeoutMs: 1000 });
+  assert.equal(transport.received.length, 0);
+});
+
+test("closed: emit and writable.write after close are dropped as closed and do not throw", async () => {
+  const transport = memoryTransport();
+  const sink = createSink({ transport });
+  const writer = sink.writable.getWriter();
+  sink.emit("before");
+  await sink.close({ timeoutMs: 1000 });
+  assert.equal(sink.emit("after"), false);
+  await writer.write("after, through the stream");
+  const stats = sink.stats();
+  onlyDrops(stats, { closed: 2 });
+  assert.equal(stats.state, "closed");
+  assert.deepEqual(transport.texts(), ["before"]);
+});
+
+test("expired: pending records older than maxAgeMs are dropped as expired", async () => {
+  const transport = memoryTransport();
+  transport.hang();
+  const sink = createSink({ transport, maxAgeMs: 30, batch: { lingerMs: 0, maxRecords: 1, maxInFlight: 1 } });
+  for (let i = 0; i < 5; i++) sink.emit(`r${i}`);
+  await sleep(60);
+  // Room is made by expiry when the buffer is asked for more; the flusher also sweeps.
+  transport.release();
+  await sink.flush({ timeoutMs: 2000 });
+  const stats = sink.stats();
+  // r0 was in flight and got delivered once released; r1..r4 were pending and aged out.
+  assert.equal(stats.delivered.records, 1);
+  onlyDrops(stats, { expired: 4 });
+  await sink.close({ timeoutMs: 1000 });
+});
+
+test("expired: records held for a retry expire too", async () => {
+  const transport = memoryTransport();
+  transport.failNext(1_000_000);
+  const sink = createSink({ transport, maxAgeMs: 40, batch: { lingerMs: 0 }, retry: { initialDelayMs: 5, maxDelayMs: 10 } });
+  sink.emit("a");
+  sink.emit("b");
+  await until(() => sink.stats().dropped.expired.records === 2, "held records to expire");
+  onlyDrops(sink.stats(), { expired: 2 });
+  assert.ok(sink.stats().retries > 0);
+  await sink.close({ timeoutMs: 100 });
+});
+
+test("rejected: records the transport refuses for good are dropped as rejected, neighbours deliver", async () => {
+  const transport = memoryTransport();
+  transport.rejectWhen((record) => new TextDecoder().decode(record.value) === "poison");
+  const sink = createSink({ transport });
+  sink.emit("a");
+  sink.emit("poison");
+  sink.emit("b");
+  await sink.close({ timeoutMs: 1000 });
+  const stats = sink.stats();
+  onlyDrops(stats, { rejected: 1 });
+  assert.deepEqual(transport.texts(), ["a", "b"]);
+  assert.match(stats.lastError ?? "", /record refused/);
+});
+
+test("rejected: a permanent batch failure drops the whole batch as rejected, without retrying", async () => {
+  const transport = memoryTransport();
+  transport.failPermanently(true);
+  const sink = createSink({ transport });
+  sink.emit("a");
+  sink.emit("b");
+  await sink.flush({ timeoutMs: 1000 });
+  onlyDrops(sink.stats(), { rejected: 2 });
+  assert.equal(sink.stats().retries, 0);
+  await sink.close({ timeoutMs: 100 });
+});
+
+test("shutdown: close drops what it could not deliver by its deadline as shutdown", async () => {
+  const transport = memoryTransport();
+  transport.hang();
+  const sink = createSink({ transport, batch: { lingerMs: 0, maxRecords: 2, maxInFlight: 1 } });
+  for (let i = 0; i < 6; i++) sink.emit(`r${i}`);
+  const report = await sink.close({ timeoutMs: 100 });
+  assert.equal(report.flushed, false);
+  assert.equal(report.dropped.shutdown.records, 6);
+  assert.equal(report.pending.records, 0);
+  assert.equal(report.inFlight.records, 0);
+  onlyDrops(sink.stats(), { shutdown: 6 });
+  assert.equal(transport.received.length, 0);
+});

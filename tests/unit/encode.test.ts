@@ -1,0 +1,145 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import * as v from "valibot";
+import { createSink, memoryTransport } from "../../mod.ts";
+
+const text = (bytes: Uint8Array | null) => (bytes === null ? null : new TextDecoder().decode(bytes));
+
+test("emit(Uint8Array) copies the bytes: changing the source afterwards changes nothing", async () => {
+  const transport = memoryTransport();
+  const sink = createSink({ transport });
+  const source = new Uint8Array([1, 2, 3, 4]);
+  sink.emit(source);
+  source.fill(9);
+  await sink.close({ timeoutMs: 1000 });
+  assert.deepEqual([...transport.received[0]!.value], [1, 2, 3, 4]);
+});
+
+test("emit(string) writes UTF-8, multi-byte characters and surrogate pairs included", async () => {
+  const transport = memoryTransport();
+  const sink = createSink({ transport });
+  const values = ["", "plain", "héllo wörld", "日本語", "🦀 and 🐘", "a".repeat(5000)];
+  for (const value of values) assert.equal(sink.emit(value), true);
+  const report = await sink.close({ timeoutMs: 1000 });
+  assert.deepEqual(transport.texts(), values);
+  const utf8 = values.reduce((sum, value) => sum + new TextEncoder().encode(value).length + 20, 0);
+  assert.equal(report.delivered.bytes, utf8, "bytes are counted as UTF-8 length plus 20 bytes of framing");
+});
+
+test("strings are written correctly when the ring is nearly full and they must wrap", async () => {
+  const transport = memoryTransport();
+  transport.hang();
+  const sink = createSink({ transport, capacityBytes: 1024, whenFull: "drop-oldest", batch: { lingerMs: 10_000, maxRecords: 1000 } });
+  const values: string[] = [];
+  for (let i = 0; i < 200; i++) {
+    const value = `${i}:${"é".repeat(i % 40)}`;
+    values.push(value);
+    sink.emit(value);
+  }
+  transport.release();
+  await sink.close({ timeoutMs: 1000 });
+  const got = transport.texts();
+  assert.ok(got.length > 5);
+  assert.deepEqual(got, values.slice(values.length - got.length), "the newest records survive, intact and in order");
+});
+
+test("objects are encoded as JSON by default", async () => {
+  const transport = memoryTransport();
+  const sink = createSink({ transport });
+  const record = { keyspace: "commerce", table: "orders", rows: 3, tags: ["a", "b"], nested: { ok: true } };
+  sink.emit(record);
+  await sink.close({ timeoutMs: 1000 });
+  assert.deepEqual(JSON.parse(transport.texts()[0]!), record);
+});
+
+test("a custom encode function is used for objects; strings and bytes bypass it", async () => {
+  const transport = memoryTransport();
+  const sink = createSink<unknown>({ transport, encode: (r) => `custom:${(r as { id: number }).id}` });
+  sink.emit({ id: 7 });
+  sink.emit("raw");
+  sink.emit(new TextEncoder().encode("bytes"));
+  await sink.close({ timeoutMs: 1000 });
+  assert.deepEqual(transport.texts(), ["custom:7", "raw", "bytes"]);
+});
+
+test("a custom encode function that throws or returns a non-byte value drops the record as invalid", async () => {
+  const sink = createSink<{ id: number }>({
+    transport: memoryTransport(),
+    encode: (r) => {
+      if (r.id === 1) throw new Error("bad");
+      return r.id === 2 ? (42 as unknown as string) : "ok";
+    },
+  });
+  assert.equal(sink.emit({ id: 1 }), false);
+  assert.equal(sink.emit({ id: 2 }), false);
+  assert.equal(sink.emit({ id: 3 }), true);
+  assert.equal(sink.stats().dropped.invalid.records, 2);
+  await sink.close({ timeoutMs: 1000 });
+});
+
+test("a valibot schema validates before JSON: failures are invalid, output transforms apply", async () => {
+  const Query = v.object({ table: v.string(), rows: v.pipe(v.number(), v.integer()), ms: v.pipe(v.number(), v.transform((n) => Math.round(n))) });
+  const transport = memoryTransport();
+  const sink = createSink<unknown>({ transport, encode: Query });
+  assert.equal(sink.emit({ table: "t", rows: 2, ms: 1.6 }), true);
+  assert.equal(sink.emit({ table: "t", rows: 2.5, ms: 1 }), false);
+  assert.equal(sink.emit({ rows: 1, ms: 1 }), false);
+  await sink.close({ timeoutMs: 1000 });
+  assert.deepEqual(transport.texts().map((t) => JSON.parse(t)), [{ table: "t", rows: 2, ms: 2 }]);
+  assert.equal(sink.stats().dropped.invalid.records, 2);
+});
+
+test("key and headers reach the transport; a throwing key function drops the record as invalid", async () => {
+  const transport = memoryTransport();
+  const sink = createSink<{ table: string; id: number }>({
+    transport,
+    key: (r) => {
+      if (r.id < 0) throw new Error("no key");
+      return r.id === 2 ? new Uint8Array([0xff]) : r.id === 3 ? null : r.table;
+    },
+    headers: (r) => ({ "x-id": String(r.id), bin: new Uint8Array([1, 2]) }),
+  });
+  sink.emit({ table: "users", id: 1 });
+  sink.emit({ table: "users", id: 2 });
+  sink.emit({ table: "users", id: 3 });
+  assert.equal(sink.emit({ table: "users", id: -1 }), false);
+  await sink.close({ timeoutMs: 1000 });
+  const [a, b, c] = transport.received;
+  assert.equal(text(a!.key), "users");
+  assert.deepEqual([...b!.key!], [0xff]);
+  assert.equal(c!.key, null);
+  assert.deepEqual(a!.headers!.map(([name, value]) => [name, [...value]]), [["x-id", [...new TextEncoder().encode("1")]], ["bin", [1, 2]]]);
+  assert.equal(sink.stats().dropped.invalid.records, 1);
+});
+
+test("static headers are attached to every record", async () => {
+  const transport = memoryTransport();
+  const sink = createSink({ transport, headers: { source: "vtgate-1" } });
+  sink.emit("a");
+  sink.emit("b");
+  await sink.close({ timeoutMs: 1000 });
+  for (const record of transport.received) {
+    assert.deepEqual(record.headers!.map(([name, value]) => [name, text(value)]), [["source", "vtgate-1"]]);
+  }
+});
+
+test("each record carries the timestamp taken when it was emitted", async () => {
+  const transport = memoryTransport();
+  const sink = createSink({ transport });
+  const before = Date.now();
+  sink.emit("t");
+  const after = Date.now();
+  await sink.close({ timeoutMs: 1000 });
+  const ts = transport.received[0]!.timestamp;
+  assert.ok(ts >= before && ts <= after, `${ts} within [${before}, ${after}]`);
+});
+
+test("a SharedArrayBuffer given as buffer holds the ring", async () => {
+  const transport = memoryTransport();
+  const buffer = new SharedArrayBuffer(4096);
+  const sink = createSink({ transport, capacityBytes: 4096, buffer, batch: { lingerMs: 10_000 } });
+  sink.emit("shared");
+  assert.ok(new TextDecoder().decode(new Uint8Array(buffer).slice(20, 26)) === "shared", "the frame is in the given buffer");
+  await sink.close({ timeoutMs: 1000 });
+  assert.deepEqual(transport.texts(), ["shared"]);
+});

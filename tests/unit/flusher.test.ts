@@ -1,0 +1,142 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { type Batch, createSink, memoryTransport, type SendReport, type Transport, TransportError } from "../../mod.ts";
+import { backoffDelay } from "../../src/core/policy.ts";
+import { sleep, until } from "../support/wait.ts";
+
+/** A transport that records the batches it was given and delivers them. */
+function recordingTransport(): Transport & { batches: Batch[] } {
+  const batches: Batch[] = [];
+  return {
+    name: "recording",
+    batches,
+    send(batch: Batch): Promise<SendReport | undefined> {
+      batches.push(batch);
+      return Promise.resolve(undefined);
+    },
+    state: () => "up",
+    close: () => Promise.resolve(),
+  };
+}
+
+test("batches hold at most maxRecords records and at most maxBytes bytes", async () => {
+  const transport = recordingTransport();
+  const sink = createSink({ transport, batch: { maxRecords: 7, maxBytes: 500, lingerMs: 0 } });
+  for (let i = 0; i < 100; i++) sink.emit(new Uint8Array(i % 3 === 0 ? 100 : 10));
+  await sink.close({ timeoutMs: 1000 });
+  assert.equal(transport.batches.reduce((n, b) => n + b.records.length, 0), 100);
+  for (const batch of transport.batches) {
+    assert.ok(batch.records.length >= 1 && batch.records.length <= 7);
+    assert.ok(batch.bytes <= 500);
+    assert.equal(batch.bytes, batch.records.reduce((n, r) => n + r.size, 0));
+  }
+});
+
+test("a full batch is sent at once, without waiting for lingerMs", async () => {
+  const transport = recordingTransport();
+  const sink = createSink({ transport, batch: { maxRecords: 5, lingerMs: 60_000 } });
+  for (let i = 0; i < 5; i++) sink.emit(`r${i}`);
+  await until(() => transport.batches.length === 1, "the full batch");
+  assert.equal(transport.batches[0]!.records.length, 5);
+  await sink.close({ timeoutMs: 100 });
+});
+
+test("a partial batch waits for lingerMs, then goes", async () => {
+  const transport = recordingTransport();
+  const sink = createSink({ transport, batch: { maxRecords: 100, lingerMs: 40 } });
+  sink.emit("a");
+  sink.emit("b");
+  await sleep(5);
+  assert.equal(transport.batches.length, 0, "not sent before lingerMs");
+  await until(() => transport.batches.length === 1, "the lingering batch");
+  assert.equal(transport.batches[0]!.records.length, 2);
+  await sink.close({ timeoutMs: 100 });
+});
+
+test("batches keep emit order", async () => {
+  const transport = memoryTransport();
+  const sink = createSink({ transport, batch: { maxRecords: 3, lingerMs: 0, maxInFlight: 1 } });
+  const sent = Array.from({ length: 50 }, (_, i) => `r${i}`);
+  for (const s of sent) sink.emit(s);
+  await sink.close({ timeoutMs: 1000 });
+  assert.deepEqual(transport.texts(), sent);
+});
+
+test("retriable failures are retried with backoff, keeping the records; success resets the backoff", async () => {
+  const transport = memoryTransport();
+  const sink = createSink({ transport, batch: { lingerMs: 0 }, retry: { initialDelayMs: 2, maxDelayMs: 8 } });
+  transport.failNext(3);
+  sink.emit("kept through three failures");
+  await sink.flush({ timeoutMs: 2000 });
+  assert.equal(transport.sendCalls, 4);
+  assert.equal(sink.stats().retries, 3);
+  assert.deepEqual(transport.texts(), ["kept through three failures"]);
+  await sink.close({ timeoutMs: 100 });
+});
+
+test("records a transport reports as retry are sent again; the rest count as delivered once", async () => {
+  let calls = 0;
+  const got: string[] = [];
+  const transport: Transport = {
+    name: "partial",
+    send(batch) {
+      calls++;
+      const texts = batch.records.map((r) => new TextDecoder().decode(r.value));
+      if (calls === 1) {
+        got.push(texts[0]!, texts[2]!);
+        return Promise.resolve({ retry: [1], error: new TransportError("TRANSPORT_TIMEOUT", "slow", { retriable: true }) });
+      }
+      got.push(...texts);
+      return Promise.resolve(undefined);
+    },
+    state: () => "up",
+    close: () => Promise.resolve(),
+  };
+  const sink = createSink({ transport, batch: { lingerMs: 0 }, retry: { initialDelayMs: 1, maxDelayMs: 2 } });
+  sink.emit("a");
+  sink.emit("b");
+  sink.emit("c");
+  const report = await sink.close({ timeoutMs: 1000 });
+  assert.deepEqual(got.sort(), ["a", "b", "c"]);
+  assert.equal(report.delivered.records, 3);
+  assert.equal(calls, 2);
+});
+
+test("a transport whose send throws synchronously does not break the sink", async () => {
+  const transport: Transport = {
+    name: "throws",
+    send() {
+      throw new Error("boom");
+    },
+    state: () => "down",
+    close: () => Promise.resolve(),
+  };
+  const sink = createSink({ transport, batch: { lingerMs: 0 } });
+  assert.equal(sink.emit("x"), true);
+  await sink.flush({ timeoutMs: 1000 });
+  assert.equal(sink.stats().dropped.rejected.records, 1);
+  assert.match(sink.stats().lastError ?? "", /boom/);
+  await sink.close({ timeoutMs: 100 });
+});
+
+test("no more than maxInFlight batches are in the transport's hands at once", async () => {
+  const transport = memoryTransport();
+  transport.hang();
+  const sink = createSink({ transport, batch: { maxRecords: 1, lingerMs: 0, maxInFlight: 3 } });
+  for (let i = 0; i < 20; i++) sink.emit(`r${i}`);
+  await sleep(10);
+  assert.equal(transport.sendCalls, 3);
+  assert.equal(sink.stats().inFlight.records, 3);
+  transport.release();
+  await sink.flush({ timeoutMs: 2000 });
+  assert.equal(transport.received.length, 20);
+  await sink.close({ timeoutMs: 100 });
+});
+
+test("backoffDelay draws from [0, min(max, initial * 2^attempt))", () => {
+  assert.equal(backoffDelay(0, 50, 2000, () => 0), 0);
+  assert.equal(backoffDelay(0, 50, 2000, () => 0.999999), 49);
+  assert.equal(backoffDelay(3, 50, 2000, () => 0.999999), 399);
+  assert.equal(backoffDelay(10, 50, 2000, () => 0.999999), 1999);
+  assert.equal(backoffDelay(1000, 50, 2000, () => 0.5), 1000);
+});

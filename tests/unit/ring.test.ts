@@ -1,0 +1,118 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { ByteRing } from "../../src/core/ring.ts";
+
+/** Writes a frame of `size` bytes whose body repeats `fill`; returns false when it does not fit. */
+function put(ring: ByteRing, size: number, fill: number): boolean {
+  const at = ring.reserve(size);
+  if (at < 0) return false;
+  ring.view.setUint32(at, size, true);
+  ring.bytes.fill(fill, at + 4, at + size);
+  ring.commit(at, size);
+  return true;
+}
+
+/** Reads the oldest frame as [size, fill] and removes it. */
+function take(ring: ByteRing): [number, number] | null {
+  const at = ring.peek();
+  if (at < 0) return null;
+  const size = ring.view.getUint32(at, true);
+  const fill = size > 4 ? ring.bytes[at + 4]! : -1;
+  for (let i = at + 4; i < at + size; i++) assert.equal(ring.bytes[i], fill, "frame body corrupted");
+  assert.equal(ring.shift(), size);
+  return [size, fill];
+}
+
+test("ByteRing keeps frames in FIFO order across wrap-around", () => {
+  const ring = new ByteRing(new ArrayBuffer(64));
+  assert.ok(put(ring, 24, 1));
+  assert.ok(put(ring, 24, 2));
+  assert.deepEqual(take(ring), [24, 1]);
+  // 16 bytes left at the end: a 20-byte frame wraps to offset 0 and the end becomes padding.
+  assert.ok(put(ring, 20, 3));
+  assert.equal(ring.used, 24 + 16 + 20);
+  assert.deepEqual(take(ring), [24, 2]);
+  assert.deepEqual(take(ring), [20, 3]);
+  assert.equal(ring.count, 0);
+  assert.equal(ring.used, 0);
+  assert.equal(take(ring), null);
+});
+
+test("ByteRing.reserve refuses a frame one byte over the free space and takes one that fills it exactly", () => {
+  const ring = new ByteRing(new ArrayBuffer(64));
+  assert.equal(ring.reserve(65), -1);
+  assert.ok(put(ring, 32, 1));
+  assert.equal(ring.reserve(33), -1);
+  assert.ok(put(ring, 32, 2));
+  assert.equal(ring.used, 64);
+  assert.equal(ring.reserve(4), -1, "a full ring has no room");
+  assert.deepEqual(take(ring), [32, 1]);
+  assert.ok(put(ring, 32, 3), "the freed front is reused");
+  assert.deepEqual(take(ring), [32, 2]);
+  assert.deepEqual(take(ring), [32, 3]);
+});
+
+test("ByteRing wraps with fewer than four bytes left at the end (no room for a padding marker)", () => {
+  const ring = new ByteRing(new ArrayBuffer(50));
+  assert.ok(put(ring, 24, 1));
+  assert.ok(put(ring, 24, 2)); // 2 bytes left at the end
+  assert.deepEqual(take(ring), [24, 1]);
+  assert.ok(put(ring, 20, 3)); // wraps to 0
+  assert.deepEqual(take(ring), [24, 2]);
+  assert.deepEqual(take(ring), [20, 3]);
+});
+
+test("ByteRing counts appended and removed frames as sequence numbers", () => {
+  const ring = new ByteRing(new ArrayBuffer(64));
+  put(ring, 8, 1);
+  put(ring, 8, 2);
+  take(ring);
+  assert.equal(ring.appended, 2);
+  assert.equal(ring.removed, 1);
+  ring.clear();
+  assert.equal(ring.removed, 2);
+  assert.equal(ring.count, 0);
+});
+
+test("ByteRing rejects a buffer too small to hold a frame", () => {
+  assert.throws(() => new ByteRing(new ArrayBuffer(4)), RangeError);
+});
+
+for (const kind of ["ArrayBuffer", "SharedArrayBuffer"] as const) {
+  test(`ByteRing matches a FIFO model under random appends, takes and wrap-around (${kind})`, () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 16, max: 300 }),
+        fc.array(fc.oneof(fc.integer({ min: 5, max: 120 }), fc.constant(0)), { maxLength: 400 }),
+        (capacity, ops) => {
+          const buffer = kind === "ArrayBuffer" ? new ArrayBuffer(capacity) : new SharedArrayBuffer(capacity);
+          const ring = new ByteRing(buffer);
+          const model: Array<[number, number]> = [];
+          let fill = 0;
+          for (const op of ops) {
+            if (op === 0) {
+              const expected = model.shift() ?? null;
+              assert.deepEqual(take(ring), expected);
+            } else {
+              fill = (fill + 1) % 250;
+              const modelUsed = model.reduce((sum, [size]) => sum + size, 0);
+              const ok = put(ring, op, fill);
+              if (ok) model.push([op, fill]);
+              // It never accepts more than fits, and always accepts into an empty ring.
+              if (model.length === 1 && ok) assert.ok(op <= capacity);
+              if (modelUsed === 0 && op <= capacity) assert.ok(ok, "an empty ring takes any frame up to its capacity");
+            }
+            assert.equal(ring.count, model.length);
+            assert.equal(ring.frameBytes, model.reduce((sum, [size]) => sum + size, 0));
+            assert.ok(ring.used <= capacity, "used never exceeds capacity");
+            assert.ok(ring.used >= ring.frameBytes);
+          }
+          while (model.length > 0) assert.deepEqual(take(ring), model.shift());
+          assert.equal(ring.used, 0);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+}
