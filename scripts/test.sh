@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# The project's test command (`npm test`, .ci/run):
+#   1. scripts/setup.sh (skipped with SHEDSINK_SKIP_SETUP=1)
+#   2. scripts/test-unit.sh: tests/unit on Node 20, Node 24, Deno and Bun
+#   3. if tests/e2e or tests/faults hold *.test.ts files: start the local Kafka broker
+#      (scripts/kafka.sh start), run those suites on Node 20 and Node 24, and stop the
+#      broker on exit whatever happened. Without a broker these suites fail, never skip.
+# Every run prints a line "LABEL: N passed, M failed"; the last line of the output is the
+# total over all runs, "N passed, M failed". Exits non-zero if anything failed.
+#
+# Environment:
+#   SHEDSINK_SKIP_SETUP=1      do not run scripts/setup.sh
+#   SHEDSINK_E2E_TIMEOUT       seconds allowed per e2e/fault run, default 1800
+#   (and those of scripts/test-unit.sh: SHEDSINK_RUNTIMES, SHEDSINK_UNIT_TIMEOUT)
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+cd "$REPO_ROOT"
+export PATH="$NODE_BIN_DIR:$PATH"
+[[ -t 1 ]] || export NO_COLOR=1
+
+SHEDSINK_RESULTS_FILE="$(mktemp "${TMPDIR:-/tmp}/shedsink-results.XXXXXX")"
+export SHEDSINK_RESULTS_FILE
+status=0
+broker_started=0
+notes=()
+
+finish() {
+  local rc=$? label passed failed ok why total_p=0 total_f=0
+  set +e
+  if [[ $broker_started -eq 1 ]]; then
+    header "stopping the Kafka broker"
+    bash scripts/kafka.sh stop || echo "test: scripts/kafka.sh stop failed" >&2
+  fi
+  header "summary"
+  while read -r label passed failed ok why; do
+    echo "$label: $passed passed, $failed failed"
+    [[ $ok == ok ]] || notes+=("$label: $why")
+    total_p=$((total_p + passed))
+    total_f=$((total_f + failed))
+  done <"$SHEDSINK_RESULTS_FILE"
+  rm -f "$SHEDSINK_RESULTS_FILE"
+  if [[ $rc -ne 0 && ${#notes[@]} -eq 0 ]]; then notes+=("exit code $rc"); fi
+  for n in "${notes[@]}"; do echo "test: FAILED: $n"; done
+  echo "$total_p passed, $total_f failed"
+  exit "$rc"
+}
+trap finish EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ------------------------------------------------------------------------- setup
+if [[ "${SHEDSINK_SKIP_SETUP:-0}" != 1 ]]; then
+  header "setup"
+  if ! bash scripts/setup.sh; then
+    notes+=("scripts/setup.sh failed")
+    exit 1
+  fi
+fi
+
+# ------------------------------------------------------------------------- unit
+if ! bash scripts/test-unit.sh; then
+  status=1
+  notes+=("unit suite (see the unit summary above)")
+fi
+
+# ------------------------------------------------------------- e2e and fault suites
+# They need the real broker. Each suite runs on Node 20 (tsx) and Node 24 (with the
+# Node 24 build of the Kafka addon), one file at a time since they share the broker.
+shopt -s nullglob
+e2e_files=(tests/e2e/*.test.ts)
+fault_files=(tests/faults/*.test.ts)
+shopt -u nullglob
+e2e_limit="${SHEDSINK_E2E_TIMEOUT:-1800}"
+
+if [[ ${#e2e_files[@]} -gt 0 || ${#fault_files[@]} -gt 0 ]]; then
+  suites=()
+  [[ ${#e2e_files[@]} -gt 0 ]] && suites+=(e2e)
+  [[ ${#fault_files[@]} -gt 0 ]] && suites+=(faults)
+
+  header "starting the Kafka broker"
+  broker_started=1 # stop it on exit even if `start` fails half-way
+  broker_ok=1
+  if [[ ! -f scripts/kafka.sh ]]; then
+    echo "test: scripts/kafka.sh is missing" >&2
+    broker_ok=0
+  elif ! bash scripts/kafka.sh start; then
+    echo "test: scripts/kafka.sh start failed" >&2
+    broker_ok=0
+  fi
+
+  for suite in "${suites[@]}"; do
+    if [[ $suite == e2e ]]; then files=("${e2e_files[@]}"); else files=("${fault_files[@]}"); fi
+    for rt in node20 node24; do
+      if [[ $broker_ok -ne 1 ]]; then
+        record_result "$suite-$rt" 0 0 bad "no Kafka broker"
+        status=1
+        continue
+      fi
+      if [[ $rt == node20 ]]; then cmd=("${NODE20_TEST[@]}"); else cmd=("${NODE24_TEST[@]}"); fi
+      run_suite "$suite-$rt" node "$e2e_limit" "${cmd[@]}" --test-concurrency=1 "${files[@]}"
+      [[ "${RESULT_OK[-1]}" == ok ]] || status=1
+    done
+  done
+  [[ $broker_ok -eq 1 ]] || notes+=("the Kafka broker did not start")
+fi
+
+exit $status
