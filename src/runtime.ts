@@ -18,7 +18,15 @@ interface DenoTimers {
  * alive).
  */
 export function unrefTimeout(callback: () => void, ms: number): TimerHandle {
-  const handle = setTimeout(callback, ms);
+  return unref(setTimeout(callback, ms));
+}
+
+/** Like {@linkcode unrefTimeout}, for an interval timer (clear it with `clearInterval`). */
+export function unrefInterval(callback: () => void, ms: number): TimerHandle {
+  return unref(setInterval(callback, ms));
+}
+
+function unref(handle: TimerHandle): TimerHandle {
   const timer = handle as unknown as { unref?: () => void } | number;
   if (typeof timer === "object" && timer !== null && typeof timer.unref === "function") {
     timer.unref();

@@ -10,6 +10,7 @@ import { Accounting, CLOSED, type Counts } from "./core/accounting.ts";
 import { headerPairs, RecordWriter } from "./core/encode.ts";
 import { Flusher } from "./core/flusher.ts";
 import { ByteRing } from "./core/ring.ts";
+import { CoarseClock } from "./core/clock.ts";
 import { InvalidOptionError } from "./errors.ts";
 import { type MetricsOptions, renderMetrics } from "./metrics.ts";
 import { resolveOptions, type SinkOptions } from "./options.ts";
@@ -128,6 +129,7 @@ class ShedSink<T> implements Sink<T> {
   readonly #writer: RecordWriter<T>;
   readonly #flusher: Flusher<T>;
   readonly #capacityBytes: number;
+  readonly #clock: CoarseClock = new CoarseClock();
   readonly #transport;
   #state = STATE_OPEN;
   #writable: WritableStream<T> | null = null;
@@ -138,7 +140,7 @@ class ShedSink<T> implements Sink<T> {
     this.#capacityBytes = o.capacityBytes;
     this.#transport = o.transport;
     this.#ring = new ByteRing(o.buffer ?? new ArrayBuffer(o.capacityBytes));
-    this.#writer = new RecordWriter(this.#ring, this.#acct, o);
+    this.#writer = new RecordWriter(this.#ring, this.#acct, o, this.#clock);
     const staticHeaders = o.headers !== null && typeof o.headers === "object" ? headerPairs(o.headers, new TextEncoder()) : null;
     this.#flusher = new Flusher(this.#ring, this.#acct, this.#writer, o.transport, o, staticHeaders && staticHeaders.length > 0 ? staticHeaders : null);
     o.transport.start?.({ maxAgeMs: o.maxAgeMs, capacityBytes: o.capacityBytes });
@@ -230,6 +232,7 @@ class ShedSink<T> implements Sink<T> {
     const left = Math.max(0, deadline - Date.now());
     await withDeadline(Promise.resolve().then(() => this.#transport.close(left)).catch(() => {}), left);
     this.#state = STATE_CLOSED;
+    this.#clock.stop();
     return { ...this.#acct.snapshot(), durationMs: Date.now() - started, flushed };
   }
 

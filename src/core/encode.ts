@@ -14,6 +14,7 @@ import type { Accounting } from "./accounting.ts";
 import { BUFFER_FULL, EXPIRED, INVALID, OVERSIZE } from "./accounting.ts";
 import { encodeHeaders, FRAME_HEADER_BYTES, frameTimestamp, type Header, writeFrameHeader } from "./frame.ts";
 import type { ByteRing } from "./ring.ts";
+import type { CoarseClock } from "./clock.ts";
 import type { HeaderValues, RecordSchema, ResolvedOptions } from "../options.ts";
 
 const ENCODE_JSON = 0;
@@ -49,9 +50,11 @@ export class RecordWriter<T> {
   readonly #schema: RecordSchema | null;
   readonly #keyFn: ((record: T) => string | Uint8Array | null | undefined) | null;
   readonly #headersFn: ((record: T) => HeaderValues | null | undefined) | null;
+  readonly #clock: CoarseClock;
   #scratch: Uint8Array | null = null;
 
-  constructor(ring: ByteRing, acct: Accounting, options: ResolvedOptions<T>) {
+  constructor(ring: ByteRing, acct: Accounting, options: ResolvedOptions<T>, clock: CoarseClock) {
+    this.#clock = clock;
     this.#ring = ring;
     this.#bytes = ring.bytes;
     this.#view = ring.view;
@@ -193,7 +196,7 @@ export class RecordWriter<T> {
       if (at >= 0) return at;
     }
     // Full: expired records go first, whatever the policy.
-    this.expire(Date.now());
+    this.expire(this.#clock.now());
     for (;;) {
       if (acct.pendingBytes + acct.inFlightBytes + size <= this.#capacity) {
         const at = this.#ring.reserve(size);
@@ -211,7 +214,7 @@ export class RecordWriter<T> {
       after += key.length;
     }
     if (headers !== null) this.#bytes.set(headers, after);
-    writeFrameHeader(this.#view, at, size, Date.now(), keyLength, headers === null ? 0 : headers.length);
+    writeFrameHeader(this.#view, at, size, this.#clock.now(), keyLength, headers === null ? 0 : headers.length);
     this.#ring.commit(at, size);
     this.#acct.accept(size);
   }
