@@ -6,7 +6,7 @@
 #   1. Debian packages: the compiler toolchain and the -dev libraries that librdkafka is
 #      built against, kcat (a Kafka command-line client), Java + Maven for the local
 #      broker (scripts/kafka.sh). `apt-get update` runs once, only if something is missing.
-#   2. node_modules: `npm ci` (`npm install` if there is no lockfile) with
+#   2. node_modules: `npm ci` (in CI or without node_modules; else `npm install`) with
 #      CKJS_LINKING=dynamic, because @confluentinc/kafka-javascript has no prebuilt
 #      binary we can download and is compiled from source (~1.5 min) against the system
 #      libraries. node-gyp needs the running Node's headers: if npm's `nodedir` does not
@@ -137,8 +137,11 @@ else
     say "Node $node_version headers: $npm_config_nodedir"
   fi
 
+  # CI or no node_modules yet: `npm ci`, exactly the lockfile. On a developer's machine
+  # with node_modules present: `npm install`, which only touches what changed (and
+  # does not recompile the addon unless it changed).
   export CKJS_LINKING=dynamic
-  if [[ -f package-lock.json ]]; then
+  if [[ -f package-lock.json && ("${CI:-}" == true || ! -d node_modules) ]]; then
     say "node_modules: npm ci (compiles $ADDON_PKG, ~1.5 min)"
     if ! npm ci --no-audit --no-fund; then
       if [[ "${CI:-}" == true ]]; then
@@ -148,6 +151,9 @@ else
       say "npm ci failed (package-lock.json out of date?): trying npm install"
       npm install --no-audit --no-fund
     fi
+  elif [[ -f package-lock.json ]]; then
+    say "node_modules: npm install (package.json or package-lock.json changed)"
+    npm install --no-audit --no-fund
   else
     say "node_modules: npm install (no package-lock.json; compiles $ADDON_PKG, ~1.5 min)"
     npm install --no-audit --no-fund
@@ -168,7 +174,8 @@ else
     say "node_modules/.bin: tsx, deno or bun missing or not runnable" >&2
     exit 1
   fi
-  echo "$deps_stamp" >"$stamp_file"
+  # (npm install may have updated package-lock.json: stamp what is there now)
+  echo "node=$node_version $(cat package.json package-lock.json 2>/dev/null | sha256sum | cut -c1-16)" >"$stamp_file"
   say "node_modules: done"
 fi
 
