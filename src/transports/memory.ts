@@ -43,6 +43,8 @@ export interface MemoryTransport extends Transport {
   release(): void;
   /** Records for which `predicate` returns true are rejected for good; others deliver. */
   rejectWhen(predicate: ((record: OutRecord) => boolean) | null): void;
+  /** Records for which `predicate` returns true fail retriably (the flusher sends them again); others deliver. */
+  retryWhen(predicate: ((record: OutRecord) => boolean) | null): void;
   /** Whole batches fail with a permanent (non-retriable) error from now on, or not. */
   failPermanently(on: boolean): void;
 }
@@ -77,6 +79,7 @@ class Memory implements MemoryTransport {
   #hung = false;
   #waiting: Array<() => void> = [];
   #reject: ((record: OutRecord) => boolean) | null = null;
+  #retry: ((record: OutRecord) => boolean) | null = null;
   #permanent = false;
   #state: TransportState = "up";
 
@@ -116,6 +119,10 @@ class Memory implements MemoryTransport {
     this.#reject = predicate;
   }
 
+  retryWhen(predicate: ((record: OutRecord) => boolean) | null): void {
+    this.#retry = predicate;
+  }
+
   failPermanently(on: boolean): void {
     this.#permanent = on;
   }
@@ -143,9 +150,14 @@ class Memory implements MemoryTransport {
     if (this.#permanent) throw new TransportError("TRANSPORT_REJECTED", "memory transport: simulated permanent failure", { retriable: false });
     this.#state = "up";
     const rejected: number[] = [];
+    const retry: number[] = [];
     batch.records.forEach((record, i) => {
       if (this.#reject?.(record)) {
         rejected.push(i);
+        return;
+      }
+      if (this.#retry?.(record)) {
+        retry.push(i);
         return;
       }
       this.received.push({
@@ -155,8 +167,14 @@ class Memory implements MemoryTransport {
         timestamp: record.timestamp,
       });
     });
-    if (rejected.length === 0) return undefined;
-    return { rejected, error: new TransportError("TRANSPORT_REJECTED", "memory transport: record refused", { retriable: false }) };
+    if (rejected.length === 0 && retry.length === 0) return undefined;
+    return {
+      rejected,
+      retry,
+      error: rejected.length > 0
+        ? new TransportError("TRANSPORT_REJECTED", "memory transport: record refused", { retriable: false })
+        : new TransportError("TRANSPORT_UNAVAILABLE", "memory transport: record to retry", { retriable: true }),
+    };
   }
 
   close(_timeoutMs: number): Promise<void> {

@@ -68,6 +68,7 @@ test("invariant 3: conservation holds at every step under random load, failures 
           fc.record({ op: fc.constant("hang" as const) }),
           fc.record({ op: fc.constant("release" as const) }),
           fc.record({ op: fc.constant("reject" as const), on: fc.boolean() }),
+          fc.record({ op: fc.constant("retry" as const), on: fc.boolean() }),
           fc.record({ op: fc.constant("tick" as const), ms: fc.integer({ min: 0, max: 8 }) }),
         ),
         { maxLength: 40 },
@@ -85,7 +86,11 @@ test("invariant 3: conservation holds at every step under random load, failures 
           batch: { lingerMs: linger, maxRecords: 7, maxBytes: 1500, maxInFlight: 2 },
           retry: { initialDelayMs: 1, maxDelayMs: 4 },
         });
-        const check = () => assert.deepEqual(conservationErrors(sink.stats()), []);
+        const check = () => {
+          const s = sink.stats();
+          assert.deepEqual(conservationErrors(s), []);
+          for (const gauge of [s.pending, s.inFlight]) assert.ok(gauge.records >= 0 && gauge.bytes >= 0, "gauges never go negative");
+        };
         for (const step of ops) {
           switch (step.op) {
             case "emit":
@@ -106,6 +111,9 @@ test("invariant 3: conservation holds at every step under random load, failures 
             case "reject":
               transport.rejectWhen(step.on ? (r) => r.value.length % 3 === 0 : null);
               break;
+            case "retry":
+              transport.retryWhen(step.on ? (r) => r.value.length % 4 === 1 : null);
+              break;
             case "tick":
               await sleep(step.ms);
               break;
@@ -113,6 +121,7 @@ test("invariant 3: conservation holds at every step under random load, failures 
           check();
         }
         transport.release();
+        transport.retryWhen(null);
         const report = await sink.close({ timeoutMs: 200 });
         assert.deepEqual(conservationErrors(report), []);
         assert.equal(report.pending.records, 0);
