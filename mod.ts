@@ -31,3 +31,5 @@ export { TRANSPORT_ERROR_CODES, TransportError } from "./src/transport.ts";
 export type { Batch, OutRecord, SendReport, Transport, TransportContext, TransportErrorCode, TransportState } from "./src/transport.ts";
 export { memoryTransport } from "./src/transports/memory.ts";
 export type { MemoryTransport, MemoryTransportOptions, ReceivedRecord } from "./src/transports/memory.ts";
+export { InvalidLine, ndjson } from "./src/ndjson.ts";
+export type { InvalidLineReason, NdjsonOptions } from "./src/ndjson.ts";
