@@ -1,0 +1,163 @@
+/**
+ * OpenTelemetry bridge (`shedsink/otel`): registers a sink's counters and gauges as
+ * observable instruments on an OpenTelemetry `Meter`, read from `sink.stats()` once per
+ * collection.
+ *
+ * `@opentelemetry/api` is an optional peer dependency and this module only uses its
+ * types: it imports nothing at run time, you pass in the `Meter`.
+ *
+ * @module
+ */
+
+import type { Attributes, BatchObservableCallback, Meter, Observable } from "@opentelemetry/api";
+import { DROP_REASONS } from "./core/accounting.ts";
+import { InvalidOptionError } from "./errors.ts";
+import type { SinkStats } from "./sink.ts";
+import type { TransportState } from "./transport.ts";
+
+/** Options of {@linkcode registerSinkMetrics}. */
+export interface SinkMetricsOptions {
+  /**
+   * Attributes added to every observation, such as `{ sink: "query-insights" }` when a
+   * process runs several sinks.
+   * @default {}
+   */
+  attributes?: Attributes;
+  /**
+   * The first part of every instrument name.
+   * @default "shedsink"
+   */
+  prefix?: string;
+}
+
+/** What {@linkcode registerSinkMetrics} returns. */
+export interface SinkMetricsRegistration {
+  /** The names of the instruments created, in creation order. */
+  readonly instruments: ReadonlyArray<string>;
+  /** Stops observing the sink (the instruments stay, with no more data). Idempotent. */
+  unregister(): void;
+}
+
+const TRANSPORT_STATES: ReadonlyArray<TransportState> = ["connecting", "up", "down", "closed"];
+const NAME = /^[A-Za-z][A-Za-z0-9_.\-/]*$/;
+
+/**
+ * Registers observable instruments for a sink (`<prefix>` is `shedsink` by default):
+ *
+ * | instrument | kind | unit | attributes |
+ * | --- | --- | --- | --- |
+ * | `<prefix>.records.{offered,accepted,delivered}` | ObservableCounter | `{record}` | |
+ * | `<prefix>.records.dropped` | ObservableCounter | `{record}` | `reason` (every reason, zeros included) |
+ * | `<prefix>.bytes.{offered,accepted,delivered}` | ObservableCounter | `By` | |
+ * | `<prefix>.bytes.dropped` | ObservableCounter | `By` | `reason` |
+ * | `<prefix>.send.retries` | ObservableCounter | `{send}` | |
+ * | `<prefix>.pending.{records,bytes}` | ObservableUpDownCounter | `{record}` / `By` | |
+ * | `<prefix>.inflight.{records,bytes}` | ObservableUpDownCounter | `{record}` / `By` | |
+ * | `<prefix>.capacity` | ObservableUpDownCounter | `By` | |
+ * | `<prefix>.buffer.utilization` | ObservableGauge | `1` | (pending + in flight) / capacity |
+ * | `<prefix>.transport.state` | ObservableGauge | `1` | `transport`, `state` (1 for the current state, 0 for the others) |
+ *
+ * Levels that add up across sinks (records and bytes held, capacity) are up-down
+ * counters; the ratio and the state are gauges. One batch callback reads `stats()` once
+ * per collection, so all instruments of one collection come from the same snapshot.
+ *
+ * Throws {@linkcode InvalidOptionError} for a bad `prefix`.
+ *
+ * @example
+ * ```ts
+ * import { metrics } from "@opentelemetry/api";
+ * import { createSink, memoryTransport } from "shedsink";
+ * import { registerSinkMetrics } from "shedsink/otel";
+ *
+ * const sink = createSink({ transport: memoryTransport() });
+ * const registration = registerSinkMetrics(sink, metrics.getMeter("my-service"), {
+ *   attributes: { sink: "query-insights" },
+ * });
+ * // ... at shutdown:
+ * registration.unregister();
+ * await sink.close();
+ * ```
+ */
+export function registerSinkMetrics(
+  sink: { stats(): SinkStats },
+  meter: Meter,
+  options: SinkMetricsOptions = {},
+): SinkMetricsRegistration {
+  const prefix = options.prefix ?? "shedsink";
+  if (typeof prefix !== "string" || !NAME.test(prefix)) {
+    throw new InvalidOptionError("INVALID_OPTION", "prefix", prefix, "an instrument name prefix: a letter, then letters, digits, '_', '.', '-' or '/'");
+  }
+  const base: Attributes = { ...(options.attributes ?? {}) };
+  const names: string[] = [];
+  const observables: Observable[] = [];
+  const counter = (name: string, unit: string, description: string) => {
+    names.push(`${prefix}.${name}`);
+    const o = meter.createObservableCounter(`${prefix}.${name}`, { unit, description });
+    observables.push(o);
+    return o;
+  };
+  const upDown = (name: string, unit: string, description: string) => {
+    names.push(`${prefix}.${name}`);
+    const o = meter.createObservableUpDownCounter(`${prefix}.${name}`, { unit, description });
+    observables.push(o);
+    return o;
+  };
+  const gauge = (name: string, unit: string, description: string) => {
+    names.push(`${prefix}.${name}`);
+    const o = meter.createObservableGauge(`${prefix}.${name}`, { unit, description });
+    observables.push(o);
+    return o;
+  };
+
+  const recordsOffered = counter("records.offered", "{record}", "Records given to the sink.");
+  const recordsAccepted = counter("records.accepted", "{record}", "Records that entered the buffer.");
+  const recordsDelivered = counter("records.delivered", "{record}", "Records acknowledged by Kafka.");
+  const recordsDropped = counter("records.dropped", "{record}", "Records dropped, by reason.");
+  const bytesOffered = counter("bytes.offered", "By", "Bytes of records given to the sink (framing included).");
+  const bytesAccepted = counter("bytes.accepted", "By", "Bytes of records that entered the buffer (framing included).");
+  const bytesDelivered = counter("bytes.delivered", "By", "Bytes of records acknowledged by Kafka (framing included).");
+  const bytesDropped = counter("bytes.dropped", "By", "Bytes of records dropped, by reason.");
+  const retries = counter("send.retries", "{send}", "Sends that failed retriably and were scheduled again.");
+  const pendingRecords = upDown("pending.records", "{record}", "Records buffered, not yet handed to the transport.");
+  const pendingBytes = upDown("pending.bytes", "By", "Bytes buffered, not yet handed to the transport.");
+  const inFlightRecords = upDown("inflight.records", "{record}", "Records handed to the transport or held for a retry.");
+  const inFlightBytes = upDown("inflight.bytes", "By", "Bytes handed to the transport or held for a retry.");
+  const capacity = upDown("capacity", "By", "Bytes the sink may hold, pending and in flight together.");
+  const utilization = gauge("buffer.utilization", "1", "Share of the capacity held by pending and in-flight records, from 0 to 1.");
+  const transportState = gauge("transport.state", "1", "1 for the transport's current connection state, 0 for the others.");
+
+  const callback: BatchObservableCallback = (result) => {
+    const s = sink.stats();
+    result.observe(recordsOffered, s.offered.records, base);
+    result.observe(recordsAccepted, s.accepted.records, base);
+    result.observe(recordsDelivered, s.delivered.records, base);
+    result.observe(bytesOffered, s.offered.bytes, base);
+    result.observe(bytesAccepted, s.accepted.bytes, base);
+    result.observe(bytesDelivered, s.delivered.bytes, base);
+    for (const reason of DROP_REASONS) {
+      const attributes = { ...base, reason };
+      result.observe(recordsDropped, s.dropped[reason].records, attributes);
+      result.observe(bytesDropped, s.dropped[reason].bytes, attributes);
+    }
+    result.observe(retries, s.retries, base);
+    result.observe(pendingRecords, s.pending.records, base);
+    result.observe(pendingBytes, s.pending.bytes, base);
+    result.observe(inFlightRecords, s.inFlight.records, base);
+    result.observe(inFlightBytes, s.inFlight.bytes, base);
+    result.observe(capacity, s.capacityBytes, base);
+    result.observe(utilization, s.capacityBytes > 0 ? (s.pending.bytes + s.inFlight.bytes) / s.capacityBytes : 0, base);
+    for (const state of TRANSPORT_STATES) {
+      result.observe(transportState, state === s.transport.state ? 1 : 0, { ...base, transport: s.transport.name, state });
+    }
+  };
+  meter.addBatchObservableCallback(callback, observables);
+  let registered = true;
+  return {
+    instruments: names,
+    unregister() {
+      if (!registered) return;
+      registered = false;
+      meter.removeBatchObservableCallback(callback, observables);
+    },
+  };
+}

@@ -1,0 +1,141 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import type { Attributes, BatchObservableCallback, Meter, MetricOptions, Observable } from "@opentelemetry/api";
+import { createSink, DROP_REASONS, InvalidOptionError, memoryTransport } from "../../mod.ts";
+import { registerSinkMetrics } from "../../src/otel.ts";
+
+// A minimal Meter: it keeps the instruments it creates and the batch callbacks registered
+// with it, and `collect()` runs the callbacks the way an SDK's metric reader would.
+interface Instrument {
+  readonly name: string;
+  readonly kind: "counter" | "updown" | "gauge";
+  readonly options: MetricOptions | undefined;
+}
+interface Point {
+  readonly name: string;
+  readonly value: number;
+  readonly attributes: Attributes;
+}
+
+class TestMeter {
+  readonly instruments: Instrument[] = [];
+  readonly callbacks: Array<{ callback: BatchObservableCallback; observables: Observable[] }> = [];
+
+  #create(kind: Instrument["kind"], name: string, options?: MetricOptions): Observable {
+    const instrument: Instrument = { name, kind, options };
+    this.instruments.push(instrument);
+    return { addCallback() {}, removeCallback() {}, instrument } as unknown as Observable;
+  }
+  createObservableCounter(name: string, options?: MetricOptions) {
+    return this.#create("counter", name, options);
+  }
+  createObservableUpDownCounter(name: string, options?: MetricOptions) {
+    return this.#create("updown", name, options);
+  }
+  createObservableGauge(name: string, options?: MetricOptions) {
+    return this.#create("gauge", name, options);
+  }
+  addBatchObservableCallback(callback: BatchObservableCallback, observables: Observable[]) {
+    this.callbacks.push({ callback, observables });
+  }
+  removeBatchObservableCallback(callback: BatchObservableCallback, observables: Observable[]) {
+    const i = this.callbacks.findIndex((c) => c.callback === callback && c.observables.length === observables.length);
+    if (i >= 0) this.callbacks.splice(i, 1);
+  }
+
+  async collect(): Promise<Point[]> {
+    const points: Point[] = [];
+    for (const { callback, observables } of this.callbacks) {
+      await callback({
+        observe(observable: Observable, value: number, attributes: Attributes = {}) {
+          assert.ok(observables.includes(observable), "observed an instrument registered with the callback");
+          const { instrument } = observable as unknown as { instrument: Instrument };
+          points.push({ name: instrument.name, value, attributes });
+        },
+      });
+    }
+    return points;
+  }
+}
+
+const asMeter = (m: TestMeter) => m as unknown as Meter;
+
+function value(points: Point[], name: string, attributes: Attributes = {}): number | undefined {
+  const matches = points.filter((p) => p.name === name && Object.entries(attributes).every(([k, v]) => p.attributes[k] === v));
+  assert.ok(matches.length <= 1, `one point for ${name} ${JSON.stringify(attributes)}`);
+  return matches[0]?.value;
+}
+
+test("registerSinkMetrics creates observable counters, up-down counters and gauges with units", () => {
+  const meter = new TestMeter();
+  const sink = createSink({ transport: memoryTransport() });
+  const registration = registerSinkMetrics(sink, asMeter(meter));
+  const kinds = Object.fromEntries(meter.instruments.map((i) => [i.name, i.kind]));
+  assert.deepEqual(registration.instruments, meter.instruments.map((i) => i.name));
+  for (const f of ["offered", "accepted", "delivered", "dropped"]) {
+    assert.equal(kinds[`shedsink.records.${f}`], "counter");
+    assert.equal(kinds[`shedsink.bytes.${f}`], "counter");
+  }
+  assert.equal(kinds["shedsink.send.retries"], "counter");
+  for (const n of ["pending.records", "pending.bytes", "inflight.records", "inflight.bytes", "capacity"]) {
+    assert.equal(kinds[`shedsink.${n}`], "updown", n);
+  }
+  assert.equal(kinds["shedsink.buffer.utilization"], "gauge");
+  assert.equal(kinds["shedsink.transport.state"], "gauge");
+  const units = Object.fromEntries(meter.instruments.map((i) => [i.name, i.options?.unit]));
+  assert.equal(units["shedsink.records.delivered"], "{record}");
+  assert.equal(units["shedsink.bytes.dropped"], "By");
+  assert.equal(units["shedsink.buffer.utilization"], "1");
+  for (const i of meter.instruments) assert.ok((i.options?.description ?? "").length > 0, `${i.name} has a description`);
+  assert.equal(meter.callbacks.length, 1, "one batch callback for all instruments");
+  assert.equal(meter.callbacks[0]!.observables.length, meter.instruments.length);
+  void sink.close({ timeoutMs: 100 });
+});
+
+test("a collection reports the sink's counters, drops by reason (zeros included) and the transport state", async () => {
+  const meter = new TestMeter();
+  const transport = memoryTransport();
+  const sink = createSink({ transport, capacityBytes: 1024, batch: { lingerMs: 1 } });
+  registerSinkMetrics(sink, asMeter(meter), { attributes: { sink: "query-insights" } });
+  sink.emit({ table: "orders", rows: 1 });
+  sink.emit({ bad: 1n });
+  await sink.flush();
+  transport.hang();
+  for (let i = 0; i < 100; i++) sink.emit({ table: "users", i });
+  const stats = sink.stats();
+  const points = await meter.collect();
+  for (const p of points) assert.equal(p.attributes.sink, "query-insights", `${p.name} carries the base attributes`);
+  assert.equal(value(points, "shedsink.records.offered"), stats.offered.records);
+  assert.equal(value(points, "shedsink.records.offered"), 102);
+  assert.equal(value(points, "shedsink.records.delivered"), 1);
+  assert.equal(value(points, "shedsink.bytes.accepted"), stats.accepted.bytes);
+  for (const reason of DROP_REASONS) {
+    assert.equal(value(points, "shedsink.records.dropped", { reason }), stats.dropped[reason].records, reason);
+    assert.equal(value(points, "shedsink.bytes.dropped", { reason }), stats.dropped[reason].bytes, reason);
+  }
+  assert.equal(value(points, "shedsink.records.dropped", { reason: "invalid" }), 1);
+  assert.ok(value(points, "shedsink.records.dropped", { reason: "buffer_full" })! > 0);
+  const held = stats.pending.bytes + stats.inFlight.bytes;
+  assert.equal(value(points, "shedsink.pending.records"), stats.pending.records);
+  assert.equal(value(points, "shedsink.inflight.bytes"), stats.inFlight.bytes);
+  assert.equal(value(points, "shedsink.capacity"), 1024);
+  assert.equal(value(points, "shedsink.buffer.utilization"), held / 1024);
+  assert.equal(value(points, "shedsink.transport.state", { transport: "memory", state: "up" }), 1);
+  assert.equal(value(points, "shedsink.transport.state", { state: "down" }), 0);
+  assert.equal(points.filter((p) => p.name === "shedsink.transport.state").length, 4);
+  transport.release();
+  await sink.close({ timeoutMs: 1000 });
+});
+
+test("unregister() stops the observations; prefix renames the instruments; a bad prefix throws", async () => {
+  const meter = new TestMeter();
+  const sink = createSink({ transport: memoryTransport() });
+  const registration = registerSinkMetrics(sink, asMeter(meter), { prefix: "app.telemetry_sink" });
+  assert.ok(meter.instruments.every((i) => i.name.startsWith("app.telemetry_sink.")));
+  assert.ok((await meter.collect()).length > 0);
+  registration.unregister();
+  registration.unregister();
+  assert.deepEqual(await meter.collect(), []);
+  assert.throws(() => registerSinkMetrics(sink, asMeter(meter), { prefix: "1bad name" }), InvalidOptionError);
+  await sink.close({ timeoutMs: 100 });
+});
