@@ -1,0 +1,128 @@
+// Shared helpers for the benchmarks: runtime detection, a no-op transport, percentiles,
+// and writing results to benchmarks/results/<name>[.<runtime>].json.
+//
+// Web standards plus node:fs / node:path / node:url / node:os, which Node, Deno and Bun
+// all provide.
+
+import { mkdirSync, writeFileSync } from "node:fs";
+import { cpus, totalmem } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Batch, SendReport, Transport } from "../../mod.ts";
+
+export const BENCH_DIR: string = join(dirname(fileURLToPath(import.meta.url)), "..");
+export const RESULTS_DIR: string = join(BENCH_DIR, "results");
+
+export type RuntimeName = "node" | "deno" | "bun";
+
+interface RuntimeGlobals {
+  Deno?: { version: { deno: string; v8: string } };
+  Bun?: { version: string };
+  process?: { versions: { node: string; v8: string } };
+}
+
+/** Which runtime this is, and its version. */
+export function runtimeInfo(): { runtime: RuntimeName; version: string; engine: string } {
+  const g = globalThis as unknown as RuntimeGlobals;
+  if (g.Deno !== undefined) return { runtime: "deno", version: g.Deno.version.deno, engine: `V8 ${g.Deno.version.v8}` };
+  if (g.Bun !== undefined) return { runtime: "bun", version: g.Bun.version, engine: "JavaScriptCore" };
+  return { runtime: "node", version: g.process!.versions.node, engine: `V8 ${g.process!.versions.v8}` };
+}
+
+/** The machine, for the record. */
+export function hostInfo(): { cpus: number; cpuModel: string; memoryBytes: number } {
+  const list = cpus();
+  return { cpus: list.length, cpuModel: list[0]?.model ?? "unknown", memoryBytes: totalmem() };
+}
+
+const RESOLVED: Promise<SendReport | undefined> = Promise.resolve(undefined);
+
+/**
+ * A transport that delivers every batch at once and keeps nothing: the sink's state stays
+ * "buffer mostly empty, transport up" without growing memory the way `memoryTransport()`
+ * (which keeps copies) would.
+ */
+export function nullTransport(): Transport & { readonly batches: number; readonly records: number } {
+  let batches = 0;
+  let records = 0;
+  return {
+    name: "null",
+    send(batch: Batch): Promise<SendReport | undefined> {
+      batches++;
+      records += batch.records.length;
+      return RESOLVED;
+    },
+    state: () => "up",
+    close: () => Promise.resolve(),
+    get batches() {
+      return batches;
+    },
+    get records() {
+      return records;
+    },
+  };
+}
+
+/** The value at quantile `q` (0..1) of an ascending-sorted array (nearest rank). */
+export function quantile(sorted: ArrayLike<number>, q: number): number {
+  if (sorted.length === 0) return NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
+  return sorted[i]!;
+}
+
+/** p50/p99/p999/max/mean of unsorted samples. */
+export function distribution(samples: ArrayLike<number>): { n: number; mean: number; p50: number; p99: number; p999: number; max: number } {
+  const sorted = Float64Array.from(samples as ArrayLike<number>).sort();
+  let sum = 0;
+  for (let i = 0; i < sorted.length; i++) sum += sorted[i]!;
+  return {
+    n: sorted.length,
+    mean: sorted.length === 0 ? NaN : sum / sorted.length,
+    p50: quantile(sorted, 0.5),
+    p99: quantile(sorted, 0.99),
+    p999: quantile(sorted, 0.999),
+    max: sorted.length === 0 ? NaN : sorted[sorted.length - 1]!,
+  };
+}
+
+/** Rounds to `digits` significant digits, for readable JSON. */
+export function round(x: number, digits = 4): number {
+  if (!Number.isFinite(x) || x === 0) return x;
+  return Number(x.toPrecision(digits));
+}
+
+/** One target: a named ratio, the bound it must respect, and whether it does. */
+export interface Target {
+  readonly key: string;
+  readonly value: number;
+  readonly op: "<=" | ">=";
+  readonly bound: number;
+  readonly met: boolean;
+  readonly what: string;
+}
+
+export function target(key: string, value: number, op: "<=" | ">=", bound: number, what: string): Target {
+  const met = Number.isFinite(value) && (op === "<=" ? value <= bound : value >= bound);
+  return { key, value: round(value), op, bound, met, what };
+}
+
+/**
+ * Writes `benchmarks/results/<name>.json` on Node and `<name>.<runtime>.json` elsewhere,
+ * and returns its path.
+ */
+export function writeResult(name: string, body: Record<string, unknown>): string {
+  const { runtime } = runtimeInfo();
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  const file = join(RESULTS_DIR, runtime === "node" ? `${name}.json` : `${name}.${runtime}.json`);
+  writeFileSync(file, JSON.stringify(body, null, 2) + "\n");
+  return file;
+}
+
+/** Prints a target line: `  [met] emitBytesVsCopyFloor = 1.42 (target <= 2)`. */
+export function printTargets(targets: ReadonlyArray<Target>): void {
+  for (const t of targets) {
+    console.log(`  [${t.met ? "met" : "MISSED"}] ${t.key} = ${t.value} (target ${t.op} ${t.bound}): ${t.what}`);
+  }
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
