@@ -129,11 +129,27 @@ test("a chunk that is neither bytes nor a string errors the stream with a TypeEr
   );
 });
 
+test("yieldEvery: a large chunk is parsed in slices with event-loop turns between them, in order and complete", async () => {
+  const lines = Array.from({ length: 5000 }, (_, i) => JSON.stringify({ i }));
+  let timerRan = false;
+  let valuesWhenTimerRan = -1;
+  const out: unknown[] = [];
+  setTimeout(() => {
+    timerRan = true;
+    valuesWhenTimerRan = out.length;
+  }, 0);
+  await streamOf([lines.join("\n")]).pipeThrough(ndjson({ yieldEvery: 100 })).pipeTo(new WritableStream({ write: (v) => void out.push(v) }));
+  assert.equal(out.length, 5000);
+  assert.ok(out.every((v, i) => (v as { i: number }).i === i), "in order");
+  assert.ok(timerRan && valuesWhenTimerRan > 0 && valuesWhenTimerRan < 5000, `a timer ran mid-stream (after ${valuesWhenTimerRan} values)`);
+});
+
 test("bad options throw InvalidOptionError naming the option", () => {
   assert.throws(() => ndjson({ maxLineBytes: 0 }), (e: unknown) => e instanceof InvalidOptionError && e.option === "maxLineBytes");
   assert.throws(() => ndjson({ maxLineBytes: 1.5 }), InvalidOptionError);
   assert.throws(() => ndjson({ invalid: "drop" as "skip" }), (e: unknown) => e instanceof InvalidOptionError && e.option === "invalid");
   assert.throws(() => ndjson({ onInvalid: 1 as unknown as () => void }), (e: unknown) => e instanceof InvalidOptionError && e.option === "onInvalid");
+  assert.throws(() => ndjson({ yieldEvery: -1 }), (e: unknown) => e instanceof InvalidOptionError && e.option === "yieldEvery");
 });
 
 test("piped into a sink, every line is accounted for: valid lines delivered, bad ones dropped as invalid", async () => {
