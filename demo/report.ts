@@ -1,0 +1,222 @@
+// The demo's report: its JSON shape (demo-out/report.json), the live progress line and
+// the summary table.
+
+import process from "node:process";
+import { DROP_REASONS, type DropReason, type SinkStats } from "../mod.ts";
+import { bytes, int, type LatencySummary, ms } from "./common.ts";
+
+/** One sample: what the server and the load generator saw over `dt` seconds up to `t`. */
+export interface Sample {
+  /** Seconds since telemetry was switched on (negative during the baseline). */
+  t: number;
+  dt: number;
+  phase: string;
+  broker: string;
+  /** Requests the server handled in the interval. */
+  requests: number;
+  serverLat: LatencySummary;
+  /** Time spent in sink.emit() calls. */
+  emit: LatencySummary;
+  client: { sent: number; ok: number; errors: number; skipped: number; lat: LatencySummary };
+  /** The sink's counters at the end of the interval (cumulative). */
+  stats: SinkStats;
+}
+
+/** One check of the demo's accounting. */
+export interface Check {
+  name: string;
+  ok: boolean;
+  detail: string;
+}
+
+/** demo-out/report.json. */
+export interface DemoReport {
+  version: 1;
+  createdAt: string;
+  config: {
+    duration: number;
+    outage: number;
+    baseline: number;
+    warmup: number;
+    rate: number;
+    capacityBytes: number;
+    runtime: string;
+    transport: string;
+    brokers: string | null;
+    topic: string | null;
+    connections: number;
+    backendMs: number;
+  };
+  /** Seconds since telemetry was switched on. */
+  outage: { start: number; end: number; simulated: boolean };
+  events: Array<{ t: number; what: string }>;
+  requests: {
+    sent: number;
+    answered: number;
+    errors: number;
+    skipped: number;
+    unanswered: number;
+    handled: number;
+    byPhase: Record<string, number>;
+    withTelemetry: number;
+  };
+  records: {
+    offered: number;
+    accepted: number;
+    delivered: number;
+    refused: number;
+    lost: number;
+    pending: number;
+    inFlight: number;
+    acceptedBytes: number;
+    deliveredBytes: number;
+  };
+  drops: { total: number; byReason: Record<DropReason, number> };
+  /** The upload during the outage, and the totals over every upload (warm-up ones included). */
+  ingest: {
+    lines: number;
+    records: number;
+    invalid: number;
+    ms: number;
+    bytes: number;
+    status: number;
+    clientMs: number;
+    at: number;
+    warmupUploads: number;
+    total: { lines: number; records: number; invalid: number };
+  };
+  /** Time spent inside sink.emit(), by phase. */
+  emit: Record<string, LatencySummary>;
+  flush: { flushed: boolean; ms: number; lastError: string | null };
+  buffer: { capacityBytes: number; peakBytes: number; peakFraction: number; telemetryBytesPerSecond: number; absorbSeconds: number };
+  latency: {
+    server: Record<string, LatencySummary>;
+    client: Record<string, LatencySummary>;
+    p99ChangePercent: { server: number; client: number };
+    p50ChangePercent: { server: number; client: number };
+  };
+  topic: { checked: true; records: number; distinct: number; duplicates: number; unparsable: number } | { checked: false; why: string };
+  metrics: { scraped: boolean; deliveredTotal: number | null };
+  conservation: { holds: boolean; checks: Check[] };
+  samples: Sample[];
+  /** The ids of the data series drawn in the SVG. */
+  series: string[];
+  /** Path of the SVG, relative to the repository root. */
+  svg: string;
+}
+
+const PHASE_LABEL: Record<string, string> = {
+  warmup: "warm-up",
+  baseline: "telemetry off",
+  before: "broker up",
+  outage: "OUTAGE",
+  after: "recovered",
+};
+
+function drops(stats: SinkStats): string {
+  const parts = DROP_REASONS.filter((r) => stats.dropped[r].records > 0).map((r) => `${r} ${int(stats.dropped[r].records)}`);
+  return parts.length === 0 ? "none" : parts.join(", ");
+}
+
+/** Prints the progress line: in place on a terminal, as a plain line otherwise. */
+export function printLive(s: Sample, _prev: Sample | null, inPlace: boolean): void {
+  const st = s.stats;
+  const held = st.pending.bytes + st.inFlight.bytes;
+  const fill = Math.round((held / st.capacityBytes) * 100);
+  const rps = s.dt > 0 ? s.requests / s.dt : 0;
+  const sign = s.t < 0 ? "-" : " ";
+  const parts = [
+    `${sign}${Math.abs(s.t).toFixed(1).padStart(5)}s ${(PHASE_LABEL[s.phase] ?? s.phase).padEnd(13)}`,
+    `${int(rps).padStart(5)} req/s`,
+    `accepted ${int(st.accepted.records)}`,
+    `delivered ${int(st.delivered.records)}`,
+    `buffer ${bytes(held)} of ${bytes(st.capacityBytes)} (${fill}%)`,
+    `drops ${drops(st)}`,
+    `broker ${s.broker}, transport ${st.transport.state}`,
+  ];
+  let line = parts.join(" | ");
+  if (inPlace) {
+    const cols = process.stdout.columns ?? 200;
+    if (line.length > cols - 1) line = line.slice(0, cols - 1);
+    process.stdout.write(`\r\x1b[2K${line}`);
+  } else {
+    process.stdout.write(`${line}\n`);
+  }
+}
+
+const us = (v: number) => (Number.isFinite(v) ? `${(v * 1000).toFixed(v < 0.01 ? 2 : 1)} µs` : "n/a");
+const pct = (v: number) => (Number.isFinite(v) ? `${v >= 0 ? "+" : ""}${v.toFixed(1)}%` : "n/a");
+
+/** The summary table printed at the end. */
+export function renderTable(r: DemoReport): string {
+  const c = r.config;
+  const out: string[] = [];
+  const title = `shedsink demo: ${c.runtime} server, ${c.transport} transport, ${int(c.rate)} req/s for ${c.duration} s, ` +
+    `broker ${r.outage.simulated ? "outage simulated" : "paused"} for ${(r.outage.end - r.outage.start).toFixed(1)} s ` +
+    `(t=${r.outage.start.toFixed(1)}-${r.outage.end.toFixed(1)} s), buffer ${bytes(c.capacityBytes)}`;
+  out.push(title, "=".repeat(Math.min(title.length, 100)));
+
+  const row = (label: string, value: string, detail = "") => out.push(`  ${label.padEnd(24)}${value.padStart(12)}   ${detail}`.trimEnd());
+  out.push("Records");
+  const q = r.requests;
+  const run = (q.byPhase.before ?? 0) + (q.byPhase.outage ?? 0) + (q.byPhase.after ?? 0);
+  row("requests answered", int(q.answered), `${int(run)} in the run, ${int(q.byPhase.baseline ?? 0)} in the baseline (telemetry off), ${int(q.byPhase.warmup ?? 0)} in the warm-up; ${q.errors} errors, ${q.skipped} skipped`);
+  row("records offered", int(r.records.offered), `${int(q.withTelemetry)} from requests with telemetry on (warm-up included) + ${int(r.ingest.total.lines)} NDJSON lines (${r.ingest.warmupUploads + 1} uploads)`);
+  row("accepted", int(r.records.accepted), `${bytes(r.records.acceptedBytes)}`);
+  row(
+    "delivered to Kafka",
+    int(r.records.delivered),
+    r.topic.checked
+      ? `the topic holds ${int(r.topic.records)} (${r.topic.duplicates} duplicates), read back with kcat`
+      : `(topic not read back: ${r.topic.why})`,
+  );
+  const reasons = DROP_REASONS.filter((x) => r.drops.byReason[x] > 0);
+  row("dropped", int(r.drops.total), reasons.length === 0 ? "none" : reasons.map((x) => `${x} ${int(r.drops.byReason[x])}`).join(", "));
+  if (r.drops.byReason.invalid > 0 && r.ingest.total.invalid > 0) {
+    row("", "", `(invalid: the ${r.ingest.total.invalid} malformed lines of the NDJSON uploads, on purpose)`);
+  }
+  row("buffer peak", bytes(r.buffer.peakBytes),
+    `${Math.round(r.buffer.peakFraction * 100)}% of ${bytes(c.capacityBytes)}` +
+      (Number.isFinite(r.buffer.absorbSeconds) ? `; at ${bytes(r.buffer.telemetryBytesPerSecond)}/s of telemetry it absorbs ~${r.buffer.absorbSeconds.toFixed(0)} s of outage` : ""));
+  row("NDJSON upload", int(r.ingest.lines), `lines POSTed to /ingest during the outage, read in ${r.ingest.ms} ms: ${int(r.ingest.records)} records, ${r.ingest.invalid} invalid`);
+  const e = r.emit.on;
+  if (e !== undefined && e.n > 0) {
+    row("sink.emit() call", us(e.p50), `p50; p99 ${us(e.p99)}, p99.9 ${us(e.p999)}, max ${us(e.max)} over ${int(e.n)} calls (outage included)`);
+  }
+  row("drain after the run", `${r.flush.ms} ms`, r.flush.flushed ? "flush() settled everything" : "flush() timed out");
+  row("conservation", r.conservation.holds ? "holds" : "BROKEN", `${r.conservation.checks.filter((x) => x.ok).length} of ${r.conservation.checks.length} checks pass`);
+  for (const ch of r.conservation.checks) out.push(`    ${ch.ok ? "ok  " : "FAIL"} ${ch.name}: ${ch.detail}`);
+
+  out.push("", "Latency                           requests   server p50   server p99   client p50   client p99");
+  const lat = (label: string, key: string) => {
+    const s = r.latency.server[key];
+    const cl = r.latency.client[key];
+    if (s === undefined || s.n === 0) return;
+    out.push(
+      `  ${label.padEnd(30)}${int(s.n).padStart(9)}${ms(s.p50).padStart(13)}${ms(s.p99).padStart(13)}` +
+        `${ms(cl?.p50 ?? NaN).padStart(13)}${ms(cl?.p99 ?? NaN).padStart(13)}`,
+    );
+  };
+  lat("telemetry off (baseline)", "baseline");
+  lat("telemetry on (whole run)", "on");
+  lat("  broker up", "before");
+  lat(`  broker ${r.outage.simulated ? "away (simulated)" : "paused"}`, "outage");
+  lat("  after it came back", "after");
+  const off = { s: r.latency.server.baseline, c: r.latency.client.baseline };
+  const on = { s: r.latency.server.on, c: r.latency.client.on };
+  if (off.s?.n && on.s?.n && off.c && on.c) {
+    const diff = (a: number, b: number) => `${a - b >= 0 ? "+" : "-"}${us(Math.abs(a - b))}`;
+    out.push(
+      `  ${"change, on vs off".padEnd(30)}${"".padStart(9)}${pct(r.latency.p50ChangePercent.server).padStart(13)}${pct(r.latency.p99ChangePercent.server).padStart(13)}` +
+        `${pct(r.latency.p50ChangePercent.client).padStart(13)}${pct(r.latency.p99ChangePercent.client).padStart(13)}`,
+      `  ${"".padEnd(39)}${diff(on.s.p50, off.s.p50).padStart(13)}${diff(on.s.p99, off.s.p99).padStart(13)}${diff(on.c.p50, off.c.p50).padStart(13)}${diff(on.c.p99, off.c.p99).padStart(13)}`,
+    );
+  }
+  out.push(
+    `  server: from the request's arrival in the handler to the response written, in the server process: a scan of`,
+    `          2,000 in-memory rows, a simulated ${r.config.backendMs} ms storage round trip (a timer), the emit(), the response.`,
+    "  client: from sending the request to the last byte of the response, seen by the load generator (a separate",
+    "          process, loopback, keep-alive): adds the server's event-loop queueing and the HTTP stack.",
+  );
+  return out.join("\n");
+}

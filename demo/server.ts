@@ -1,0 +1,342 @@
+// The demo's HTTP server: a toy query service whose handler emits one telemetry record
+// per request into a shedsink sink. Runs on Node (node:http), Deno (Deno.serve) and Bun
+// (Bun.serve); the orchestrator (demo/main.ts) starts it and steers it with JSON lines on
+// stdin, and it answers with JSON lines on stdout.
+//
+// Routes:
+//   GET  /query?q=N&id=K   run query template N for id K, emit its telemetry (when on)
+//   POST /ingest           NDJSON body piped into the sink: body.pipeThrough(ndjson()).pipeTo(sink)
+//   GET  /metrics          Prometheus text from sink.metrics()
+//
+// Configuration: the DEMO_SERVER environment variable, JSON:
+//   { transport: "confluent" | "kafka" | "memory", brokers, topic, capacityBytes, backendMs }
+//
+// Commands (stdin):  {cmd:"phase",name,telemetry}  {cmd:"sample",seq}  {cmd:"outage",on}
+//                    {cmd:"finish",flushTimeoutMs}
+// Replies (stdout):  {type:"listening",port}  {type:"sample",seq,...}  {type:"final",...}
+
+import process from "node:process";
+import { createSink, ndjson, type Sink, type Transport } from "../mod.ts";
+import { memoryTransport } from "../src/transports/memory.ts";
+import { PhaseLatencies, readCommands, reply } from "./common.ts";
+
+interface ServerConfig {
+  transport: "confluent" | "kafka" | "memory";
+  brokers: string;
+  topic: string;
+  capacityBytes: number;
+  /** Milliseconds each query waits for its simulated storage round trip (0: none). */
+  backendMs: number;
+  port?: number;
+}
+
+const config = JSON.parse(process.env.DEMO_SERVER ?? "{}") as ServerConfig;
+
+// ------------------------------------------------------------------ the "database"
+
+interface QueryTemplate {
+  readonly sql: string;
+  readonly keyspace: string;
+  readonly table: string;
+  readonly tabletType: "PRIMARY" | "REPLICA";
+  readonly fingerprint: string;
+  /** Rows of `table` a query matches: those whose `k % mod === id % mod`. */
+  readonly mod: number;
+}
+
+/** FNV-1a, 64 bits, as 16 hex digits: the query's fingerprint. */
+function fingerprint(text: string): string {
+  let h = 0xcbf29ce484222325n;
+  for (const b of new TextEncoder().encode(text)) h = BigInt.asUintN(64, (h ^ BigInt(b)) * 0x100000001b3n);
+  return h.toString(16).padStart(16, "0");
+}
+
+const TEMPLATES: ReadonlyArray<QueryTemplate> = ([
+  ["select id, status, total from orders where customer_id = :v1 order by created_at desc limit :v2", "commerce", "orders", "REPLICA", 97],
+  ["select * from users where id = :v1", "customer", "users", "REPLICA", 2003],
+  ["select name, price from products where category = :v1 and price < :v2", "commerce", "products", "REPLICA", 23],
+  ["update payments set state = :v1 where id = :v2", "commerce", "payments", "PRIMARY", 1999],
+  ["select count(*) from shipments where region = :v1 and shipped_at > :v2", "logistics", "shipments", "REPLICA", 7],
+  ["insert into order_events (order_id, kind, at) values (:v1, :v2, :v3)", "commerce", "order_events", "PRIMARY", 4001],
+  ["select o.id, u.email from orders o join users u on o.customer_id = u.id where o.id = :v1", "commerce", "orders", "REPLICA", 1009],
+  ["select sum(amount) from payments where customer_id = :v1 and created_at > :v2", "commerce", "payments", "REPLICA", 61],
+] as const).map(([sql, keyspace, table, tabletType, mod]) => ({ sql, keyspace, table, tabletType, mod, fingerprint: fingerprint(sql) }));
+
+interface Row {
+  k: number;
+  amount: number;
+}
+const ROWS = 2000;
+const TABLES = new Map<string, Row[]>();
+for (const t of TEMPLATES) {
+  if (TABLES.has(t.table)) continue;
+  const rows: Row[] = [];
+  for (let i = 0; i < ROWS; i++) rows.push({ k: (i * 7919) % 100_003, amount: (i * 31) % 1000 });
+  TABLES.set(t.table, rows);
+}
+
+/** The telemetry record of one query, shaped like query-insights telemetry. */
+interface QueryTelemetry {
+  ts: number;
+  requestId: number;
+  fingerprint: string;
+  sql: string;
+  keyspace: string;
+  table: string;
+  tabletType: string;
+  rows: number;
+  latencyMs: number;
+  status: "ok";
+}
+
+// ------------------------------------------------------------------ the sink
+
+async function makeTransport(): Promise<{ transport: Transport; setOutage: (on: boolean) => void }> {
+  if (config.transport === "memory") {
+    const t = memoryTransport({ latencyMs: 2 });
+    return { transport: t, setOutage: (on) => (on ? t.hang() : t.release()) };
+  }
+  const noOutage = () => {};
+  // Imported by a computed path: each transport exists only where its runtime is supported.
+  const name = config.transport === "confluent" ? "confluentTransport" : "kafkaTransport";
+  const path = `../src/transports/${config.transport}.ts`;
+  const mod = (await import(path)) as Record<string, (o: { brokers: string; topic: string }) => Transport>;
+  return { transport: mod[name]!({ brokers: config.brokers, topic: config.topic }), setOutage: noOutage };
+}
+
+const { transport, setOutage } = await makeTransport();
+const sink: Sink<unknown> = createSink<unknown>({
+  transport,
+  capacityBytes: config.capacityBytes,
+  key: (r) => (typeof r === "object" && r !== null && typeof (r as { table?: unknown }).table === "string" ? (r as { table: string }).table : null),
+});
+
+// ------------------------------------------------------------------ handlers
+
+let telemetry = false;
+let phase = "warmup";
+let requestId = 0;
+let intervalRequests = 0;
+let queries = 0;
+let emitted = 0;
+let kept = 0;
+let ingestLines = 0;
+let ingestInvalid = 0;
+let ingestRecords = 0;
+const latencies = new PhaseLatencies(phase);
+/** Time spent inside sink.emit(), per call. */
+const emitTimes = new PhaseLatencies(phase);
+const queriesByPhase: Record<string, number> = {};
+
+/** Runs query template `q` for `id` on the in-memory tables: counts matching rows, sums an amount. */
+function scan(t: QueryTemplate, id: number): { rows: number; sum: number } {
+  const rows = TABLES.get(t.table)!;
+  const want = id % t.mod;
+  let matched = 0;
+  let sum = 0;
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i]!;
+    if (r.k % t.mod === want) {
+      matched++;
+      sum += r.amount;
+    }
+  }
+  return { rows: matched, sum };
+}
+
+/** The simulated storage round trip: a timer of `backendMs`. */
+const backend = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, config.backendMs));
+
+/**
+ * The query route: the scan, the storage round trip, then one telemetry record (emitted
+ * before the response is written, so that its cost is inside the measured latency).
+ * emit() never waits for Kafka.
+ */
+async function query(params: URLSearchParams): Promise<string> {
+  const started = performance.now();
+  const q = Number(params.get("q") ?? 0);
+  const t = TEMPLATES[((q % TEMPLATES.length) + TEMPLATES.length) % TEMPLATES.length]!;
+  const { rows, sum } = scan(t, Number(params.get("id") ?? 0));
+  if (config.backendMs > 0) await backend();
+  requestId++;
+  if (telemetry) {
+    const record: QueryTelemetry = {
+      ts: Date.now(),
+      requestId,
+      fingerprint: t.fingerprint,
+      sql: t.sql,
+      keyspace: t.keyspace,
+      table: t.table,
+      tabletType: t.tabletType,
+      rows,
+      latencyMs: Math.round((performance.now() - started) * 1000) / 1000,
+      status: "ok",
+    };
+    const e0 = performance.now();
+    const ok = sink.emit(record);
+    emitTimes.record(performance.now() - e0);
+    emitted++;
+    if (ok) kept++;
+  }
+  return JSON.stringify({ keyspace: t.keyspace, table: t.table, rows, sum });
+}
+
+/** Pipes an NDJSON body into the sink. The sink never applies backpressure, so the upload is read as fast as it arrives. */
+async function ingest(body: ReadableStream<Uint8Array>): Promise<string> {
+  const started = performance.now();
+  let lines = 0;
+  let invalid = 0;
+  const count = new TransformStream<unknown, unknown>({
+    transform(value, controller) {
+      lines++;
+      controller.enqueue(value);
+    },
+  });
+  await body
+    .pipeThrough(ndjson({ onInvalid: () => invalid++ }))
+    .pipeThrough(count)
+    .pipeTo(sink.writableStream());
+  ingestLines += lines;
+  ingestInvalid += invalid;
+  ingestRecords += lines - invalid;
+  return JSON.stringify({ lines, records: lines - invalid, invalid, ms: Math.round((performance.now() - started) * 10) / 10 });
+}
+
+function finishRequest(started: number): void {
+  latencies.record(performance.now() - started);
+  intervalRequests++;
+  queries++;
+  queriesByPhase[phase] = (queriesByPhase[phase] ?? 0) + 1;
+}
+
+// ------------------------------------------------------------------ serving
+
+type FetchHandler = (req: Request) => Response | Promise<Response>;
+
+/** Deno and Bun: one Web-standard fetch handler. */
+const fetchHandler: FetchHandler = async (req) => {
+  const url = new URL(req.url);
+  if (url.pathname === "/query") {
+    const started = performance.now();
+    const res = new Response(await query(url.searchParams), { headers: { "content-type": "application/json" } });
+    finishRequest(started);
+    return res;
+  }
+  if (url.pathname === "/metrics") return new Response(sink.metrics(), { headers: { "content-type": "text/plain; version=0.0.4" } });
+  if (url.pathname === "/ingest" && req.method === "POST" && req.body !== null) {
+    return new Response(await ingest(req.body), { status: 202, headers: { "content-type": "application/json" } });
+  }
+  return new Response("not found\n", { status: 404 });
+};
+
+interface DenoServe {
+  serve(options: { hostname: string; port: number; onListen: (addr: { port: number }) => void }, handler: FetchHandler): unknown;
+}
+interface BunServe {
+  serve(options: { hostname: string; port: number; fetch: FetchHandler }): { port: number };
+}
+const g = globalThis as { Deno?: DenoServe; Bun?: BunServe };
+
+async function listen(): Promise<number> {
+  const port = config.port ?? 0;
+  if (g.Deno !== undefined) {
+    return await new Promise<number>((resolve) => {
+      g.Deno!.serve({ hostname: "127.0.0.1", port, onListen: (addr) => resolve(addr.port) }, fetchHandler);
+    });
+  }
+  if (g.Bun !== undefined) return g.Bun.serve({ hostname: "127.0.0.1", port, fetch: fetchHandler }).port;
+  // Node: node:http, with the query route served without building Request/Response objects.
+  const http = await import("node:http");
+  const { Readable } = await import("node:stream");
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url ?? "/", "http://localhost");
+    if (url.pathname === "/query") {
+      const started = performance.now();
+      void query(url.searchParams).then((body) => {
+        res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
+        res.end(body);
+        finishRequest(started);
+      });
+      return;
+    }
+    if (url.pathname === "/metrics") {
+      res.writeHead(200, { "content-type": "text/plain; version=0.0.4" });
+      res.end(sink.metrics());
+      return;
+    }
+    if (url.pathname === "/ingest" && req.method === "POST") {
+      ingest(Readable.toWeb(req) as unknown as ReadableStream<Uint8Array>).then(
+        (body) => {
+          res.writeHead(202, { "content-type": "application/json" });
+          res.end(body);
+        },
+        (error: unknown) => {
+          res.writeHead(400, { "content-type": "text/plain" });
+          res.end(`${error}\n`);
+        },
+      );
+      return;
+    }
+    res.writeHead(404);
+    res.end("not found\n");
+  });
+  server.keepAliveTimeout = 60_000;
+  return await new Promise<number>((resolve) => {
+    server.listen(port, "127.0.0.1", () => resolve((server.address() as { port: number }).port));
+  });
+}
+
+// ------------------------------------------------------------------ control
+
+readCommands((c) => {
+  switch (c.cmd) {
+    case "phase":
+      phase = String(c.name);
+      telemetry = c.telemetry === true;
+      latencies.setPhase(phase);
+      emitTimes.setPhase(phase);
+      break;
+    case "outage":
+      setOutage(c.on === true);
+      break;
+    case "sample": {
+      const lat = latencies.take();
+      const emit = emitTimes.take();
+      reply({ type: "sample", seq: c.seq, t: Date.now(), phase, requests: intervalRequests, lat, emit, stats: sink.stats() });
+      intervalRequests = 0;
+      break;
+    }
+    case "finish":
+      void finish(Number(c.flushTimeoutMs ?? 30_000));
+      break;
+  }
+});
+
+async function finish(flushTimeoutMs: number): Promise<void> {
+  const flushStarted = Date.now();
+  const flushed = await sink.flush({ timeoutMs: flushTimeoutMs });
+  const flushMs = Date.now() - flushStarted;
+  const metricsText = sink.metrics();
+  const report = await sink.close({ timeoutMs: 5000 });
+  reply({
+    type: "final",
+    flushed,
+    flushMs,
+    report,
+    lastError: sink.stats().lastError,
+    queries,
+    queriesByPhase,
+    emitted,
+    kept,
+    ingest: { lines: ingestLines, records: ingestRecords, invalid: ingestInvalid },
+    latency: latencies.phases({ on: ["before", "outage", "after"] }),
+    emit: emitTimes.phases({ on: ["before", "outage", "after"] }),
+    metricsText,
+    runtime: g.Deno !== undefined ? "deno" : g.Bun !== undefined ? "bun" : "node",
+    transport: transport.name,
+  });
+  setTimeout(() => process.exit(0), 100);
+}
+
+const port = await listen();
+reply({ type: "listening", port, transport: transport.name });
