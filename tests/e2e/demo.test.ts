@@ -1,0 +1,248 @@
+// The demo (scripts/demo.sh) in a short mode, against a real Kafka broker it starts itself
+// (its own KAFKA_DIR and ports, so it never pauses the broker the other suites use).
+// Checks the machine-readable report it writes and the SVG timeline.
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import process from "node:process";
+import { REPO_ROOT } from "../support/kafka.ts";
+
+interface RunResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function runDemo(args: string[], outDir: string): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("bash", [join(REPO_ROOT, "scripts", "demo.sh"), ...args, "--out", outDir], {
+      cwd: REPO_ROOT,
+      env: {
+        ...process.env,
+        SHEDSINK_SKIP_SETUP: "1",
+        SHEDSINK_DEMO_KAFKA_DIR: ".kafka/demo-e2e",
+        SHEDSINK_DEMO_KAFKA_PORT: process.env.SHEDSINK_DEMO_E2E_KAFKA_PORT ?? "39292",
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout!.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+    child.stderr!.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+    const timer = setTimeout(() => child.kill("SIGTERM"), 240_000);
+    child.on("error", reject);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+// ------------------------------------------------------------------ a strict XML checker
+
+interface XmlElement {
+  name: string;
+  attributes: Record<string, string>;
+}
+
+/**
+ * Parses `text` as XML 1.0 (without a DTD) and throws at the first well-formedness error:
+ * one root element, matching tags, quoted and unique attributes, no raw `<` or bare `&`.
+ * Returns every element, in document order.
+ */
+function parseXml(text: string): XmlElement[] {
+  const elements: XmlElement[] = [];
+  const stack: string[] = [];
+  let i = 0;
+  let roots = 0;
+  const NAME = /[A-Za-z_:][-A-Za-z0-9_:.]*/y;
+  const fail = (why: string): never => {
+    const line = text.slice(0, i).split("\n").length;
+    throw new Error(`not well-formed XML at line ${line}: ${why}`);
+  };
+  const name = () => {
+    NAME.lastIndex = i;
+    const m = NAME.exec(text);
+    if (m === null) fail("expected a name");
+    i += m![0].length;
+    return m![0];
+  };
+  const space = () => {
+    while (i < text.length && " \t\r\n".includes(text[i]!)) i++;
+  };
+  const checkText = (s: string) => {
+    if (s.includes("<")) fail("raw '<' in text or attribute");
+    const amp = /&(?!(?:amp|lt|gt|quot|apos|#[0-9]+|#x[0-9A-Fa-f]+);)/.exec(s);
+    if (amp !== null) fail(`bare '&' in ${JSON.stringify(s.slice(0, 40))}`);
+  };
+  if (text.startsWith("<?xml")) {
+    const end = text.indexOf("?>");
+    if (end < 0) fail("unterminated XML declaration");
+    i = end + 2;
+  }
+  while (i < text.length) {
+    if (text.startsWith("<!--", i)) {
+      const end = text.indexOf("-->", i + 4);
+      if (end < 0) fail("unterminated comment");
+      i = end + 3;
+    } else if (text.startsWith("</", i)) {
+      i += 2;
+      const n = name();
+      space();
+      if (text[i] !== ">") fail(`expected '>' after </${n}`);
+      i++;
+      const open = stack.pop();
+      if (open !== n) fail(`</${n}> closes <${open ?? "nothing"}>`);
+    } else if (text[i] === "<") {
+      i++;
+      if (stack.length === 0 && ++roots > 1) fail("more than one root element");
+      const n = name();
+      const attributes: Record<string, string> = {};
+      for (;;) {
+        const before = i;
+        space();
+        if (text.startsWith("/>", i)) {
+          i += 2;
+          elements.push({ name: n, attributes });
+          break;
+        }
+        if (text[i] === ">") {
+          i++;
+          elements.push({ name: n, attributes });
+          stack.push(n);
+          break;
+        }
+        if (i === before) fail(`expected whitespace before an attribute of <${n}>`);
+        const a = name();
+        space();
+        if (text[i] !== "=") fail(`attribute ${a} of <${n}> has no value`);
+        i++;
+        space();
+        const quote = text[i];
+        if (quote !== '"' && quote !== "'") fail(`attribute ${a} of <${n}> is not quoted`);
+        const end = text.indexOf(quote!, i + 1);
+        if (end < 0) fail(`unterminated attribute ${a}`);
+        const value = text.slice(i + 1, end);
+        checkText(value);
+        if (a in attributes) fail(`duplicate attribute ${a} on <${n}>`);
+        attributes[a] = value;
+        i = end + 1;
+      }
+    } else {
+      const next = text.indexOf("<", i);
+      const chunk = text.slice(i, next < 0 ? text.length : next);
+      if (stack.length === 0 && chunk.trim() !== "") fail("text outside the root element");
+      checkText(chunk);
+      i = next < 0 ? text.length : next;
+    }
+  }
+  if (stack.length > 0) fail(`unclosed <${stack[stack.length - 1]}>`);
+  if (roots !== 1) fail("no root element");
+  return elements;
+}
+
+test("the XML checker accepts well-formed XML and rejects the usual mistakes", () => {
+  assert.equal(parseXml(`<?xml version="1.0"?>\n<svg a="1"><g id='x'>a &amp; b<path d="M0,0"/></g><!-- c --></svg>\n`).length, 3);
+  for (const bad of ["<a><b></a></b>", "<a>x & y</a>", '<a b="1" b="2"/>', "<a b=1/>", "<a/><b/>", "<a>", "<a><</a>"]) {
+    assert.throws(() => parseXml(bad), /not well-formed/, bad);
+  }
+});
+
+// ------------------------------------------------------------------ the demo
+
+interface Report {
+  config: { duration: number; outage: number; capacityBytes: number };
+  outage: { start: number; end: number; simulated: boolean };
+  requests: { answered: number; errors: number; unanswered: number; handled: number };
+  records: { offered: number; accepted: number; delivered: number; pending: number; inFlight: number };
+  drops: { total: number; byReason: Record<string, number> };
+  ingest: { lines: number; records: number; invalid: number; total: { lines: number; invalid: number } };
+  buffer: { peakBytes: number; peakFraction: number };
+  latency: { server: Record<string, { n: number; p99: number }>; client: Record<string, { n: number; p99: number }> };
+  topic: { checked: boolean; records?: number; duplicates?: number };
+  metrics: { scraped: boolean };
+  conservation: { holds: boolean; checks: Array<{ name: string; ok: boolean; detail: string }> };
+  samples: unknown[];
+  series: string[];
+  svg: string;
+}
+
+function readReport(outDir: string): { report: Report; svg: string } {
+  const report = JSON.parse(readFileSync(join(REPO_ROOT, outDir, "report.json"), "utf8")) as Report;
+  const svg = readFileSync(join(REPO_ROOT, report.svg), "utf8");
+  return { report, svg };
+}
+
+function checkSvg(svg: string, expectedSeries: string[]): void {
+  const elements = parseXml(svg);
+  assert.equal(elements[0]!.name, "svg");
+  assert.equal(elements[0]!.attributes.xmlns, "http://www.w3.org/2000/svg");
+  const series = new Map(elements.filter((e) => e.attributes["data-series"] !== undefined).map((e) => [e.attributes["data-series"]!, e]));
+  for (const id of expectedSeries) {
+    const path = series.get(id);
+    assert.ok(path !== undefined, `series ${id} is drawn`);
+    assert.equal(path.name, "path");
+    assert.match(path.attributes.d ?? "", /^M[-0-9.]+,[-0-9.]+( L[-0-9.]+,[-0-9.]+)+$/, `series ${id} has a polyline`);
+  }
+  assert.equal(elements.filter((e) => e.attributes.class === "outage").length, 4, "the outage is shaded on each of the 4 panels");
+}
+
+function output(r: RunResult): string {
+  return `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
+}
+
+test("demo, short mode: an outage within capacity loses nothing, conservation holds, the SVG is well-formed", { timeout: 300_000 }, async () => {
+  const outDir = "demo-out/e2e-fits";
+  const r = await runDemo(["--duration", "12", "--outage", "4", "--baseline", "3", "--warmup", "2"], outDir);
+  assert.equal(r.code, 0, output(r));
+  assert.match(r.stdout, /^Latency +requests +server p50 +server p99 +client p50 +client p99$/m, "the table is printed");
+  assert.match(r.stdout, /^timeline: .*timeline\.svg$/m, "the SVG's path is printed");
+  assert.match(r.stdout, /conservation +holds/);
+
+  const { report, svg } = readReport(outDir);
+  assert.ok(report.conservation.holds, JSON.stringify(report.conservation.checks, null, 2));
+  for (const c of report.conservation.checks) assert.ok(c.ok, `${c.name}: ${c.detail}`);
+  assert.ok(report.records.delivered > 0);
+  assert.equal(report.records.pending + report.records.inFlight, 0);
+  assert.equal(report.records.offered, report.records.accepted + report.drops.total);
+  assert.equal(report.records.accepted, report.records.delivered, "nothing accepted was lost: the outage fit in the buffer");
+  assert.equal(report.drops.byReason.buffer_full, 0);
+  assert.equal(report.drops.byReason.invalid, report.ingest.total.invalid, "the only drops are the malformed NDJSON lines");
+  assert.ok(report.ingest.invalid > 0 && report.ingest.records > 0);
+  assert.equal(report.topic.checked, true);
+  assert.equal(report.topic.records, report.records.delivered, "the topic holds exactly what was delivered");
+  assert.equal(report.topic.duplicates, 0);
+  assert.ok(report.metrics.scraped, "/metrics served Prometheus text");
+  assert.equal(report.outage.simulated, false);
+  assert.ok(report.outage.end - report.outage.start >= 3.5, "the broker was paused for about 4 s");
+  assert.ok(report.buffer.peakBytes > 0, "the buffer filled during the outage");
+  assert.equal(report.requests.errors, 0);
+  assert.equal(report.requests.answered, report.requests.handled);
+  for (const key of ["baseline", "on", "before", "outage", "after"]) {
+    assert.ok(report.latency.server[key]!.n > 0 && report.latency.client[key]!.n > 0, `latency of phase ${key}`);
+    assert.ok(report.latency.server[key]!.p99 > 0 && report.latency.client[key]!.p99 > 0);
+  }
+  assert.ok(report.samples.length >= 20);
+  const expected = ["buffer_fill", "accepted_rate", "delivered_rate", "drops_total", "drops_invalid", "server_p99", "client_p99"];
+  assert.deepEqual([...report.series].sort(), [...expected].sort());
+  checkSvg(svg, expected);
+});
+
+test("demo, short mode: an outage longer than the buffer absorbs drops as buffer_full, every record still accounted for", { timeout: 300_000 }, async () => {
+  const outDir = "demo-out/e2e-overflows";
+  const r = await runDemo(["--duration", "10", "--outage", "5", "--baseline", "0", "--warmup", "1", "--capacity", "256KiB"], outDir);
+  assert.equal(r.code, 0, output(r));
+  const { report, svg } = readReport(outDir);
+  for (const c of report.conservation.checks) assert.ok(c.ok, `${c.name}: ${c.detail}`);
+  assert.ok(report.drops.byReason.buffer_full > 0, "records were dropped as buffer_full");
+  assert.ok(report.buffer.peakFraction > 0.9, `the buffer filled up (peak ${report.buffer.peakFraction})`);
+  assert.ok(report.records.delivered > 0);
+  assert.equal(report.topic.records, report.records.delivered);
+  assert.equal(report.topic.duplicates, 0);
+  assert.ok(report.series.includes("drops_buffer_full"));
+  checkSvg(svg, ["buffer_fill", "delivered_rate", "drops_total", "drops_buffer_full", "server_p99", "client_p99"]);
+  assert.match(r.stdout, /dropped +[0-9,]+ +buffer_full [0-9,]+/);
+});
