@@ -130,13 +130,14 @@ const OWNED = new Map<string, string>([
 ]);
 
 const TOPIC_NAME = /^[a-zA-Z0-9._-]{1,249}$/;
-const BROKER = /^[^\s,:]+:[0-9]{1,5}$|^\[[0-9a-fA-F:.]+\]:[0-9]{1,5}$/;
+/** `host`, `host:port`, `[ipv6]` or `[ipv6]:port` (the port defaults to 9092). */
+const BROKER = /^(?:[^\s,:[\]]+|\[[0-9a-fA-F:.]+\])(?::([0-9]{1,5}))?$/;
 const BROKERS_EXPECTED = 'a broker address ("host:port"), a comma-separated list of them, or a non-empty array of them';
 
 const validBroker = (b: string): boolean => {
-  if (!BROKER.test(b)) return false;
-  const port = Number(b.slice(b.lastIndexOf(":") + 1));
-  return port >= 1 && port <= 65535;
+  const match = BROKER.exec(b);
+  if (match === null) return false;
+  return match[1] === undefined || (Number(match[1]) >= 1 && Number(match[1]) <= 65535);
 };
 
 const OptionsSchema = v.strictObject(
@@ -680,6 +681,12 @@ class Platformatic implements PlatformaticTransport {
     }
     if (this.#closed) throw new TransportError("TRANSPORT_CLOSED", "platformatic transport is closed", { retriable: false });
     if (this.#client !== null) return this.#client;
+    if (typeof (Promise as { withResolvers?: unknown }).withResolvers !== "function") {
+      this.#setupError = new TransportError("TRANSPORT_UNAVAILABLE", `platformatic transport: ${PACKAGE} needs Promise.withResolvers (Node >= 22, Deno, Bun); on older Node use the confluent transport`, {
+        retriable: false,
+      });
+      throw this.#setupError;
+    }
     if ((globalThis as { Buffer?: unknown }).Buffer === undefined) {
       this.#setupError = new TransportError("TRANSPORT_UNAVAILABLE", `platformatic transport: ${PACKAGE} needs a runtime with a global Buffer (Node, Deno, Bun)`, {
         retriable: false,

@@ -1,0 +1,193 @@
+// platformaticTransport() and kafkaTransport() without a broker: option validation, the
+// partitioner, how the client's errors map to per-record outcomes, and the life cycle
+// (construction connects nothing; abort, close). The error mapping is checked against
+// @platformatic/kafka's own error classes (a devDependency), so a change in their shape
+// shows up here. Runs on Node 20 (tsx), Node 24, Deno and Bun.
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { MultipleErrors, NetworkError, ResponseError, UserError } from "@platformatic/kafka";
+import { InvalidOptionError, type OutRecord, TransportError } from "../../mod.ts";
+import { kafkaTransport, type KafkaTransportOptions, runtimeName } from "../../src/transports/kafka.ts";
+import {
+  classifyError,
+  describeError,
+  groupByPartition,
+  murmur2,
+  partitionForKey,
+  platformaticTransport,
+  type PlatformaticTransportOptions,
+  resolveOptions,
+} from "../../src/transports/platformatic.ts";
+
+function invalid(options: unknown, option: string, build: (o: never) => unknown = platformaticTransport as never): void {
+  assert.throws(
+    () => build(options as never),
+    (error: unknown) => {
+      assert.ok(error instanceof InvalidOptionError, `an InvalidOptionError, got ${error}`);
+      assert.equal(error.code, "INVALID_OPTION");
+      assert.equal(error.option, option);
+      assert.ok(error.message.includes(option), error.message);
+      return true;
+    },
+  );
+}
+
+test("platformaticTransport validates its options and names the bad one", () => {
+  invalid({ topic: "t" }, "brokers");
+  invalid({ brokers: "", topic: "t" }, "brokers");
+  invalid({ brokers: "a:1,,b:2", topic: "t" }, "brokers");
+  invalid({ brokers: [], topic: "t" }, "brokers");
+  invalid({ brokers: ["a:1", "b c:2"], topic: "t" }, "brokers");
+  invalid({ brokers: "a:0", topic: "t" }, "brokers");
+  invalid({ brokers: "a:70000", topic: "t" }, "brokers");
+  invalid({ brokers: "a:b:c", topic: "t" }, "brokers");
+  invalid({ brokers: 9092, topic: "t" }, "brokers");
+  invalid({ brokers: "a:1" }, "topic");
+  invalid({ brokers: "a:1", topic: "" }, "topic");
+  invalid({ brokers: "a:1", topic: "has space" }, "topic");
+  invalid({ brokers: "a:1", topic: ".." }, "topic");
+  invalid({ brokers: "a:1", topic: "x".repeat(250) }, "topic");
+  invalid({ brokers: "a:1", topic: "t", clientId: "" }, "clientId");
+  invalid({ brokers: "a:1", topic: "t", clientId: "two words" }, "clientId");
+  invalid({ brokers: "a:1", topic: "t", compression: "brotli" }, "compression");
+  invalid({ brokers: "a:1", topic: "t", config: "tls" }, "config");
+  invalid({ brokers: "a:1", topic: "t", config: [] }, "config");
+  for (const owned of ["bootstrapBrokers", "clientId", "compression", "idempotent", "acks", "retries", "serializers", "transactionalId", "partitioner"]) {
+    invalid({ brokers: "a:1", topic: "t", config: { [owned]: 1 } }, `config.${owned}`);
+  }
+  invalid({ brokers: "a:1", topic: "t", topics: ["t"] }, "topics");
+});
+
+test("platformaticTransport accepts a broker string, a list and an array, fills in defaults and passes other options", () => {
+  for (const brokers of ["127.0.0.1:39092", "a:1, b:2", ["a:1", "b:2"], "localhost", "[::1]:9092"]) {
+    const t = platformaticTransport({ brokers, topic: "query-insights" });
+    assert.equal(t.name, "platformatic");
+    assert.equal(t.topic, "query-insights");
+  }
+  const r = resolveOptions({ brokers: "a:1, b:2", topic: "t" });
+  assert.deepEqual(r, { brokers: ["a:1", "b:2"], topic: "t", clientId: "shedsink", compression: "lz4", config: {} });
+  const options: PlatformaticTransportOptions = {
+    brokers: ["a:1"],
+    topic: "t.x_y-z",
+    clientId: "api",
+    compression: "zstd",
+    config: { requestTimeout: 5000, autocreateTopics: false, tls: { rejectUnauthorized: true }, sasl: { mechanism: "PLAIN", username: "u", password: "p" } },
+  };
+  assert.equal(resolveOptions(options).config.requestTimeout, 5000);
+});
+
+test("murmur2 is Kafka's (the Java client's test vectors) and keys land where the Java client puts them", () => {
+  const enc = new TextEncoder();
+  const vectors: Array<[string, number]> = [
+    ["21", -973932308],
+    ["foobar", -790332482],
+    ["a-little-bit-long-string", -985981536],
+    ["a-little-bit-longer-string", -1486304829],
+    ["lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58897971],
+    ["abc", 479470107],
+  ];
+  for (const [text, hash] of vectors) assert.equal(murmur2(enc.encode(text)), hash, text);
+  // toPositive(murmur2(key)) % partitions
+  assert.equal(partitionForKey(enc.encode("21"), 3), (-973932308 & 0x7fffffff) % 3);
+  assert.equal(partitionForKey(enc.encode("foobar"), 7), (-790332482 & 0x7fffffff) % 7);
+  for (let n = 1; n < 20; n++) {
+    const p = partitionForKey(enc.encode(`key-${n}`), n);
+    assert.ok(p >= 0 && p < n);
+  }
+});
+
+function rec(key: string | null): OutRecord {
+  const enc = new TextEncoder();
+  return { key: key === null ? null : enc.encode(key), value: enc.encode("v"), headers: null, timestamp: 0, size: 21 };
+}
+
+test("groupByPartition: keyed records by their key's partition, unkeyed ones together in the sticky partition, order kept", () => {
+  const records = [rec(null), rec("a"), rec(null), rec("b"), rec("a"), rec(null)];
+  const groups = groupByPartition(records, 4, 6);
+  const enc = new TextEncoder();
+  assert.deepEqual(groups.get(6 % 4)!.filter((i) => records[i]!.key === null), [0, 2, 5], "unkeyed: all in partition sticky % 4");
+  const pa = partitionForKey(enc.encode("a"), 4);
+  const pb = partitionForKey(enc.encode("b"), 4);
+  const all = [...groups.values()].flat().sort((x, y) => x - y);
+  assert.deepEqual(all, [0, 1, 2, 3, 4, 5], "every record in exactly one group");
+  assert.ok(groups.get(pa)!.includes(1) && groups.get(pa)!.includes(4));
+  assert.ok(groups.get(pb)!.includes(3));
+  for (const g of groups.values()) assert.deepEqual(g, [...g].sort((x, y) => x - y), "batch order kept in a group");
+  assert.deepEqual([...groupByPartition([rec(null), rec(null)], 1, 5).entries()], [[0, [0, 1]]]);
+});
+
+const produceError = (code: number) =>
+  new MultipleErrors("Producing messages failed.", [
+    new ResponseError(0, 11, { "/responses/0/partition_responses/0": [code, null] }, { responses: [] }),
+  ]);
+
+test("classifyError maps the client's final errors: record-level, final, retriable", () => {
+  assert.equal(classifyError(produceError(10)), "records", "MESSAGE_TOO_LARGE");
+  assert.equal(classifyError(produceError(18)), "records", "RECORD_LIST_TOO_LARGE");
+  assert.equal(classifyError(produceError(87)), "records", "INVALID_RECORD");
+  assert.equal(classifyError(produceError(29)), "rejected", "TOPIC_AUTHORIZATION_FAILED");
+  assert.equal(classifyError(produceError(17)), "rejected", "INVALID_TOPIC_EXCEPTION");
+  assert.equal(classifyError(produceError(45)), "retry", "OUT_OF_ORDER_SEQUENCE_NUMBER: never written");
+  assert.equal(classifyError(produceError(6)), "retry", "NOT_LEADER_OR_FOLLOWER");
+  assert.equal(classifyError(new UserError("Unknown topic t.")), "rejected");
+  assert.equal(classifyError(new MultipleErrors("produce failed 3 times.", [new NetworkError("Connection closed"), new NetworkError("Connection closed")])), "retry");
+  assert.equal(classifyError(new NetworkError("Client is closed.", { canRetry: false, closed: true })), "retry", "our own close is not final");
+  assert.equal(classifyError(new MultipleErrors("produce failed 2 times.", [new NetworkError("x"), new UserError("Client closed while retrying produce.")])), "retry");
+  assert.equal(classifyError(new Error("something else")), "retry");
+  assert.equal(classifyError(undefined), "retry");
+});
+
+test("describeError names the Kafka error, in words where it matters", () => {
+  assert.match(describeError(produceError(10)), /too large.*\(MESSAGE_TOO_LARGE\)/);
+  assert.match(describeError(produceError(29)), /TOPIC_AUTHORIZATION_FAILED/);
+  const network = new MultipleErrors("metadata failed 2 times.", [new NetworkError("Connection to 127.0.0.1:1 failed.", { cause: new Error("connect ECONNREFUSED 127.0.0.1:1") })]);
+  assert.match(describeError(network), /^metadata failed 2 times\.: .*ECONNREFUSED/);
+  assert.equal(describeError("plain"), "plain");
+});
+
+test("construction connects nothing; an aborted send reports every record aborted; close() closes", async () => {
+  const t = platformaticTransport({ brokers: "127.0.0.1:1", topic: "t" });
+  assert.equal(t.state(), "connecting");
+  const batch = { records: [rec(null), rec("k")], bytes: 42 };
+  const controller = new AbortController();
+  controller.abort();
+  assert.deepEqual(await t.send(batch, controller.signal), { aborted: [0, 1] });
+  const started = Date.now();
+  await t.close(1000);
+  assert.ok(Date.now() - started < 1500);
+  assert.equal(t.state(), "closed");
+  await assert.rejects(t.send(batch, new AbortController().signal), (e: unknown) => e instanceof TransportError && e.code === "TRANSPORT_CLOSED" && !e.retriable);
+});
+
+test("a send to a broker that is not there fails on time with a TransportError, nothing sent", async () => {
+  const t = platformaticTransport({ brokers: "127.0.0.1:1", topic: "t", config: { connectTimeout: 500 } });
+  t.start?.({ maxAgeMs: 60_000, capacityBytes: 1 << 20 });
+  const started = Date.now();
+  const supported = typeof (Promise as { withResolvers?: unknown }).withResolvers === "function";
+  await assert.rejects(t.send({ records: [rec(null)], bytes: 21 }, new AbortController().signal), (e: unknown) => {
+    assert.ok(e instanceof TransportError, `a TransportError, got ${e}`);
+    // Node 20 has no Promise.withResolvers, which @platformatic/kafka needs: a setup error.
+    assert.equal(e.retriable, supported, e.message);
+    assert.match(e.message, supported ? /ECONNREFUSED|failed|no answer/ : /Node >= 22/);
+    return true;
+  });
+  assert.ok(Date.now() - started < 5000, `failed within 5 s (${Date.now() - started} ms)`);
+  assert.equal(t.state(), "connecting", "never up");
+  await t.close(1000);
+});
+
+test("kafkaTransport validates once for every transport and picks the runtime's", () => {
+  const k = (o: unknown) => kafkaTransport(o as KafkaTransportOptions);
+  invalid({ topic: "t" }, "brokers", k as never);
+  invalid({ brokers: "a:1", topic: "t", use: "rdkafka" }, "use", k as never);
+  invalid({ brokers: "a:1", topic: "t", config: {} }, "config", k as never);
+  invalid({ brokers: "a:1", topic: "t", platformatic: { retries: 1 } }, "platformatic.retries", k as never);
+  invalid({ brokers: "a:1", topic: "t", confluent: { acks: 1 } }, "confluent.acks", k as never);
+  assert.equal(k({ brokers: "a:1", topic: "t", use: "platformatic" }).name, "platformatic");
+  assert.equal(k({ brokers: "a:1", topic: "t", use: "confluent" }).name, "confluent");
+  const auto = k({ brokers: "a:1", topic: "t", compression: "gzip", confluent: { "linger.ms": 5 }, platformatic: { requestTimeout: 5000 } });
+  // Node decides when the transport starts (can the confluent package be imported?).
+  assert.equal(auto.name, runtimeName() === "node" ? "kafka" : "platformatic");
+  assert.equal(auto.state(), "connecting");
+});
