@@ -5,7 +5,7 @@
 // same jars, with its state in .kafka/bench and its listeners on 127.0.0.1:39392-39395.
 // Set BENCH_KAFKA_PORT / BENCH_KAFKA_DIR to move it. Node only.
 
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { createConnection } from "node:net";
 import { join } from "node:path";
 import process from "node:process";
@@ -49,5 +49,22 @@ export function reachable(address: string, ms = 1000): Promise<boolean> {
     socket.setTimeout(ms, () => done(false));
     socket.once("connect", () => done(true));
     socket.once("error", () => done(false));
+  });
+}
+
+/**
+ * Like {@linkcode kafka}, without blocking the event loop (for benchmarks that measure it
+ * while the broker is paused or killed). Resolves with the time the command took, in ms.
+ */
+export function kafkaAsync(verb: "pause" | "resume" | "kill" | "restart" | "start" | "stop"): Promise<number> {
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn("bash", [join(ROOT, "scripts", "kafka.sh"), verb], {
+      env: { ...process.env, KAFKA_DIR: BENCH_KAFKA_DIR, KAFKA_PORT: String(BENCH_KAFKA_PORT) },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let stderr = "";
+    child.stderr.on("data", (d) => (stderr += d));
+    child.on("close", (code) => (code === 0 ? resolve(performance.now() - started) : reject(new Error(`kafka.sh ${verb} failed (${code}): ${stderr}`))));
   });
 }
