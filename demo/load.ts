@@ -30,6 +30,7 @@ let startedAt = 0;
 let due = 0;
 let inFlight = 0;
 const totals = { sent: 0, ok: 0, errors: 0, skipped: 0 };
+const skippedByPhase: Record<string, number> = {};
 const interval = { sent: 0, ok: 0, errors: 0, skipped: 0 };
 let seq = 0;
 
@@ -37,6 +38,7 @@ function send(): void {
   if (inFlight >= config.maxInFlight) {
     totals.skipped++;
     interval.skipped++;
+    skippedByPhase[phase] = (skippedByPhase[phase] ?? 0) + 1;
     return;
   }
   inFlight++;
@@ -108,7 +110,7 @@ async function stop(): Promise<void> {
   clearInterval(ticker);
   const deadline = Date.now() + 5000;
   while (inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-  reply({ type: "final", ...totals, unanswered: inFlight, latency: latencies.phases({ on: ["before", "outage", "after"] }) });
+  reply({ type: "final", ...totals, skippedByPhase, unanswered: inFlight, latency: latencies.phases({ on: ["before", "outage", "after"] }) });
   agent.destroy();
   setTimeout(() => process.exit(0), 50);
 }

@@ -6,6 +6,7 @@
 
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { createWriteStream, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { cpus, loadavg } from "node:os";
 import { join, relative, resolve } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
@@ -41,7 +42,8 @@ timeline.svg to the output directory.
 
   --duration S     seconds of load with telemetry on            (default 60)
   --outage S       seconds the broker is paused, mid-run         (default 15)
-  --baseline S     seconds of the same load with telemetry off   (default 10; 0: none)
+  --baseline S     seconds of the same load with telemetry off, half
+                   before the run and half after it              (default 10; 0: none)
   --warmup S       seconds of load before measuring              (default 3)
   --rate N         requests per second                           (default 800)
   --capacity SIZE  the sink's buffer, e.g. 5MiB, 1MiB, 512KiB     (default 5MiB)
@@ -283,6 +285,8 @@ process.on("SIGINT", () => {
 });
 process.on("SIGTERM", () => shutdown(143));
 
+const loadAtStart = loadavg()[0]!;
+
 async function main(): Promise<number> {
   const listening = await server.next("listening", undefined, 120_000);
   const port = listening.port as number;
@@ -292,9 +296,11 @@ async function main(): Promise<number> {
   children.push(load);
   await load.next("ready", undefined, 60_000);
 
+  // The telemetry-off baseline is split around the run, so that drift over time (JIT
+  // and heap settling, other work on the machine) weighs on both sides alike.
   const plan = {
     warmup: opts.warmup,
-    baseline: opts.baseline,
+    baseline: opts.baseline / 2,
     before: (opts.duration - opts.outage) / 2,
     outage: opts.outage,
   };
@@ -310,8 +316,9 @@ async function main(): Promise<number> {
       `; ${int(opts.rate)} req/s from a separate load-generator process`,
   );
   console.log(
-    `demo: ${opts.warmup > 0 ? `${opts.warmup} s warm-up, ` : ""}${opts.baseline > 0 ? `${opts.baseline} s telemetry off, ` : ""}` +
-      `${opts.duration} s telemetry on with the broker paused for ${opts.outage} s from t=${plan.before.toFixed(1)} s; buffer ${bytes(opts.capacityBytes)}`,
+    `demo: ${opts.warmup > 0 ? `${opts.warmup} s warm-up, ` : ""}${opts.baseline > 0 ? `${plan.baseline} s telemetry off, ` : ""}` +
+      `${opts.duration} s telemetry on with the broker paused for ${opts.outage} s from t=${plan.before.toFixed(1)} s` +
+      `${opts.baseline > 0 ? `, ${plan.baseline} s telemetry off` : ""}; buffer ${bytes(opts.capacityBytes)}`,
   );
 
   const phaseAt = (t: number) => {
@@ -438,6 +445,10 @@ async function main(): Promise<number> {
       `The NDJSON upload during the outage (${int(ingest.lines)} lines, ${bytes(ingest.bytes)}) was read in ${ingest.ms} ms.`,
   );
   await until(t0 + opts.duration * 1000);
+  if (plan.baseline > 0) {
+    setPhase("baseline", false);
+    await until(t0 + (opts.duration + plan.baseline) * 1000);
+  }
 
   // The end: stop the load, scrape /metrics, let the sink flush and close.
   sampling = false;
@@ -557,6 +568,7 @@ function buildReport(input: ReportInput): DemoReport {
       connections: opts.connections,
       backendMs: opts.backendMs,
     },
+    machine: { cpus: cpus().length, loadAverageAtStart: loadAtStart, loadAverageAtEnd: loadavg()[0]!, node: process.version },
     outage: { ...input.outage, simulated: !useBroker },
     events: input.events,
     requests: {
@@ -564,6 +576,7 @@ function buildReport(input: ReportInput): DemoReport {
       answered: loadFinal.ok as number,
       errors: loadFinal.errors as number,
       skipped: loadFinal.skipped as number,
+      skippedByPhase: loadFinal.skippedByPhase as Record<string, number>,
       unanswered: loadFinal.unanswered as number,
       handled: serverFinal.queries as number,
       byPhase: serverFinal.queriesByPhase as Record<string, number>,

@@ -52,9 +52,13 @@ function niceStep(max: number, ticks: number): number {
 /** Renders the SVG and returns it with the ids of the data series it drew. */
 export function renderTimeline(r: DemoReport): { svg: string; series: string[] } {
   const samples = r.samples.filter((s) => s.phase !== "warmup");
-  const hasBaseline = samples.some((s) => s.phase === "baseline");
-  const x0 = hasBaseline ? Math.min(0, samples[0]!.t - samples[0]!.dt) : 0;
+  const x0 = samples.length > 0 ? Math.min(0, samples[0]!.t - samples[0]!.dt) : 0;
   const x1 = Math.max(r.config.duration, samples.length > 0 ? samples[samples.length - 1]!.t : 1);
+  // Telemetry-off stretches: from each "baseline" event to the next event (or the end).
+  const offRanges: Array<[number, number]> = [];
+  r.events.forEach((e, i) => {
+    if (e.what === "baseline") offRanges.push([Math.max(x0, e.t), Math.min(x1, r.events[i + 1]?.t ?? x1)]);
+  });
   const X = (t: number) => LEFT + ((t - x0) / (x1 - x0)) * PLOT_W;
   const drawn: string[] = [];
   const out: string[] = [];
@@ -71,6 +75,13 @@ export function renderTimeline(r: DemoReport): { svg: string; series: string[] }
     `<text x="${LEFT}" y="24" font-size="16" font-weight="bold">shedsink: ${esc(c.runtime)} server publishing query telemetry to Kafka (${esc(c.transport)} transport)</text>`,
     `<text x="${LEFT}" y="44" fill="#444">${esc(`${c.rate} req/s for ${c.duration} s, broker ${r.outage.simulated ? "outage simulated" : "paused"} for ${(r.outage.end - r.outage.start).toFixed(1)} s, buffer ${bytes(c.capacityBytes)}; ` +
       `${r.records.delivered.toLocaleString("en-US")} delivered, ${r.drops.total.toLocaleString("en-US")} dropped, conservation ${r.conservation.holds ? "holds" : "BROKEN"}`)}</text>`,
+  );
+
+  out.push(
+    `<rect x="${LEFT + PLOT_W + 14}" y="14" width="14" height="10" fill="#e8f1fb" stroke="#9bbbe0"/>`,
+    `<text x="${LEFT + PLOT_W + 34}" y="23">telemetry off</text>`,
+    `<rect x="${LEFT + PLOT_W + 14}" y="32" width="14" height="10" fill="#f4cccc" stroke="#d99"/>`,
+    `<text x="${LEFT + PLOT_W + 34}" y="41">${r.outage.simulated ? "outage (simulated)" : "broker paused"}</text>`,
   );
 
   // Derived per-sample series.
@@ -103,36 +114,62 @@ export function renderTimeline(r: DemoReport): { svg: string; series: string[] }
   const serverP99: Series = { id: "server_p99", label: "server p99", color: COLORS.server!, points: samples.filter((s) => s.serverLat.n > 0).map((s) => [s.t, s.serverLat.p99]) };
   const clientP99: Series = { id: "client_p99", label: "client p99", color: COLORS.client!, points: samples.filter((s) => s.client.lat.n > 0).map((s) => [s.t, s.client.lat.p99]) };
 
-  const panel = (index: number, title: string, unit: string, series: Series[], fixedMax?: number, note?: string) => {
+  const panel = (index: number, title: string, unit: string, series: Series[], scale: { max?: number; log?: boolean } = {}, note?: string) => {
     const top = TOP + index * (PANEL_H + GAP) + 18;
     const bottom = top + PANEL_H;
-    let max = fixedMax ?? 0;
-    if (fixedMax === undefined) for (const s of series) for (const [, v] of s.points) if (Number.isFinite(v)) max = Math.max(max, v);
+    let max = scale.max ?? 0;
+    let min = Infinity;
+    for (const s of series) {
+      for (const [, v] of s.points) {
+        if (!Number.isFinite(v)) continue;
+        if (scale.max === undefined) max = Math.max(max, v);
+        if (v > 0) min = Math.min(min, v);
+      }
+    }
     if (max <= 0) max = 1;
-    const step = niceStep(max, 4);
-    const yMax = fixedMax ?? Math.ceil((max * 1.05) / step) * step;
-    const Y = (v: number) => bottom - (Math.min(v, yMax) / yMax) * PANEL_H;
+    let Y: (v: number) => number;
+    let ticks: Array<{ v: number; label: string }> = [];
+    if (scale.log === true) {
+      // Logarithmic: 1-2-5 ticks from below the smallest value to above the largest.
+      const steps = (mantissas: number[]) => {
+        const out: number[] = [];
+        for (let e = -3; e <= 5; e++) for (const m of mantissas) out.push(m * 10 ** e);
+        return out;
+      };
+      const all = steps([1, 2, 5]);
+      const lo = all.filter((c) => c <= (Number.isFinite(min) ? min : 1)).pop() ?? 0.001;
+      const hi = all.find((c) => c >= max) ?? max;
+      // Over more than two decades, ticks at 1 and 5 of each decade only.
+      const candidates = hi / lo > 200 ? steps([1, 5]) : all;
+      Y = (v: number) => bottom - ((Math.log(Math.max(lo, Math.min(v, hi))) - Math.log(lo)) / (Math.log(hi) - Math.log(lo))) * PANEL_H;
+      ticks = candidates.filter((c) => c >= lo && c <= hi).map((v) => ({ v, label: formatTick(v, v) }));
+    } else {
+      const step = niceStep(max, 4);
+      const yMax = scale.max ?? Math.ceil((max * 1.05) / step) * step;
+      Y = (v: number) => bottom - (Math.min(v, yMax) / yMax) * PANEL_H;
+      for (let v = 0; v <= yMax + 1e-9; v += step) ticks.push({ v, label: formatTick(v, step) });
+    }
     out.push(`<g id="panel-${index}">`);
     out.push(`<text x="${LEFT}" y="${top - 6}" font-weight="bold">${esc(title)}</text>`);
     // Shading: the baseline and the outage.
-    if (hasBaseline) {
-      out.push(`<rect class="baseline" x="${f(X(x0))}" y="${top}" width="${f(X(0) - X(x0))}" height="${PANEL_H}" fill="#e8f1fb"/>`);
+    for (const [a, b] of offRanges) {
+      out.push(`<rect class="baseline" x="${f(X(a))}" y="${top}" width="${f(X(b) - X(a))}" height="${PANEL_H}" fill="#e8f1fb"/>`);
     }
     out.push(`<rect class="outage" id="outage-${index}" x="${f(X(r.outage.start))}" y="${top}" width="${f(X(r.outage.end) - X(r.outage.start))}" height="${PANEL_H}" fill="#f4cccc" fill-opacity="0.7"/>`);
     // The NDJSON upload during the outage.
     if (Number.isFinite(r.ingest.at)) {
       out.push(`<line class="upload" x1="${f(X(r.ingest.at))}" y1="${top}" x2="${f(X(r.ingest.at))}" y2="${bottom}" stroke="#555555" stroke-dasharray="2 3"/>`);
-      if (index === 0) out.push(`<text x="${f(X(r.ingest.at) + 4)}" y="${bottom - 6}" fill="#555">NDJSON upload</text>`);
+      if (index === 0) out.push(`<text x="${f(X(r.ingest.at) + 4)}" y="${top + 30}" fill="#555">NDJSON upload</text>`);
     }
     if (index === 0) {
-      if (hasBaseline) out.push(`<text x="${f((X(x0) + X(0)) / 2)}" y="${top + 14}" text-anchor="middle" fill="#2f6fb0">telemetry off</text>`);
+      for (const [a, b] of offRanges) out.push(`<text x="${f((X(a) + X(b)) / 2)}" y="${top + 14}" text-anchor="middle" fill="#2f6fb0">off</text>`);
       out.push(`<text x="${f((X(r.outage.start) + X(r.outage.end)) / 2)}" y="${top + 14}" text-anchor="middle" fill="#990000">${r.outage.simulated ? "outage (simulated)" : "broker paused"}</text>`);
     }
     // Grid and y labels.
-    for (let v = 0; v <= yMax + 1e-9; v += step) {
+    for (const { v, label } of ticks) {
       const y = Y(v);
       out.push(`<line x1="${LEFT}" y1="${f(y)}" x2="${LEFT + PLOT_W}" y2="${f(y)}" stroke="#dddddd" stroke-width="1"/>`);
-      out.push(`<text x="${LEFT - 6}" y="${f(y + 4)}" text-anchor="end" fill="#555">${esc(formatTick(v, step))}${unit === "%" ? "%" : ""}</text>`);
+      out.push(`<text x="${LEFT - 6}" y="${f(y + 4)}" text-anchor="end" fill="#555">${esc(label)}${unit === "%" ? "%" : ""}</text>`);
     }
     out.push(`<text x="16" y="${f((top + bottom) / 2)}" transform="rotate(-90 16 ${f((top + bottom) / 2)})" text-anchor="middle" fill="#555">${esc(unit)}</text>`);
     // Series.
@@ -161,10 +198,10 @@ export function renderTimeline(r: DemoReport): { svg: string; series: string[] }
     out.push(`</g>`);
   };
 
-  panel(0, `Buffer fill: bytes held (pending + in flight) as % of ${bytes(c.capacityBytes)}`, "%", [fill], 100);
+  panel(0, `Buffer fill: bytes held (pending + in flight) as % of ${bytes(c.capacityBytes)}`, "%", [fill], { max: 100 });
   panel(1, "Records per second: accepted into the buffer, delivered to Kafka", "records/s", [accepted, delivered]);
-  panel(2, "Drops per second, by reason", "records/s", dropSeries, undefined, r.drops.total === 0 ? "no drops" : undefined);
-  panel(3, "Request latency, p99 per 0.5 s interval (server: in the handler; client: seen by the load generator)", "ms", [serverP99, clientP99]);
+  panel(2, "Drops per second, by reason", "records/s", dropSeries, {}, r.drops.total === 0 ? "no drops" : undefined);
+  panel(3, "Request latency, p99 per 0.5 s interval, log scale (server: in the server process; client: seen by the load generator)", "ms", [serverP99, clientP99], { log: true });
   out.push(`<text x="${LEFT + PLOT_W / 2}" y="${height - 8}" text-anchor="middle" fill="#555">seconds since telemetry was switched on</text>`);
   out.push(`</svg>`);
   return { svg: out.join("\n") + "\n", series: drawn };

@@ -47,6 +47,8 @@ export interface DemoReport {
     connections: number;
     backendMs: number;
   };
+  /** The machine the demo ran on: CPUs, and the 1-minute load average before and after. */
+  machine: { cpus: number; loadAverageAtStart: number; loadAverageAtEnd: number; node: string };
   /** Seconds since telemetry was switched on. */
   outage: { start: number; end: number; simulated: boolean };
   events: Array<{ t: number; what: string }>;
@@ -55,6 +57,7 @@ export interface DemoReport {
     answered: number;
     errors: number;
     skipped: number;
+    skippedByPhase: Record<string, number>;
     unanswered: number;
     handled: number;
     byPhase: Record<string, number>;
@@ -124,15 +127,15 @@ export function printLive(s: Sample, _prev: Sample | null, inPlace: boolean): vo
   const held = st.pending.bytes + st.inFlight.bytes;
   const fill = Math.round((held / st.capacityBytes) * 100);
   const rps = s.dt > 0 ? s.requests / s.dt : 0;
-  const sign = s.t < 0 ? "-" : " ";
+  const mib = (n: number) => (n / 1024 / 1024).toFixed(1);
   const parts = [
-    `${sign}${Math.abs(s.t).toFixed(1).padStart(5)}s ${(PHASE_LABEL[s.phase] ?? s.phase).padEnd(13)}`,
+    `t=${s.t.toFixed(1).padStart(5)}s ${(PHASE_LABEL[s.phase] ?? s.phase).padEnd(13)}`,
     `${int(rps).padStart(5)} req/s`,
     `accepted ${int(st.accepted.records)}`,
     `delivered ${int(st.delivered.records)}`,
-    `buffer ${bytes(held)} of ${bytes(st.capacityBytes)} (${fill}%)`,
+    `buffer ${String(fill).padStart(3)}% ${mib(held)}/${mib(st.capacityBytes)} MiB`,
     `drops ${drops(st)}`,
-    `broker ${s.broker}, transport ${st.transport.state}`,
+    `broker ${s.broker}${st.transport.state === "up" ? "" : ` (transport ${st.transport.state})`}`,
   ];
   let line = parts.join(" | ");
   if (inPlace) {
@@ -160,7 +163,8 @@ export function renderTable(r: DemoReport): string {
   out.push("Records");
   const q = r.requests;
   const run = (q.byPhase.before ?? 0) + (q.byPhase.outage ?? 0) + (q.byPhase.after ?? 0);
-  row("requests answered", int(q.answered), `${int(run)} in the run, ${int(q.byPhase.baseline ?? 0)} in the baseline (telemetry off), ${int(q.byPhase.warmup ?? 0)} in the warm-up; ${q.errors} errors, ${q.skipped} skipped`);
+  const skipped = Object.entries(q.skippedByPhase ?? {}).map(([p, n]) => `${n} in ${PHASE_LABEL[p] ?? p}`).join(", ");
+  row("requests answered", int(q.answered), `${int(run)} in the run, ${int(q.byPhase.baseline ?? 0)} in the baseline (telemetry off), ${int(q.byPhase.warmup ?? 0)} in the warm-up; ${q.errors} errors, ${q.skipped} skipped${skipped === "" ? "" : ` (${skipped})`}`);
   row("records offered", int(r.records.offered), `${int(q.withTelemetry)} from requests with telemetry on (warm-up included) + ${int(r.ingest.total.lines)} NDJSON lines (${r.ingest.warmupUploads + 1} uploads)`);
   row("accepted", int(r.records.accepted), `${bytes(r.records.acceptedBytes)}`);
   row(
@@ -212,11 +216,24 @@ export function renderTable(r: DemoReport): string {
       `  ${"".padEnd(39)}${diff(on.s.p50, off.s.p50).padStart(13)}${diff(on.s.p99, off.s.p99).padStart(13)}${diff(on.c.p50, off.c.p50).padStart(13)}${diff(on.c.p99, off.c.p99).padStart(13)}`,
     );
   }
+  const parts = ["before", "outage", "after"].map((k) => r.latency.server[k]?.p99).filter((v): v is number => v !== undefined && Number.isFinite(v));
+  if (parts.length === 3) {
+    const lo = Math.min(...parts);
+    const hi = Math.max(...parts);
+    out.push(
+      `  noise: with telemetry on all along, the server p99 of the three phases spans ${ms(lo)}-${ms(hi)} (${pct(((hi - lo) / lo) * 100).slice(1)});`,
+      `         a difference between on and off smaller than that is run-to-run noise on this machine` +
+        ` (${r.machine.cpus} CPUs, load average ${r.machine.loadAverageAtStart.toFixed(1)} at the start).`,
+    );
+  }
   out.push(
     `  server: from the request's arrival in the handler to the response written, in the server process: a scan of`,
     `          2,000 in-memory rows, a simulated ${r.config.backendMs} ms storage round trip (a timer), the emit(), the response.`,
     "  client: from sending the request to the last byte of the response, seen by the load generator (a separate",
     "          process, loopback, keep-alive): adds the server's event-loop queueing and the HTTP stack.",
   );
+  if (Number.isFinite(r.ingest.at) && r.latency.server.outage?.n) {
+    out.push(`  The broker-paused phase includes the NDJSON upload at t=${r.ingest.at.toFixed(1)} s: its ${int(r.ingest.lines)} lines are parsed on the server's event loop.`);
+  }
   return out.join("\n");
 }
