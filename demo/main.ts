@@ -286,10 +286,13 @@ process.on("SIGINT", () => {
 process.on("SIGTERM", () => shutdown(143));
 
 const loadAtStart = loadavg()[0]!;
+let transportLabel: string = opts.transport;
 
 async function main(): Promise<number> {
   const listening = await server.next("listening", undefined, 120_000);
   const port = listening.port as number;
+  // kafkaTransport() picks a client per runtime: name both when they differ.
+  transportLabel = listening.transport === opts.transport ? opts.transport : `${opts.transport} (${listening.transport})`;
   const load = startChild("load", [process.execPath, "--import", "tsx", "demo/load.ts"], {
     DEMO_LOAD: JSON.stringify({ port, rate: opts.rate, connections: opts.connections, maxInFlight: opts.connections * 8 }),
   });
@@ -311,7 +314,7 @@ async function main(): Promise<number> {
   const outage = { start: NaN, end: NaN };
 
   console.log(
-    `demo: ${opts.runtime} server on 127.0.0.1:${port}, ${opts.transport} transport` +
+    `demo: ${opts.runtime} server on 127.0.0.1:${port}, ${transportLabel} transport` +
       (useBroker ? ` to ${opts.brokers}, topic ${topic}` : " (no broker: the outage is simulated)") +
       `; ${int(opts.rate)} req/s from a separate load-generator process`,
   );
@@ -562,7 +565,7 @@ function buildReport(input: ReportInput): DemoReport {
       rate: opts.rate,
       capacityBytes: opts.capacityBytes,
       runtime: opts.runtime,
-      transport: opts.transport,
+      transport: transportLabel,
       brokers: useBroker ? opts.brokers : null,
       topic: useBroker ? topic : null,
       connections: opts.connections,
