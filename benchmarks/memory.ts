@@ -1,0 +1,276 @@
+// Memory: the bytes a sink holds never exceed capacityBytes, and the process's RSS grows
+// by little more than capacityBytes, through a 60 s outage during which producers offer
+// ten times the capacity.
+//
+//   node --import tsx benchmarks/memory.ts      -> benchmarks/results/memory.json
+//
+// The parent runs four child processes at once, one per case:
+//
+//   memory-hung 5MiB / 64MiB   memoryTransport(), hang()ed at the start of the outage:
+//                              sends never settle
+//   kafka-paused 5MiB / 64MiB  confluent transport on the benchmarks' broker, which the
+//                              parent pauses (SIGSTOP) at the start of the outage
+//
+// Each child offers a ~250-byte query-telemetry object at the rate that adds up to 10x
+// its capacity over the outage (a timer every millisecond emits what is due), first for
+// an 8 s warm-up with the transport delivering (the memory transport's copies are
+// discarded), whose highest RSS over its last 3 s is the baseline (the steady state of
+// the same load, heap churn included), then, once every child is ready and the broker
+// is paused, runs the outage. During it, it reads held bytes (pending +
+// in flight, from stats()) after every millisecond's emits, and process.memoryUsage()
+// every 250 ms. Reported: peak held bytes / capacity, and (peak RSS - baseline RSS) /
+// capacity; also heap and external/arrayBuffers at the peak, and a 1 s time series.
+//
+// Options: --seconds S (default 60), --capacities 5242880,67108864, --variants memory,kafka.
+
+import { spawn } from "node:child_process";
+import process from "node:process";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { createSink, memoryTransport, type Transport } from "../mod.ts";
+import { hostInfo, printTargets, round, runtimeInfo, sleep, target, writeResult } from "./lib/common.ts";
+
+const args = process.argv.slice(2);
+const optString = (name: string, fallback: string) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1]! : fallback;
+};
+const SECONDS = Number(optString("--seconds", "60"));
+const WARMUP_MS = 8000;
+const BASELINE_MS = 3000;
+const MiB = 1024 * 1024;
+
+function record(id: number) {
+  return {
+    id,
+    ts: 1767225600123 + id,
+    keyspace: "commerce",
+    shard: "-80",
+    table: "order_line_items",
+    fingerprint: "select id, sku, qty, price from order_line_items where order_id = ? and status in (?)",
+    rows: id % 97,
+    latencyMs: 3.217,
+    tags: ["app:checkout-api", "az:us-east-1a"],
+  };
+}
+const FRAME_BYTES = 20 + new TextEncoder().encode(JSON.stringify(record(50_000))).length;
+
+interface Mem {
+  rss: number;
+  heapUsed: number;
+  heapTotal: number;
+  external: number;
+  arrayBuffers: number;
+}
+const mem = (): Mem => {
+  const m = process.memoryUsage();
+  return { rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers };
+};
+
+// ================================================================ child
+
+async function child(variant: "memory" | "kafka", capacity: number): Promise<void> {
+  const rate = Math.ceil((10 * capacity) / (SECONDS * FRAME_BYTES));
+  let transport: Transport;
+  let hang = () => {};
+  let discard = () => {};
+  if (variant === "memory") {
+    const t = memoryTransport();
+    transport = t;
+    hang = () => t.hang();
+    discard = () => void (t.received.length = 0);
+  } else {
+    const { BOOTSTRAP } = await import("./lib/broker.ts");
+    const { createTopics } = await import("./lib/kafka.ts");
+    const { confluentTransport } = await import("../src/transports/confluent.ts");
+    const topic = `bench-memory-${Date.now().toString(36)}-${capacity}`;
+    await createTopics(BOOTSTRAP, [topic]);
+    transport = confluentTransport({ brokers: BOOTSTRAP, topic });
+  }
+  const beforeSink = mem();
+  const sink = createSink({ transport, capacityBytes: capacity });
+  for (let i = 0; i < 200 && transport.state() !== "up"; i++) await sleep(25);
+
+  let id = 0;
+  let emitted = 0;
+  let offeredBytes = 0;
+  let peakHeld = 0;
+  let measuring = false;
+  const start = performance.now();
+  const ticker = setInterval(() => {
+    const due = Math.floor(((performance.now() - start) * rate) / 1000);
+    while (emitted < due) {
+      sink.emit(record(id++));
+      emitted++;
+      if (measuring) offeredBytes += FRAME_BYTES;
+    }
+    if (measuring) {
+      const s = sink.stats();
+      const held = s.pending.bytes + s.inFlight.bytes;
+      if (held > peakHeld) peakHeld = held;
+    }
+  }, 1);
+
+  // Warm-up, transport delivering. The baseline is the highest RSS seen in its last
+  // BASELINE_MS: the steady state of the same load with the transport up (heap churn
+  // included), so that growth measures what the outage adds.
+  const warmStart = performance.now();
+  let baseline: Mem | null = null;
+  while (performance.now() - warmStart < WARMUP_MS) {
+    await sleep(250);
+    discard();
+    if (performance.now() - warmStart >= WARMUP_MS - BASELINE_MS) {
+      const m = mem();
+      if (baseline === null || m.rss > baseline.rss) baseline = m;
+    }
+  }
+  baseline ??= mem();
+  const before = sink.stats();
+
+  // ready; wait for the parent's go (it pauses the broker first)
+  console.log("READY");
+  await new Promise<void>((resolve) => {
+    const rl = createInterface({ input: process.stdin });
+    rl.once("line", () => {
+      rl.close();
+      resolve();
+    });
+  });
+  hang();
+  measuring = true;
+  const t0 = performance.now();
+  let peak: Mem = baseline;
+  const series: Array<{ t: number; rss: number; heapUsed: number; arrayBuffers: number; held: number }> = [];
+  let nextSeries = 0;
+  while (performance.now() - t0 < SECONDS * 1000) {
+    await sleep(250);
+    const m = mem();
+    if (m.rss > peak.rss) peak = m;
+    const t = (performance.now() - t0) / 1000;
+    if (t >= nextSeries) {
+      const s = sink.stats();
+      series.push({ t: round(t, 3), rss: m.rss, heapUsed: m.heapUsed, arrayBuffers: m.arrayBuffers, held: s.pending.bytes + s.inFlight.bytes });
+      nextSeries += 1;
+    }
+  }
+  measuring = false;
+  clearInterval(ticker);
+  const end = mem();
+  const after = sink.stats();
+  const result = {
+    variant,
+    capacityBytes: capacity,
+    ratePerSecond: rate,
+    outageSeconds: round((performance.now() - t0) / 1000),
+    offeredBytes,
+    offeredVsCapacity: round(offeredBytes / capacity, 3),
+    acceptedDuringOutage: after.accepted.records - before.accepted.records,
+    refusedDuringOutage: after.refused.records - before.refused.records,
+    deliveredDuringOutage: after.delivered.records - before.delivered.records,
+    peakHeldBytes: peakHeld,
+    peakHeldVsCapacity: round(peakHeld / capacity, 4),
+    beforeSink,
+    baseline,
+    peak,
+    end,
+    rssGrowthBytes: peak.rss - baseline.rss,
+    rssGrowthVsCapacity: round((peak.rss - baseline.rss) / capacity, 4),
+    heapTotalGrowthBytes: peak.heapTotal - baseline.heapTotal,
+    heapUsedGrowthBytes: peak.heapUsed - baseline.heapUsed,
+    arrayBuffersGrowthBytes: peak.arrayBuffers - baseline.arrayBuffers,
+    rssSinceBeforeSinkBytes: peak.rss - beforeSink.rss,
+    rssSinceBeforeSinkVsCapacity: round((peak.rss - beforeSink.rss) / capacity, 4),
+    series,
+  };
+  console.log("RESULT " + JSON.stringify(result));
+  void sink.abort();
+  await sleep(100);
+  process.exit(0);
+}
+
+// ================================================================ parent
+
+async function parent(): Promise<void> {
+  const rt = runtimeInfo();
+  if (rt.runtime !== "node") throw new Error("memory runs on Node only");
+  const capacities = optString("--capacities", `${5 * MiB},${64 * MiB}`).split(",").map(Number);
+  const variants = optString("--variants", "memory,kafka").split(",") as Array<"memory" | "kafka">;
+  const started = performance.now();
+  const { ensureBroker, kafkaAsync } = await import("./lib/broker.ts");
+  const brokers = variants.includes("kafka") ? ensureBroker() : null;
+  console.log(`memory: ${SECONDS} s outage, 10x capacity offered, capacities ${capacities.join(", ")} B, variants ${variants.join(", ")}${brokers ? `, broker ${brokers}` : ""}`);
+
+  const self = fileURLToPath(import.meta.url);
+  const kids = variants.flatMap((variant) =>
+    capacities.map((capacity) => {
+      const p = spawn(process.execPath, ["--import", "tsx", self, "--child", variant, String(capacity), "--seconds", String(SECONDS)], {
+        stdio: ["pipe", "pipe", "inherit"],
+      });
+      const lines = createInterface({ input: p.stdout! });
+      let onReady: () => void = () => {};
+      const ready = new Promise<void>((resolve) => (onReady = resolve));
+      const result = new Promise<Record<string, unknown>>((resolve, reject) => {
+        lines.on("line", (line) => {
+          if (line === "READY") onReady();
+          else if (line.startsWith("RESULT ")) resolve(JSON.parse(line.slice(7)));
+        });
+        p.on("exit", (code) => reject(new Error(`child ${variant} ${capacity} exited ${code} without a result`)));
+      });
+      return { variant, capacity, p, ready, result };
+    })
+  );
+  await Promise.all(kids.map((k) => k.ready));
+  if (brokers) await kafkaAsync("pause");
+  for (const k of kids) k.p.stdin!.write("go\n");
+  let results: Array<Record<string, unknown>>;
+  try {
+    results = await Promise.all(kids.map((k) => k.result));
+  } finally {
+    if (brokers) await kafkaAsync("resume");
+  }
+  const seconds = (performance.now() - started) / 1000;
+
+  const cases: Record<string, unknown> = {};
+  for (const r of results) {
+    const name = `${r.variant === "memory" ? "memory transport hung" : "kafka broker paused"}, capacity ${(r.capacityBytes as number) / MiB} MiB`;
+    cases[name] = {
+      median_ns: null,
+      p99_ns: null,
+      ...r,
+      ratio_to: { capacityBytes: { peakHeld: r.peakHeldVsCapacity, rssGrowth: r.rssGrowthVsCapacity } },
+    };
+    const peak = r.peak as Mem;
+    const base = r.baseline as Mem;
+    console.log(
+      `  ${name.padEnd(40)} peak held ${r.peakHeldBytes} B (${r.peakHeldVsCapacity}x capacity)  RSS +${round(((peak.rss - base.rss) / MiB), 3)} MiB (${r.rssGrowthVsCapacity}x)  ` +
+        `heapTotal +${round((peak.heapTotal - base.heapTotal) / MiB, 3)} MiB  heapUsed +${round((peak.heapUsed - base.heapUsed) / MiB, 3)} MiB  arrayBuffers +${round((peak.arrayBuffers - base.arrayBuffers) / MiB, 3)} MiB  ` +
+        `(RSS since before the sink: +${round(((peak.rss - (r.beforeSink as Mem).rss) / MiB), 3)} MiB)  offered ${r.offeredVsCapacity}x`,
+    );
+  }
+  const worst = (key: string) => Math.max(...results.map((r) => r[key] as number));
+  const ratios = { peakHeldVsCapacity: round(worst("peakHeldVsCapacity"), 4), rssGrowthVsCapacity: round(worst("rssGrowthVsCapacity"), 4) };
+  const targets = [
+    target("peakHeldVsCapacity", ratios.peakHeldVsCapacity, "<=", 1, "peak (pending + in-flight) bytes / capacityBytes, worst case"),
+    target("rssGrowthVsCapacity", ratios.rssGrowthVsCapacity, "<=", 1.25, "(peak RSS - baseline RSS) / capacityBytes, worst case"),
+  ];
+  const file = writeResult("memory", {
+    benchmark: "memory",
+    ...rt,
+    host: hostInfo(),
+    date: new Date().toISOString(),
+    command: "node --import tsx benchmarks/memory.ts",
+    durationSeconds: round(seconds),
+    outageSeconds: SECONDS,
+    recordFrameBytes: FRAME_BYTES,
+    units: "bytes; ratios to capacityBytes; median_ns/p99_ns do not apply",
+    cases,
+    ratios,
+    targets,
+  });
+  printTargets(targets);
+  console.log(`wrote ${file} (${round(seconds)} s)`);
+}
+
+const c = args.indexOf("--child");
+if (c >= 0) await child(args[c + 1] as "memory" | "kafka", Number(args[c + 2]));
+else await parent();

@@ -1,0 +1,165 @@
+// npm run bench:report: renders benchmarks/results/*.json as the README's performance
+// tables (markdown), prints them and writes benchmarks/results/README.md.
+//
+//   node --import tsx benchmarks/report.ts
+
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { RESULTS_DIR } from "./lib/common.ts";
+
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+function load(file: string): Json | null {
+  const path = join(RESULTS_DIR, file);
+  return existsSync(path) ? JSON.parse(readFileSync(path, "utf8")) : null;
+}
+
+const hot = { node: load("hot-path.json"), deno: load("hot-path.deno.json"), bun: load("hot-path.bun.json") };
+const outage = load("outage.json");
+const throughput = load("throughput.json");
+const memory = load("memory.json");
+
+const NPM: Record<string, string> = {
+  "hot-path": "npm run bench:hot-path",
+  "hot-path.deno": "npm run bench:hot-path:deno",
+  "hot-path.bun": "npm run bench:hot-path:bun",
+  outage: "npm run bench:outage",
+  throughput: "npm run bench:throughput",
+  memory: "npm run bench:memory",
+};
+
+const runtimeName = (r: Json) => `${r.runtime === "node" ? "Node" : r.runtime === "deno" ? "Deno" : "Bun"} ${r.version}`;
+const fmt = (x: unknown, digits = 3): string => {
+  if (typeof x !== "number" || !Number.isFinite(x)) return "–";
+  if (Math.abs(x) >= 1000) return Math.round(x).toLocaleString("en-US");
+  return String(Number(x.toPrecision(digits)));
+};
+const table = (head: string[], rows: string[][]) =>
+  [`| ${head.join(" | ")} |`, `| ${head.map(() => "---").join(" | ")} |`, ...rows.map((r) => `| ${r.join(" | ")} |`)].join("\n");
+
+const TARGET_TEXT: Record<string, string> = {
+  emitBytesVsCopyFloor: "emit(bytes) / copy floor",
+  produceVsEmitBytes: "librdkafka produce() / emit(bytes)",
+  emitObjectVsStringify: "emit(object) / JSON.stringify",
+  outageP99VsConnectedP99: "emit p99 during outage / connected",
+  throughputVsBareLibrdkafka: "throughput / bare librdkafka loop",
+  peakHeldVsCapacity: "peak held bytes / capacityBytes",
+  rssGrowthVsCapacity: "RSS growth in outage / capacityBytes",
+};
+
+const out: string[] = [];
+out.push("## Performance", "");
+out.push(
+  "Measured by `npm run bench` (every benchmark with its baselines in the same process and run; " +
+    "a local single-node Kafka broker on loopback). Each row gives the command that reproduces it; " +
+    "the raw figures are in `benchmarks/results/*.json`.",
+  "",
+);
+
+// ---------------------------------------------------------------- targets
+const targetRows: string[][] = [];
+const addTargets = (file: string, r: Json | null) => {
+  if (r === null) return;
+  for (const t of r.targets ?? []) {
+    targetRows.push([
+      `${TARGET_TEXT[t.key] ?? t.key} (\`${t.key}\`)`,
+      `${fmt(t.value)}x`,
+      `${t.op === "<=" ? "≤" : "≥"} ${t.bound}x`,
+      t.met ? "met" : "**missed**",
+      runtimeName(r),
+      `\`${NPM[file]}\``,
+    ]);
+  }
+};
+addTargets("hot-path", hot.node);
+addTargets("hot-path.deno", hot.deno);
+addTargets("hot-path.bun", hot.bun);
+addTargets("outage", outage);
+addTargets("throughput", throughput);
+addTargets("memory", memory);
+out.push("### Targets", "", table(["Target", "Measured", "Bound", "Status", "Runtime", "Reproduce"], targetRows), "");
+
+// ---------------------------------------------------------------- hot path
+const runtimes = (["node", "deno", "bun"] as const).filter((k) => hot[k] !== null);
+if (runtimes.length > 0) {
+  const names = Object.keys(hot[runtimes[0]]!.cases);
+  for (const k of runtimes) for (const n of Object.keys(hot[k]!.cases)) if (!names.includes(n)) names.push(n);
+  const rows = names.map((n) => [
+    (hot[runtimes[0]]!.cases[n]?.baseline ?? hot[runtimes[runtimes.length - 1]]!.cases[n]?.baseline) ? `${n} *(baseline)*` : n,
+    ...runtimes.map((k) => {
+      const c = hot[k]!.cases[n];
+      return c ? `${fmt(c.median_ns)} / ${fmt(c.p99_ns)}` : "–";
+    }),
+  ]);
+  out.push(
+    "### Hot path: ns per call (median / p99)",
+    "",
+    `State measured: ${hot[runtimes[0]]!.state}. Reproduce: ${runtimes.map((k) => `\`${NPM[k === "node" ? "hot-path" : `hot-path.${k}`]}\``).join(", ")}.`,
+    "",
+    table(["Case", ...runtimes.map((k) => runtimeName(hot[k]!))], rows),
+    "",
+  );
+  if (hot.node?.produceBaseline) out.push(`librdkafka produce(): ${hot.node.produceBaseline}.`, "");
+}
+
+// ---------------------------------------------------------------- outage
+if (outage !== null) {
+  const rows = Object.entries(outage.cases as Json).map(([phase, p]) => [
+    p.note ? `${phase} *(informational)*` : phase,
+    fmt(p.emits),
+    `${fmt(p.acceptedEmits)} / ${fmt(p.refusedEmits)}`,
+    fmt(p.emitNs.p50),
+    fmt(p.emitNs.p99),
+    fmt(p.emitNs.p999),
+    fmt(p.emitNs.max),
+    `${fmt(p.eventLoopDelayMs.p50)} / ${fmt(p.eventLoopDelayMs.p99)} / ${fmt(p.eventLoopDelayMs.max)}`,
+  ]);
+  out.push(
+    `### Outage: emit() latency (ns) and event-loop delay (ms) by broker state`,
+    "",
+    `${fmt(outage.ratePerSecond)} records/s, capacity ${fmt(outage.capacityBytes / 1048576)} MiB, ${runtimeName(outage)}. Reproduce: \`${NPM.outage}\`.`,
+    "",
+    table(["Broker", "emits", "accepted / refused", "p50", "p99", "p999", "max", "loop delay p50 / p99 / max"], rows),
+    "",
+  );
+}
+
+// ---------------------------------------------------------------- throughput
+if (throughput !== null) {
+  const rows = Object.entries(throughput.cases as Json).map(([name, c]) => {
+    const cpu = (c.rounds as Json[]).map((r) => r.cpuMicrosPerRecord).sort((a: number, b: number) => a - b);
+    return [c.baseline ? `${name} *(baseline)*` : name, fmt(c.median), fmt(c.p99), fmt(cpu[Math.floor((cpu.length - 1) / 2)])];
+  });
+  out.push(
+    "### Throughput: records/s delivered and read back by a consumer",
+    "",
+    `${fmt(throughput.records)} records of ~250 B per run, ${throughput.rounds} interleaved rounds, same librdkafka settings as the transport, ${runtimeName(throughput)}. Reproduce: \`${NPM.throughput}\`.`,
+    "",
+    table(["Case", "median records/s", "slowest round", "CPU µs/record"], rows),
+    "",
+  );
+}
+
+// ---------------------------------------------------------------- memory
+if (memory !== null) {
+  const rows = Object.entries(memory.cases as Json).map(([name, c]) => [
+    name,
+    `${fmt(c.offeredVsCapacity)}x`,
+    `${fmt(c.peakHeldVsCapacity, 4)}x`,
+    `${fmt(c.rssGrowthBytes / 1048576)} MiB (${fmt(c.rssGrowthVsCapacity)}x)`,
+    `${fmt(c.heapTotalGrowthBytes / 1048576)} MiB`,
+  ]);
+  out.push(
+    `### Memory: ${memory.outageSeconds} s outage`,
+    "",
+    `${runtimeName(memory)}. Reproduce: \`${NPM.memory}\`.`,
+    "",
+    table(["Case", "offered", "peak held / capacity", "RSS growth", "V8 heap growth"], rows),
+    "",
+  );
+}
+
+const text = out.join("\n");
+console.log(text);
+writeFileSync(join(RESULTS_DIR, "README.md"), `<!-- generated by npm run bench:report from benchmarks/results/*.json -->\n\n${text}`);
+console.error(`wrote ${join(RESULTS_DIR, "README.md")}`);

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# npm run bench: every benchmark, then the report (npm run bench:report).
+#
+# Starts the benchmarks' own broker (KAFKA_DIR .kafka/bench, 127.0.0.1:39392, see
+# benchmarks/lib/broker.ts) unless it is running, and stops it at the end if it started
+# it. Each benchmark is bounded in time (timeout below) and stops by itself; a failing
+# one does not stop the others, but makes this script exit non-zero.
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export BENCH_KAFKA_PORT="${BENCH_KAFKA_PORT:-39392}" BENCH_KAFKA_DIR="${BENCH_KAFKA_DIR:-.kafka/bench}"
+PATH="$PWD/node_modules/.bin:$PATH"
+
+kafka() { KAFKA_DIR="$BENCH_KAFKA_DIR" KAFKA_PORT="$BENCH_KAFKA_PORT" bash scripts/kafka.sh "$@"; }
+
+started_broker=0
+case "$(kafka status)" in
+  running*) ;;
+  paused*) kafka resume >/dev/null ;;
+  *) kafka start >/dev/null || { echo "bench: could not start the broker" >&2; exit 1; }; started_broker=1 ;;
+esac
+cleanup() { if [[ $started_broker == 1 ]]; then kafka stop >/dev/null 2>&1 || true; fi; }
+trap cleanup EXIT
+# the produce() baseline of the hot path talks to the same broker
+export BENCH_PRODUCE_BOOTSTRAP="127.0.0.1:$BENCH_KAFKA_PORT"
+
+failed=()
+step() { # seconds name command…
+  local limit="$1" name="$2"
+  shift 2
+  echo
+  echo "== $name: $*"
+  local t0=$SECONDS
+  if ! timeout --kill-after=10 "$limit" "$@"; then failed+=("$name"); fi
+  echo "== $name: $((SECONDS - t0)) s"
+}
+
+t_all=$SECONDS
+step 180 hot-path node --import tsx benchmarks/hot-path.ts
+step 180 hot-path.deno deno run -A benchmarks/hot-path.ts
+step 180 hot-path.bun bun run benchmarks/hot-path.ts
+step 240 throughput node --import tsx benchmarks/throughput.ts
+step 180 outage node --import tsx benchmarks/outage.ts
+step 240 memory node --import tsx benchmarks/memory.ts
+echo
+node --import tsx benchmarks/report.ts 2>/dev/null >/dev/null
+echo "== all benchmarks: $((SECONDS - t_all)) s; report: benchmarks/results/README.md (npm run bench:report)"
+if ((${#failed[@]} > 0)); then
+  echo "bench: failed: ${failed[*]}" >&2
+  exit 1
+fi
