@@ -93,6 +93,8 @@ interface Case {
 const cases: Case[] = [];
 const SAMPLE = 4096; // mitata's batch size: one reset per sample
 
+/** mitata forgets its benchmarks after each run(): they are registered again every round. */
+const registrations: Array<() => unknown> = [];
 const WARM = 20_000; // calls before mitata's own warm-up, so its first call is not a cold one
 
 function add<V>(name: string, baseline: boolean, value: V, reset: () => unknown, fn: (x: V) => unknown, extra: Partial<Case> = {}) {
@@ -101,14 +103,16 @@ function add<V>(name: string, baseline: boolean, value: V, reset: () => unknown,
   // iteration before a sample's timed loop, then `bench(x)` for each. The warm-up keeps
   // mitata from timing a first call slow enough (> 0.5 ms: timers started, code not yet
   // compiled) to make it measure call by call instead of in batches.
-  bench(name, async function* () {
-    for (let i = 0; i < WARM; i++) {
-      const r = fn(await f.next());
-      if (r instanceof Promise) await r;
-    }
-    await reset();
-    yield { [0]: f.next, bench: fn };
-  });
+  registrations.push(() =>
+    bench(name, async function* () {
+      for (let i = 0; i < WARM; i++) {
+        const r = fn(await f.next());
+        if (r instanceof Promise) await r;
+      }
+      await reset();
+      yield { [0]: f.next, bench: fn };
+    })
+  );
   const c: Case = { name, baseline, feeder: f, ...extra };
   cases.push(c);
   return c;
@@ -232,6 +236,7 @@ console.log(`produce() baseline: ${produceNote}`);
 const started = performance.now();
 const perRound: Array<Map<string, { p50: number; p99: number; avg: number; samples: number }>> = [];
 for (let r = 0; r < rounds; r++) {
+  for (const register of registrations) register();
   const result = await run({ format: r === rounds - 1 ? "mitata" : "quiet" });
   const m = new Map<string, { p50: number; p99: number; avg: number; samples: number }>();
   for (const trial of result.benchmarks) {
