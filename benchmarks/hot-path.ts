@@ -22,6 +22,9 @@
 //                        benchmarks' local broker (Node only; produce() only enqueues,
 //                        librdkafka's threads send in the background; flushed between samples)
 //
+// Environment: BENCH_PRODUCE_BOOTSTRAP=host:port for the produce() baseline's broker
+// (default: the benchmarks' broker, else 127.0.0.1:39092), or "off" to skip it.
+//
 // Options: --rounds N (default 3: every case runs N times, interleaved; the median of the
 // per-round medians is reported), --quick (1 round).
 
@@ -164,7 +167,9 @@ add("utf-8 floor: encodeInto 256 chars", true, TEXT, () => (utf8At = 0), (x: str
 // librdkafka: Node only (the addon is built on the NAN ABI).
 let produceNote = "not run: the librdkafka addon loads on Node only";
 let producer: { produce: (...a: unknown[]) => unknown; flush: (ms: number, cb: (e?: Error) => void) => void; poll: () => void; disconnect: (cb: () => void) => void } | null = null;
-if (rt.runtime === "node") {
+if (rt.runtime === "node" && process.env.BENCH_PRODUCE_BOOTSTRAP === "off") {
+  produceNote = "not run: BENCH_PRODUCE_BOOTSTRAP=off";
+} else if (rt.runtime === "node") {
   const { BOOTSTRAP, reachable } = await import("./lib/broker.ts");
   const candidates = [process.env.BENCH_PRODUCE_BOOTSTRAP, BOOTSTRAP, "127.0.0.1:39092"].filter((x): x is string => !!x);
   let bootstrap: string | null = null;
