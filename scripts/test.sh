@@ -3,7 +3,7 @@
 #   1. scripts/setup.sh (skipped with SHEDSINK_SKIP_SETUP=1)
 #   2. scripts/test-unit.sh: tests/unit on Node 20, Node 24, Deno and Bun
 #   3. if tests/e2e or tests/faults hold *.test.ts files: start the local Kafka broker
-#      (scripts/kafka.sh start), run those suites on Node 20 and Node 24, and stop the
+#      (scripts/kafka.sh start), run those suites on Node 20, Node 24, Deno and Bun, and stop the
 #      broker on exit whatever happened. Without a broker these suites fail, never skip.
 # Every run prints a line "LABEL: N passed, M failed"; the last line of the output is the
 # total over all runs, "N passed, M failed". Exits non-zero if anything failed.
@@ -90,14 +90,22 @@ if [[ ${#e2e_files[@]} -gt 0 || ${#fault_files[@]} -gt 0 ]]; then
 
   for suite in "${suites[@]}"; do
     if [[ $suite == e2e ]]; then files=("${e2e_files[@]}"); else files=("${fault_files[@]}"); fi
-    for rt in node20 node24; do
+    bun_files=()
+    for f in "${files[@]}"; do bun_files+=("./$f"); done
+    for rt in node20 node24 deno bun; do
       if [[ $broker_ok -ne 1 ]]; then
         record_result "$suite-$rt" 0 0 bad "no Kafka broker"
         status=1
         continue
       fi
-      if [[ $rt == node20 ]]; then cmd=("${NODE20_TEST[@]}"); else cmd=("${NODE24_TEST[@]}"); fi
-      run_suite "$suite-$rt" node "$e2e_limit" "${cmd[@]}" --test-concurrency=1 "${files[@]}"
+      # One file and one test at a time everywhere: the fault tests pause and kill the
+      # broker the others use. Bun's default per-test limit (5 s) is too short for them.
+      case $rt in
+        node20) run_suite "$suite-$rt" node "$e2e_limit" "${NODE20_TEST[@]}" --test-concurrency=1 "${files[@]}" ;;
+        node24) run_suite "$suite-$rt" node "$e2e_limit" "${NODE24_TEST[@]}" --test-concurrency=1 "${files[@]}" ;;
+        deno) run_suite "$suite-$rt" deno "$e2e_limit" deno test -A --no-check --no-lock "${files[@]}" ;;
+        bun) run_suite "$suite-$rt" bun "$e2e_limit" bun test --timeout 300000 "${bun_files[@]}" ;;
+      esac
       [[ "${RESULT_OK[-1]}" == ok ]] || status=1
     done
   done

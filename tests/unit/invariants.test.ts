@@ -70,6 +70,7 @@ test("invariant 3: conservation holds at every step under random load, failures 
           fc.record({ op: fc.constant("reject" as const), on: fc.boolean() }),
           fc.record({ op: fc.constant("retry" as const), on: fc.boolean() }),
           fc.record({ op: fc.constant("tick" as const), ms: fc.integer({ min: 0, max: 8 }) }),
+          fc.record({ op: fc.constant("flush" as const) }),
         ),
         { maxLength: 40 },
       ),
@@ -117,6 +118,15 @@ test("invariant 3: conservation holds at every step under random load, failures 
             case "tick":
               await sleep(step.ms);
               break;
+            case "flush": {
+              // flush() resolving true means every record accepted before it is settled.
+              const accepted = sink.stats().accepted.records;
+              if (await sink.flush({ timeoutMs: 20 })) {
+                const s = sink.stats();
+                assert.ok(s.delivered.records + s.lost.records >= accepted, `flush() resolved with ${accepted - s.delivered.records - s.lost.records} of its records unsettled`);
+              }
+              break;
+            }
           }
           check();
         }
@@ -131,7 +141,7 @@ test("invariant 3: conservation holds at every step under random load, failures 
         assert.equal(report.delivered.records, transport.received.length);
       },
     ),
-    { numRuns: 60 },
+    { numRuns: 80 },
   );
 });
 
