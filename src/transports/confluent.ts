@@ -613,6 +613,9 @@ class Confluent implements ConfluentTransport {
       "enable.idempotence": true,
       "request.required.acks": -1,
       "compression.codec": o.compression,
+      // Java's key hashing, as the Deno/Bun transport and Kafka's own clients use, so a key
+      // lands on the same partition whichever runtime produced it.
+      partitioner: "murmur2_random",
       // librdkafka's queue never holds more than the sink counts in flight.
       "queue.buffering.max.kbytes": Math.max(1, Math.ceil(context.capacityBytes / 1024)),
       "queue.buffering.max.messages": Math.min(2 ** 31 - 1, Math.max(1, Math.ceil(context.capacityBytes / 20))),
