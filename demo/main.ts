@@ -429,9 +429,16 @@ async function main(): Promise<number> {
   );
 
   // An NDJSON upload while the broker is away: piped into the sink, it is read at once.
+  // Requests served while it is parsed are counted apart ("upload"): the baseline has no
+  // upload, so they would blur the comparison of telemetry on and off.
   const upload = (async () => {
     await sleep(Math.min(1000, opts.outage * 250));
-    return { ...(await postNdjson(port, uploadId++)), at: rel(Date.now()) };
+    const at = rel(Date.now());
+    setPhase("upload", true);
+    const result = await postNdjson(port, uploadId++);
+    const end = rel(Date.now());
+    if (brokerPaused) setPhase("outage", true);
+    return { ...result, at, end };
   })();
 
   await until(outageAt + opts.outage * 1000);
@@ -514,7 +521,7 @@ interface ReportInput {
   loadFinal: Record<string, unknown>;
   serverFinal: Record<string, unknown>;
   scrape: string;
-  ingest: { lines: number; records: number; invalid: number; ms: number; bytes: number; status: number; clientMs: number; at: number; warmupUploads: number };
+  ingest: { lines: number; records: number; invalid: number; ms: number; bytes: number; status: number; clientMs: number; at: number; end: number; warmupUploads: number };
   outage: { start: number; end: number };
   absorbSeconds: number;
   acceptedRate: number;

@@ -27,6 +27,8 @@ interface ServerConfig {
   capacityBytes: number;
   /** Milliseconds each query waits for its simulated storage round trip (0: none). */
   backendMs: number;
+  /** The sink's batch.lingerMs (default: the sink's default). */
+  lingerMs?: number;
   port?: number;
 }
 
@@ -108,6 +110,7 @@ const { transport, setOutage } = await makeTransport();
 const sink: Sink<unknown> = createSink<unknown>({
   transport,
   capacityBytes: config.capacityBytes,
+  ...(config.lingerMs === undefined ? {} : { batch: { lingerMs: config.lingerMs } }),
   key: (r) => (typeof r === "object" && r !== null && typeof (r as { table?: unknown }).table === "string" ? (r as { table: string }).table : null),
 });
 
@@ -330,7 +333,7 @@ async function finish(flushTimeoutMs: number): Promise<void> {
     kept,
     ingest: { lines: ingestLines, records: ingestRecords, invalid: ingestInvalid },
     latency: latencies.phases({ on: ["before", "outage", "after"] }),
-    emit: emitTimes.phases({ on: ["before", "outage", "after"] }),
+    emit: emitTimes.phases({ on: ["before", "outage", "upload", "after"] }),
     metricsText,
     runtime: g.Deno !== undefined ? "deno" : g.Bun !== undefined ? "bun" : "node",
     transport: transport.name,
