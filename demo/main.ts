@@ -30,6 +30,7 @@ interface Options {
   transport: "confluent" | "kafka" | "memory";
   connections: number;
   backendMs: number;
+  lingerMs: number | undefined;
   out: string;
   brokers: string;
 }
@@ -52,6 +53,7 @@ timeline.svg to the output directory.
                    the outage is simulated by holding sends)     (default: per runtime)
   --connections N  load generator's keep-alive connections       (default 16)
   --backend-ms MS  each query's simulated storage round trip     (default 1; 0: none)
+  --linger-ms MS   the sink's batch.lingerMs                     (default: the sink's, 20)
   --out DIR        output directory                              (default demo-out)
 
 Try: --outage 35 (longer than a 5 MiB buffer absorbs at 800 req/s) or --capacity 1MiB.`;
@@ -68,6 +70,7 @@ function parseOptions(argv: string[]): Options {
     transport: "confluent",
     connections: 16,
     backendMs: 1,
+    lingerMs: undefined,
     out: "demo-out",
     brokers: process.env.KAFKA_BOOTSTRAP ?? `127.0.0.1:${process.env.KAFKA_PORT ?? 39092}`,
   };
@@ -98,6 +101,7 @@ function parseOptions(argv: string[]): Options {
       case "--rate": o.rate = num(1); break;
       case "--connections": o.connections = Math.round(num(1)); break;
       case "--backend-ms": o.backendMs = num(0); break;
+      case "--linger-ms": o.lingerMs = Math.round(num(0)); break;
       case "--capacity":
         try {
           o.capacityBytes = parseBytes(value());
@@ -269,7 +273,7 @@ async function postNdjson(port: number, upload: number) {
 }
 
 const server = startChild("server", serverArgv(), {
-  DEMO_SERVER: JSON.stringify({ transport: opts.transport, brokers: opts.brokers, topic, capacityBytes: opts.capacityBytes, backendMs: opts.backendMs }),
+  DEMO_SERVER: JSON.stringify({ transport: opts.transport, brokers: opts.brokers, topic, capacityBytes: opts.capacityBytes, backendMs: opts.backendMs, lingerMs: opts.lingerMs }),
 });
 const children: Child[] = [server];
 
@@ -577,6 +581,7 @@ function buildReport(input: ReportInput): DemoReport {
       topic: useBroker ? topic : null,
       connections: opts.connections,
       backendMs: opts.backendMs,
+      lingerMs: opts.lingerMs ?? null,
     },
     machine: { cpus: cpus().length, loadAverageAtStart: loadAtStart, loadAverageAtEnd: loadavg()[0]!, node: process.version },
     outage: { ...input.outage, simulated: !useBroker },

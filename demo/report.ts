@@ -46,6 +46,7 @@ export interface DemoReport {
     topic: string | null;
     connections: number;
     backendMs: number;
+    lingerMs: number | null;
   };
   /** The machine the demo ran on: CPUs, and the 1-minute load average before and after. */
   machine: { cpus: number; loadAverageAtStart: number; loadAverageAtEnd: number; node: string };
