@@ -110,7 +110,7 @@ async function stop(): Promise<void> {
   clearInterval(ticker);
   const deadline = Date.now() + 5000;
   while (inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-  reply({ type: "final", ...totals, skippedByPhase, unanswered: inFlight, latency: latencies.phases({ on: ["before", "outage", "after"] }) });
+  reply({ type: "final", ...totals, skippedByPhase, unanswered: inFlight, latency: latencies.phases({ on: ["before", "outage", "after"], baseline: ["baseline-before", "baseline-after"] }) });
   agent.destroy();
   setTimeout(() => process.exit(0), 50);
 }

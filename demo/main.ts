@@ -404,7 +404,7 @@ async function main(): Promise<number> {
     await until(t0 - plan.baseline * 1000);
   }
   if (plan.baseline > 0) {
-    setPhase("baseline", false);
+    setPhase("baseline-before", false);
     await until(t0);
   }
   setPhase("before", true);
@@ -460,7 +460,7 @@ async function main(): Promise<number> {
   );
   await until(t0 + opts.duration * 1000);
   if (plan.baseline > 0) {
-    setPhase("baseline", false);
+    setPhase("baseline-after", false);
     await until(t0 + (opts.duration + plan.baseline) * 1000);
   }
 
@@ -532,6 +532,11 @@ interface ReportInput {
   events: Array<{ t: number; what: string }>;
 }
 
+/** Adds "baseline", the sum of the two telemetry-off stretches. */
+function withBaseline(byPhase: Record<string, number>): Record<string, number> {
+  return { ...byPhase, baseline: (byPhase["baseline-before"] ?? 0) + (byPhase["baseline-after"] ?? 0) };
+}
+
 function buildReport(input: ReportInput): DemoReport {
   const { samples, loadFinal, serverFinal, scrape } = input;
   const final = serverFinal.report as SinkStats & { flushed: boolean; durationMs: number };
@@ -594,7 +599,7 @@ function buildReport(input: ReportInput): DemoReport {
       skippedByPhase: loadFinal.skippedByPhase as Record<string, number>,
       unanswered: loadFinal.unanswered as number,
       handled: serverFinal.queries as number,
-      byPhase: serverFinal.queriesByPhase as Record<string, number>,
+      byPhase: withBaseline(serverFinal.queriesByPhase as Record<string, number>),
       withTelemetry: emitted,
     },
     records: {

@@ -54,10 +54,10 @@ export function renderTimeline(r: DemoReport): { svg: string; series: string[] }
   const samples = r.samples.filter((s) => s.phase !== "warmup");
   const x0 = samples.length > 0 ? Math.min(0, samples[0]!.t - samples[0]!.dt) : 0;
   const x1 = Math.max(r.config.duration, samples.length > 0 ? samples[samples.length - 1]!.t : 1);
-  // Telemetry-off stretches: from each "baseline" event to the next event (or the end).
+  // Telemetry-off stretches: from each "baseline-*" event to the next event (or the end).
   const offRanges: Array<[number, number]> = [];
   r.events.forEach((e, i) => {
-    if (e.what === "baseline") offRanges.push([Math.max(x0, e.t), Math.min(x1, r.events[i + 1]?.t ?? x1)]);
+    if (e.what.startsWith("baseline")) offRanges.push([Math.max(x0, e.t), Math.min(x1, r.events[i + 1]?.t ?? x1)]);
   });
   const X = (t: number) => LEFT + ((t - x0) / (x1 - x0)) * PLOT_W;
   const drawn: string[] = [];

@@ -113,7 +113,8 @@ export interface DemoReport {
 
 const PHASE_LABEL: Record<string, string> = {
   warmup: "warm-up",
-  baseline: "telemetry off",
+  "baseline-before": "telemetry off",
+  "baseline-after": "telemetry off",
   before: "broker up",
   outage: "OUTAGE",
   upload: "OUTAGE+upload",
@@ -221,14 +222,23 @@ export function renderTable(r: DemoReport): string {
       `  ${"".padEnd(39)}${diff(on.s.p50, off.s.p50).padStart(13)}${diff(on.s.p99, off.s.p99).padStart(13)}${diff(on.c.p50, off.c.p50).padStart(13)}${diff(on.c.p99, off.c.p99).padStart(13)}`,
     );
   }
-  const parts = ["before", "outage", "after"].map((k) => r.latency.server[k]?.p99).filter((v): v is number => v !== undefined && Number.isFinite(v));
+  const sv = r.latency.server;
+  const noise: string[] = [];
+  if (sv["baseline-before"]?.n && sv["baseline-after"]?.n) {
+    const a = sv["baseline-before"].p99;
+    const b = sv["baseline-after"].p99;
+    noise.push(`telemetry off before and after the run: server p99 ${ms(a)} and ${ms(b)} (${pct((Math.abs(b - a) / Math.min(a, b)) * 100).slice(1)} apart with nothing changed)`);
+  }
+  const parts = ["before", "outage", "after"].map((k) => sv[k]?.p99).filter((v): v is number => v !== undefined && Number.isFinite(v));
   if (parts.length === 3) {
     const lo = Math.min(...parts);
     const hi = Math.max(...parts);
+    noise.push(`telemetry on, the three phases: ${ms(lo)} to ${ms(hi)} (${pct(((hi - lo) / lo) * 100).slice(1)})`);
+  }
+  if (noise.length > 0) {
     out.push(
-      `  noise: with telemetry on all along, the server p99 of the three phases spans ${ms(lo)}-${ms(hi)} (${pct(((hi - lo) / lo) * 100).slice(1)});`,
-      `         a difference between on and off smaller than that is run-to-run noise on this machine` +
-        ` (${r.machine.cpus} CPUs, load average ${r.machine.loadAverageAtStart.toFixed(1)} at the start).`,
+      `  noise: ${noise.join(";\n         ")}.`,
+      `         Differences in p99 of that size are run-to-run noise on this machine (${r.machine.cpus} CPUs, load average ${r.machine.loadAverageAtStart.toFixed(1)} at the start).`,
     );
   }
   out.push(

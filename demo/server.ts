@@ -332,7 +332,7 @@ async function finish(flushTimeoutMs: number): Promise<void> {
     emitted,
     kept,
     ingest: { lines: ingestLines, records: ingestRecords, invalid: ingestInvalid },
-    latency: latencies.phases({ on: ["before", "outage", "after"] }),
+    latency: latencies.phases({ on: ["before", "outage", "after"], baseline: ["baseline-before", "baseline-after"] }),
     emit: emitTimes.phases({ on: ["before", "outage", "upload", "after"] }),
     metricsText,
     runtime: g.Deno !== undefined ? "deno" : g.Bun !== undefined ? "bun" : "node",
