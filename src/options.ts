@@ -7,6 +7,7 @@
 
 import * as v from "valibot";
 import { InvalidOptionError } from "./errors.ts";
+import { parseOptions } from "./validate.ts";
 import type { Transport } from "./transport.ts";
 
 /**
@@ -232,21 +233,7 @@ const OptionsSchema = v.strictObject(
  * the first bad option, the value given and what was expected.
  */
 export function resolveOptions<T>(options: SinkOptions<T>): ResolvedOptions<T> {
-  const result = v.safeParse(OptionsSchema, options);
-  if (!result.success) {
-    const issue = result.issues[0];
-    const path = v.getDotPath(issue) ?? "options";
-    if (issue.kind === "schema" && issue.type === "strict_object" && issue.path !== undefined) {
-      if (issue.expected === "never") {
-        throw new InvalidOptionError("INVALID_OPTION", path, issue.input, "no such option (check its spelling)");
-      }
-      if (issue.received === "undefined") {
-        throw new InvalidOptionError("INVALID_OPTION", path, undefined, path === "transport" ? "a Transport (required)" : "a value (required)");
-      }
-    }
-    const value = issue.path === undefined ? options : issue.input;
-    throw new InvalidOptionError("INVALID_OPTION", path, value, issue.message);
-  }
+  parseOptions(OptionsSchema, options);
   const o = options;
   const capacityBytes = o.capacityBytes ?? DEFAULTS.capacityBytes;
   const maxBatchBytes = o.batch?.maxBytes ?? Math.min(DEFAULTS.batch.maxBytes, capacityBytes);

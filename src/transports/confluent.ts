@@ -75,7 +75,8 @@
  */
 
 import * as v from "valibot";
-import { InvalidOptionError } from "../errors.ts";
+import { parseOptions, rejectOwned } from "../validate.ts";
+import { BROKERS_EXPECTED, KAFKA_OPTION_ENTRIES, type KafkaOptions, resolveKafkaOptions, type ResolvedKafkaOptions } from "./options.ts";
 import { type TimerHandle, unrefTimeout } from "../runtime.ts";
 import {
   type Batch,
@@ -87,29 +88,13 @@ import {
   type TransportState,
 } from "../transport.ts";
 
-/** Compression codecs librdkafka offers. */
-export type Compression = "none" | "gzip" | "snappy" | "lz4" | "zstd";
+export type { Compression } from "./options.ts";
 
 /** A librdkafka configuration value. */
 export type LibrdkafkaValue = string | number | boolean;
 
 /** Options of {@linkcode confluentTransport}. */
-export interface ConfluentTransportOptions {
-  /** Bootstrap brokers: `"host:port"`, a comma-separated list, or an array. Required. */
-  brokers: string | ReadonlyArray<string>;
-  /** The topic every record is written to. Required. */
-  topic: string;
-  /**
-   * The client id the broker sees.
-   * @default "shedsink"
-   */
-  clientId?: string;
-  /**
-   * Compression of record batches. Every codec is in the prebuilt addon; a build without
-   * the chosen one makes every send fail with a clear error.
-   * @default "lz4"
-   */
-  compression?: Compression;
+export interface ConfluentTransportOptions extends KafkaOptions {
   /**
    * Extra librdkafka properties (see librdkafka's CONFIGURATION.md), passed through as
    * given: an escape hatch for TLS, SASL, timeouts and tuning. The properties this
@@ -156,30 +141,9 @@ const OWNED = new Map<string, string>([
   ["event_cb", "events are always on"],
 ]);
 
-const TOPIC_NAME = /^[a-zA-Z0-9._-]{1,249}$/;
-const BROKER = /^[^\s,]+$/;
-
 const OptionsSchema = v.strictObject(
   {
-    brokers: v.union(
-      [
-        v.pipe(
-          v.string(),
-          v.check((s) => s.split(",").every((b) => BROKER.test(b.trim())), ""),
-        ),
-        v.pipe(v.array(v.pipe(v.string(), v.regex(BROKER))), v.minLength(1)),
-      ],
-      'a broker address ("host:port"), a comma-separated list of them, or a non-empty array of them',
-    ),
-    topic: v.pipe(
-      v.string("a topic name"),
-      v.regex(TOPIC_NAME, "a topic name: 1 to 249 characters from a-z A-Z 0-9 . _ -"),
-      v.check((s) => s !== "." && s !== "..", 'a topic name other than "." and ".."'),
-    ),
-    clientId: v.optional(v.pipe(v.string("a non-empty string"), v.minLength(1, "a non-empty string"))),
-    compression: v.optional(
-      v.picklist(["none", "gzip", "snappy", "lz4", "zstd"], '"none", "gzip", "snappy", "lz4" or "zstd"'),
-    ),
+    ...KAFKA_OPTION_ENTRIES,
     config: v.optional(
       v.record(
         v.string(),
@@ -191,55 +155,15 @@ const OptionsSchema = v.strictObject(
   "an options object with brokers and topic",
 );
 
-interface Resolved {
-  readonly brokers: string;
-  readonly topic: string;
-  readonly clientId: string;
-  readonly compression: Compression;
+interface Resolved extends ResolvedKafkaOptions {
   readonly config: Readonly<Record<string, LibrdkafkaValue>>;
 }
 
 function resolveOptions(options: ConfluentTransportOptions): Resolved {
-  const result = v.safeParse(OptionsSchema, options);
-  if (!result.success) {
-    const issue = result.issues[0];
-    const path = v.getDotPath(issue) ?? "options";
-    if (issue.kind === "schema" && issue.type === "strict_object" && issue.path !== undefined) {
-      if (issue.expected === "never") {
-        throw new InvalidOptionError("INVALID_OPTION", path, issue.input, "no such option (check its spelling)");
-      }
-      if (issue.received === "undefined") {
-        throw new InvalidOptionError("INVALID_OPTION", path, undefined, "a value (required)");
-      }
-    }
-    if (path === "brokers" || path.startsWith("brokers.")) {
-      // The inner checks of the brokers union carry no message of their own.
-      throw new InvalidOptionError(
-        "INVALID_OPTION",
-        "brokers",
-        options.brokers,
-        'a broker address ("host:port"), a comma-separated list of them, or a non-empty array of them',
-      );
-    }
-    throw new InvalidOptionError("INVALID_OPTION", path, issue.path === undefined ? options : issue.input, issue.message);
-  }
+  parseOptions(OptionsSchema, options, { whole: { brokers: BROKERS_EXPECTED } });
   const config = options.config ?? {};
-  for (const key of Object.keys(config)) {
-    const why = OWNED.get(key);
-    if (why !== undefined) {
-      throw new InvalidOptionError("INVALID_OPTION", `config.${key}`, config[key], `not set here (${why})`);
-    }
-  }
-  const list = typeof options.brokers === "string"
-    ? options.brokers.split(",").map((b) => b.trim())
-    : [...options.brokers];
-  return {
-    brokers: list.join(","),
-    topic: options.topic,
-    clientId: options.clientId ?? "shedsink",
-    compression: options.compression ?? "lz4",
-    config: { ...config },
-  };
+  rejectOwned(config, OWNED);
+  return { ...resolveKafkaOptions(options), config: { ...config } };
 }
 
 // ------------------------------------------------------------------ the binding, as used here
@@ -608,7 +532,7 @@ class Confluent implements ConfluentTransport {
     const context = this.#context ?? DEFAULT_CONTEXT;
     const o = this.#o;
     return {
-      "bootstrap.servers": o.brokers,
+      "bootstrap.servers": o.brokers.join(","),
       "client.id": o.clientId,
       "enable.idempotence": true,
       "request.required.acks": -1,

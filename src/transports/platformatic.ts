@@ -51,7 +51,8 @@
  */
 
 import * as v from "valibot";
-import { InvalidOptionError } from "../errors.ts";
+import { parseOptions, rejectOwned } from "../validate.ts";
+import { BROKERS_EXPECTED, KAFKA_OPTION_ENTRIES, type KafkaOptions, resolveKafkaOptions, type ResolvedKafkaOptions } from "./options.ts";
 import { type TimerHandle, unrefTimeout } from "../runtime.ts";
 import {
   type Batch,
@@ -63,31 +64,17 @@ import {
   type TransportState,
 } from "../transport.ts";
 
-/** Compression codecs `@platformatic/kafka` offers. */
-export type Compression = "none" | "gzip" | "snappy" | "lz4" | "zstd";
+export type { Compression } from "./options.ts";
 
 /** Options of {@linkcode platformaticTransport}. */
-export interface PlatformaticTransportOptions {
-  /** Bootstrap brokers: `"host:port"`, a comma-separated list, or an array. Required. */
-  brokers: string | ReadonlyArray<string>;
-  /** The topic every record is written to. Required. */
-  topic: string;
-  /**
-   * The client id the broker sees.
-   * @default "shedsink"
-   */
-  clientId?: string;
-  /**
-   * Compression of record batches. `zstd` needs a runtime whose `node:zlib` has it.
-   * @default "lz4"
-   */
-  compression?: Compression;
+export interface PlatformaticTransportOptions extends KafkaOptions {
   /**
    * Extra `@platformatic/kafka` producer options, passed through as given: an escape
    * hatch for TLS (`tls`), SASL (`sasl`), timeouts (`connectTimeout`, `requestTimeout`,
    * `timeout`), `autocreateTopics`, `metadataMaxAge`, `retryDelay`. The options this
    * transport sets for its guarantees (brokers, client id, idempotence, acks, retries,
-   * compression, serializers, transactions) cannot be set here.
+   * compression, serializers, transactions) cannot be set here. `zstd` compression needs
+   * a runtime whose `node:zlib` has it.
    */
   config?: Readonly<Record<string, unknown>>;
 }
@@ -129,38 +116,9 @@ const OWNED = new Map<string, string>([
   ["strict", "not supported"],
 ]);
 
-const TOPIC_NAME = /^[a-zA-Z0-9._-]{1,249}$/;
-/** `host`, `host:port`, `[ipv6]` or `[ipv6]:port` (the port defaults to 9092). */
-const BROKER = /^(?:[^\s,:[\]]+|\[[0-9a-fA-F:.]+\])(?::([0-9]{1,5}))?$/;
-const BROKERS_EXPECTED = 'a broker address ("host:port"), a comma-separated list of them, or a non-empty array of them';
-
-const validBroker = (b: string): boolean => {
-  const match = BROKER.exec(b);
-  if (match === null) return false;
-  return match[1] === undefined || (Number(match[1]) >= 1 && Number(match[1]) <= 65535);
-};
-
 const OptionsSchema = v.strictObject(
   {
-    brokers: v.union(
-      [
-        v.pipe(
-          v.string(),
-          v.check((s) => s.split(",").every((b) => validBroker(b.trim())), ""),
-        ),
-        v.pipe(v.array(v.pipe(v.string(), v.check(validBroker, ""))), v.minLength(1)),
-      ],
-      BROKERS_EXPECTED,
-    ),
-    topic: v.pipe(
-      v.string("a topic name"),
-      v.regex(TOPIC_NAME, "a topic name: 1 to 249 characters from a-z A-Z 0-9 . _ -"),
-      v.check((s) => s !== "." && s !== "..", 'a topic name other than "." and ".."'),
-    ),
-    clientId: v.optional(v.pipe(v.string("a string without spaces"), v.regex(/^\S+$/, "a string without spaces"))),
-    compression: v.optional(
-      v.picklist(["none", "gzip", "snappy", "lz4", "zstd"], '"none", "gzip", "snappy", "lz4" or "zstd"'),
-    ),
+    ...KAFKA_OPTION_ENTRIES,
     config: v.optional(
       v.custom<Record<string, unknown>>(
         (x) => typeof x === "object" && x !== null && !Array.isArray(x),
@@ -172,11 +130,7 @@ const OptionsSchema = v.strictObject(
 );
 
 /** Options with defaults filled in. */
-export interface ResolvedPlatformaticOptions {
-  readonly brokers: ReadonlyArray<string>;
-  readonly topic: string;
-  readonly clientId: string;
-  readonly compression: Compression;
+export interface ResolvedPlatformaticOptions extends ResolvedKafkaOptions {
   readonly config: Readonly<Record<string, unknown>>;
 }
 
@@ -185,40 +139,10 @@ export interface ResolvedPlatformaticOptions {
  * {@linkcode InvalidOptionError} naming the first bad option. Exported for tests.
  */
 export function resolveOptions(options: PlatformaticTransportOptions): ResolvedPlatformaticOptions {
-  const result = v.safeParse(OptionsSchema, options);
-  if (!result.success) {
-    const issue = result.issues[0];
-    const path = v.getDotPath(issue) ?? "options";
-    if (issue.kind === "schema" && issue.type === "strict_object" && issue.path !== undefined) {
-      if (issue.expected === "never") {
-        throw new InvalidOptionError("INVALID_OPTION", path, issue.input, "no such option (check its spelling)");
-      }
-      if (issue.received === "undefined") {
-        throw new InvalidOptionError("INVALID_OPTION", path, undefined, "a value (required)");
-      }
-    }
-    const top = path.split(".")[0];
-    const expected = top === "brokers" ? BROKERS_EXPECTED : issue.message;
-    const value = top === "brokers" ? options.brokers : issue.path === undefined ? options : issue.input;
-    throw new InvalidOptionError("INVALID_OPTION", top === "brokers" ? "brokers" : path, value, expected);
-  }
+  parseOptions(OptionsSchema, options, { whole: { brokers: BROKERS_EXPECTED } });
   const config = options.config ?? {};
-  for (const key of Object.keys(config)) {
-    const why = OWNED.get(key);
-    if (why !== undefined) {
-      throw new InvalidOptionError("INVALID_OPTION", `config.${key}`, config[key], `not set here (${why})`);
-    }
-  }
-  const brokers = typeof options.brokers === "string"
-    ? options.brokers.split(",").map((b) => b.trim())
-    : options.brokers.map((b) => b.trim());
-  return {
-    brokers,
-    topic: options.topic,
-    clientId: options.clientId ?? "shedsink",
-    compression: options.compression ?? "lz4",
-    config: { ...config },
-  };
+  rejectOwned(config, OWNED);
+  return { ...resolveKafkaOptions(options), config: { ...config } };
 }
 
 // ------------------------------------------------------------------ partitions

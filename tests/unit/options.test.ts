@@ -5,7 +5,7 @@ import { createSink, DEFAULTS, InvalidOptionError, memoryTransport, type SinkOpt
 const transport = memoryTransport();
 
 const bad: Array<[string, Record<string, unknown>, string, RegExp]> = [
-  ["missing transport", {}, "transport", /a Transport/],
+  ["missing transport", {}, "transport", /a value \(required\)/],
   ["transport without send", { transport: { state() {}, close() {} } }, "transport", /a Transport/],
   ["negative capacity", { transport, capacityBytes: -1 }, "capacityBytes", /integer from 256/],
   ["fractional capacity", { transport, capacityBytes: 1000.5 }, "capacityBytes", /integer/],

@@ -1,0 +1,79 @@
+/**
+ * The options every Kafka transport takes, with one schema and one meaning for all of
+ * them, so that `kafkaTransport()` passes the same options whichever client it picks.
+ *
+ * @module
+ */
+
+import * as v from "valibot";
+
+/** Compression codecs of record batches. */
+export type Compression = "none" | "gzip" | "snappy" | "lz4" | "zstd";
+
+/** Options shared by the Kafka transports. */
+export interface KafkaOptions {
+  /** Bootstrap brokers: `"host:port"`, a comma-separated list, or an array. Required. */
+  brokers: string | ReadonlyArray<string>;
+  /** The topic every record is written to. Required. */
+  topic: string;
+  /**
+   * The client id the broker sees.
+   * @default "shedsink"
+   */
+  clientId?: string;
+  /**
+   * Compression of record batches.
+   * @default "lz4"
+   */
+  compression?: Compression;
+}
+
+/** What the `brokers` option expects, for error messages. */
+export const BROKERS_EXPECTED = 'a broker address ("host:port"), a comma-separated list of them, or a non-empty array of them';
+
+const TOPIC_NAME = /^[a-zA-Z0-9._-]{1,249}$/;
+/** `host`, `host:port`, `[ipv6]` or `[ipv6]:port` (the port defaults to 9092). */
+const BROKER = /^(?:[^\s,:[\]]+|\[[0-9a-fA-F:.]+\])(?::([0-9]{1,5}))?$/;
+
+const validBroker = (b: string): boolean => {
+  const match = BROKER.exec(b);
+  if (match === null) return false;
+  return match[1] === undefined || (Number(match[1]) >= 1 && Number(match[1]) <= 65535);
+};
+
+/** The valibot entries of {@linkcode KafkaOptions}, to spread into a transport's `strictObject`. */
+export const KAFKA_OPTION_ENTRIES = {
+  brokers: v.union(
+    [
+      v.pipe(v.string(), v.check((s) => s.split(",").every((b) => validBroker(b.trim())), "")),
+      v.pipe(v.array(v.pipe(v.string(), v.check(validBroker, ""))), v.minLength(1)),
+    ],
+    BROKERS_EXPECTED,
+  ),
+  topic: v.pipe(
+    v.string("a topic name"),
+    v.regex(TOPIC_NAME, "a topic name: 1 to 249 characters from a-z A-Z 0-9 . _ -"),
+    v.check((s) => s !== "." && s !== "..", 'a topic name other than "." and ".."'),
+  ),
+  clientId: v.optional(v.pipe(v.string("a non-empty string without spaces"), v.regex(/^\S+$/, "a non-empty string without spaces"))),
+  compression: v.optional(v.picklist(["none", "gzip", "snappy", "lz4", "zstd"], '"none", "gzip", "snappy", "lz4" or "zstd"')),
+};
+
+/** {@linkcode KafkaOptions} with defaults filled in and brokers as a list. */
+export interface ResolvedKafkaOptions {
+  readonly brokers: ReadonlyArray<string>;
+  readonly topic: string;
+  readonly clientId: string;
+  readonly compression: Compression;
+}
+
+/** Fills in defaults of options already validated against {@linkcode KAFKA_OPTION_ENTRIES}. */
+export function resolveKafkaOptions(options: KafkaOptions): ResolvedKafkaOptions {
+  const list = typeof options.brokers === "string" ? options.brokers.split(",") : options.brokers;
+  return {
+    brokers: list.map((b) => b.trim()),
+    topic: options.topic,
+    clientId: options.clientId ?? "shedsink",
+    compression: options.compression ?? "lz4",
+  };
+}

@@ -1,0 +1,58 @@
+/**
+ * Turning a valibot failure into the one error shedsink throws for bad options:
+ * {@linkcode InvalidOptionError}, naming the option's dotted path, the value given and
+ * what was expected. Shared by the sink's and the transports' options.
+ *
+ * @module
+ */
+
+import * as v from "valibot";
+import { InvalidOptionError } from "./errors.ts";
+
+/** Options of {@linkcode parseOptions}. */
+export interface ParseOptions {
+  /**
+   * Top-level options whose nested failures are reported as the option itself, with
+   * this text as what was expected (for unions whose inner checks carry no message).
+   */
+  readonly whole?: Readonly<Record<string, string>>;
+}
+
+/**
+ * Validates `input` against `schema` (a `strictObject`). Returns it typed, or throws
+ * {@linkcode InvalidOptionError} for the first issue: an unknown key is "no such option",
+ * a missing required one "a value (required)".
+ */
+export function parseOptions<const S extends v.GenericSchema>(schema: S, input: unknown, options: ParseOptions = {}): v.InferOutput<S> {
+  const result = v.safeParse(schema, input);
+  if (result.success) return result.output;
+  const issue = result.issues[0];
+  const path = v.getDotPath(issue) ?? "options";
+  if (issue.kind === "schema" && issue.type === "strict_object" && issue.path !== undefined) {
+    if (issue.expected === "never") {
+      throw new InvalidOptionError("INVALID_OPTION", path, issue.input, "no such option (check its spelling)");
+    }
+    if (issue.received === "undefined") {
+      throw new InvalidOptionError("INVALID_OPTION", path, undefined, "a value (required)");
+    }
+  }
+  const top = path.split(".")[0]!;
+  const whole = options.whole?.[top];
+  if (whole !== undefined) {
+    throw new InvalidOptionError("INVALID_OPTION", top, (input as Record<string, unknown>)[top], whole);
+  }
+  throw new InvalidOptionError("INVALID_OPTION", path, issue.path === undefined ? input : issue.input, issue.message);
+}
+
+/**
+ * Throws {@linkcode InvalidOptionError} for the first key of a pass-through `config`
+ * that the caller owns (`owned` maps the key to why it cannot be set).
+ */
+export function rejectOwned(config: Readonly<Record<string, unknown>>, owned: ReadonlyMap<string, string>): void {
+  for (const key of Object.keys(config)) {
+    const why = owned.get(key);
+    if (why !== undefined) {
+      throw new InvalidOptionError("INVALID_OPTION", `config.${key}`, config[key], `not set here (${why})`);
+    }
+  }
+}
