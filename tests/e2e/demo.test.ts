@@ -1,6 +1,8 @@
 // The demo (scripts/demo.sh) in a short mode, against a real Kafka broker it starts itself
 // (its own KAFKA_DIR and ports, so it never pauses the broker the other suites use).
-// Checks the machine-readable report it writes and the SVG timeline.
+// Checks the machine-readable report it writes and the SVG timeline. The demo's server
+// runs on the runtime running this file (Node: confluentTransport; Deno and Bun:
+// kafkaTransport).
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -16,9 +18,12 @@ interface RunResult {
   stderr: string;
 }
 
+const g = globalThis as { Deno?: unknown; Bun?: unknown };
+const RUNTIME = g.Deno !== undefined ? "deno" : g.Bun !== undefined ? "bun" : "node";
+
 function runDemo(args: string[], outDir: string): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn("bash", [join(REPO_ROOT, "scripts", "demo.sh"), ...args, "--out", outDir], {
+    const child = spawn("bash", [join(REPO_ROOT, "scripts", "demo.sh"), ...args, "--runtime", RUNTIME, "--out", `${outDir}-${RUNTIME}`], {
       cwd: REPO_ROOT,
       env: {
         ...process.env,
@@ -171,7 +176,7 @@ interface Report {
 }
 
 function readReport(outDir: string): { report: Report; svg: string } {
-  const report = JSON.parse(readFileSync(join(REPO_ROOT, outDir, "report.json"), "utf8")) as Report;
+  const report = JSON.parse(readFileSync(join(REPO_ROOT, `${outDir}-${RUNTIME}`, "report.json"), "utf8")) as Report;
   const svg = readFileSync(join(REPO_ROOT, report.svg), "utf8");
   return { report, svg };
 }
