@@ -212,7 +212,15 @@ export class Flusher<T> {
     this.#writer.expire(now);
     // Records dropped by the hot path or by expiry may have satisfied a flush.
     this.#wake();
+    // One batch per turn of the event loop: handing a batch to a transport is synchronous
+    // work (librdkafka's produce() per record), so several in a row would hold up the
+    // application's own callbacks, most visibly when a backlog drains after an outage.
+    let sent = false;
     while (this.#inFlight.size < s.maxInFlight) {
+      if (sent) {
+        this.#arm(0);
+        return;
+      }
       let shipment: Shipment | null;
       const held = this.#retry.shift();
       if (held !== undefined) {
@@ -231,6 +239,7 @@ export class Flusher<T> {
         shipment = this.#take();
       }
       this.#send(shipment);
+      sent = true;
     }
   }
 
