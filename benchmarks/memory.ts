@@ -28,7 +28,7 @@ import process from "node:process";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { createSink, memoryTransport, type Transport } from "../mod.ts";
-import { hostInfo, printTargets, round, runtimeInfo, sleep, target, writeResult } from "./lib/common.ts";
+import { hostInfo, printTargets, round, runtimeInfo, sleep, target, writeResult, telemetryRecord as record } from "./lib/common.ts";
 
 const args = process.argv.slice(2);
 const optString = (name: string, fallback: string) => {
@@ -40,19 +40,6 @@ const WARMUP_MS = 8000;
 const BASELINE_MS = 3000;
 const MiB = 1024 * 1024;
 
-function record(id: number) {
-  return {
-    id,
-    ts: 1767225600123 + id,
-    keyspace: "commerce",
-    shard: "-80",
-    table: "order_line_items",
-    fingerprint: "select id, sku, qty, price from order_line_items where order_id = ? and status in (?)",
-    rows: id % 97,
-    latencyMs: 3.217,
-    tags: ["app:checkout-api", "az:us-east-1a"],
-  };
-}
 const FRAME_BYTES = 20 + new TextEncoder().encode(JSON.stringify(record(50_000))).length;
 
 interface Mem {

@@ -28,7 +28,7 @@ import { monitorEventLoopDelay } from "node:perf_hooks";
 import { createSink } from "../mod.ts";
 import { confluentTransport } from "../src/transports/confluent.ts";
 import { ensureBroker, kafkaAsync } from "./lib/broker.ts";
-import { distribution, hostInfo, printTargets, round, runtimeInfo, sleep, target, writeResult } from "./lib/common.ts";
+import { distribution, hostInfo, printTargets, round, runtimeInfo, sleep, target, writeResult, telemetryRecord as record } from "./lib/common.ts";
 import { createTopics } from "./lib/kafka.ts";
 
 const args = process.argv.slice(2);
@@ -44,19 +44,6 @@ const CAPACITY = 5 * 1024 * 1024;
 const rt = runtimeInfo();
 if (rt.runtime !== "node") throw new Error("outage runs on Node only (librdkafka, perf_hooks)");
 
-function record(id: number) {
-  return {
-    id,
-    ts: 1767225600123 + id,
-    keyspace: "commerce",
-    shard: "-80",
-    table: "order_line_items",
-    fingerprint: "select id, sku, qty, price from order_line_items where order_id = ? and status in (?)",
-    rows: id % 97,
-    latencyMs: 3.217,
-    tags: ["app:checkout-api", "az:us-east-1a"],
-  };
-}
 
 const brokers = ensureBroker();
 const topic = `bench-outage-${Date.now().toString(36)}`;

@@ -30,7 +30,7 @@ import { setImmediate as turn } from "node:timers/promises";
 import { createSink } from "../mod.ts";
 import { confluentTransport } from "../src/transports/confluent.ts";
 import { ensureBroker } from "./lib/broker.ts";
-import { hostInfo, printTargets, round, runtimeInfo, sleep, target, writeResult } from "./lib/common.ts";
+import { hostInfo, printTargets, round, runtimeInfo, sleep, target, writeResult, telemetryRecord as record } from "./lib/common.ts";
 import { connectProducer, consumeCount, createTopics, disconnect, ERR_QUEUE_FULL, transportProducerConfig } from "./lib/kafka.ts";
 
 const args = process.argv.slice(2);
@@ -54,20 +54,6 @@ const RUN = Date.now().toString(36);
 let topicSeq = 0;
 const topicName = (what: string) => `bench-throughput-${RUN}-${what}-${topicSeq++}`;
 
-/** The record: ~250 bytes of query telemetry, with a unique id. */
-function record(id: number) {
-  return {
-    id,
-    ts: 1767225600123 + id,
-    keyspace: "commerce",
-    shard: "-80",
-    table: "order_line_items",
-    fingerprint: "select id, sku, qty, price from order_line_items where order_id = ? and status in (?)",
-    rows: id % 97,
-    latencyMs: 3.217,
-    tags: ["app:checkout-api", "az:us-east-1a"],
-  };
-}
 
 interface CaseResult {
   topic: string;

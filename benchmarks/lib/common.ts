@@ -126,3 +126,28 @@ export function printTargets(targets: ReadonlyArray<Target>): void {
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The benchmarks' record: ~250 bytes of query telemetry (as JSON), with a unique id. */
+export function telemetryRecord(id: number): {
+  id: number;
+  ts: number;
+  keyspace: string;
+  shard: string;
+  table: string;
+  fingerprint: string;
+  rows: number;
+  latencyMs: number;
+  tags: string[];
+} {
+  return {
+    id,
+    ts: 1767225600123 + id,
+    keyspace: "commerce",
+    shard: "-80",
+    table: "order_line_items",
+    fingerprint: "select id, sku, qty, price from order_line_items where order_id = ? and status in (?)",
+    rows: id % 97,
+    latencyMs: 3.217,
+    tags: ["app:checkout-api", "az:us-east-1a"],
+  };
+}
