@@ -27,8 +27,8 @@ export { ERROR_CODES, InvalidOptionError, ShedsinkError } from "./src/errors.ts"
 export type { ErrorCode } from "./src/errors.ts";
 export { renderMetrics } from "./src/metrics.ts";
 export type { MetricsOptions } from "./src/metrics.ts";
-export { TRANSPORT_ERROR_CODES, TransportError } from "./src/transport.ts";
-export type { Batch, OutRecord, SendReport, Transport, TransportContext, TransportErrorCode, TransportState } from "./src/transport.ts";
+export { buildReport, TRANSPORT_ERROR_CODES, TransportError } from "./src/transport.ts";
+export type { Batch, OutRecord, RecordOutcome, SendReport, Transport, TransportContext, TransportErrorCode, TransportState } from "./src/transport.ts";
 export { memoryTransport } from "./src/transports/memory.ts";
 export type { MemoryTransport, MemoryTransportOptions, ReceivedRecord } from "./src/transports/memory.ts";
 export { InvalidLine, ndjson } from "./src/ndjson.ts";

@@ -122,3 +122,41 @@ export class TransportError extends Error {
     this.retriable = options.retriable;
   }
 }
+
+/** What became of one record of a batch, as a transport classifies it. */
+export type RecordOutcome = "delivered" | "rejected" | "retry" | "expired" | "aborted";
+
+/**
+ * Builds the {@linkcode SendReport} for a batch of `count` records from each record's
+ * outcome: `undefined` when all were delivered. `errors.rejected` (or, when nothing was
+ * rejected, `errors.retry`) becomes the report's `error`.
+ *
+ * @example
+ * ```ts
+ * import { buildReport } from "./transport.ts";
+ * const report = buildReport(3, (i) => (i === 1 ? "rejected" : "delivered"), { rejected: new Error("too large") });
+ * console.assert(report?.rejected?.[0] === 1);
+ * ```
+ */
+export function buildReport(
+  count: number,
+  outcomeOf: (index: number) => RecordOutcome,
+  errors: { readonly rejected?: unknown; readonly retry?: unknown } = {},
+): SendReport | undefined {
+  const lists: Record<Exclude<RecordOutcome, "delivered">, number[]> = { rejected: [], retry: [], expired: [], aborted: [] };
+  let undelivered = 0;
+  for (let i = 0; i < count; i++) {
+    const outcome = outcomeOf(i);
+    if (outcome === "delivered") continue;
+    lists[outcome].push(i);
+    undelivered++;
+  }
+  if (undelivered === 0) return undefined;
+  const report: { rejected?: number[]; retry?: number[]; expired?: number[]; aborted?: number[]; error?: unknown } = {};
+  for (const key of ["rejected", "retry", "expired", "aborted"] as const) {
+    if (lists[key].length > 0) report[key] = lists[key];
+  }
+  const error = lists.rejected.length > 0 ? errors.rejected : lists.retry.length > 0 ? errors.retry : undefined;
+  if (error !== undefined) report.error = error;
+  return report;
+}

@@ -97,6 +97,7 @@ import {
   type Transport,
   type TransportContext,
   TransportError,
+  buildReport,
   type TransportState,
 } from "../transport.ts";
 
@@ -1045,40 +1046,23 @@ class Confluent implements ConfluentTransport {
 
   #report(job: Job, signal: AbortSignal): SendReport | undefined {
     job.finished = true;
-    const rejected: number[] = [];
-    const retry: number[] = [];
-    const expired: number[] = [];
-    const aborted: number[] = [];
-    for (let i = 0; i < job.outcome.length; i++) {
+    for (const client of job.clients) client.jobs.delete(job);
+    return buildReport(job.outcome.length, (i) => {
       switch (job.outcome[i]) {
         case DELIVERED:
-          break;
+          return "delivered";
         case REJECTED:
-          rejected.push(i);
-          break;
+          return "rejected";
         case RETRY:
         case TOO_LARGE:
-          if (signal.aborted) aborted.push(i);
-          else retry.push(i);
-          break;
+          return signal.aborted ? "aborted" : "retry";
         case EXPIRED:
-          expired.push(i);
-          break;
+          return "expired";
         default:
           // not produced, or produced without a report when the send was aborted
-          aborted.push(i);
+          return "aborted";
       }
-    }
-    for (const client of job.clients) client.jobs.delete(job);
-    if (rejected.length + retry.length + expired.length + aborted.length === 0) return undefined;
-    const report: { rejected?: number[]; retry?: number[]; expired?: number[]; aborted?: number[]; error?: unknown } = {};
-    if (rejected.length > 0) report.rejected = rejected;
-    if (retry.length > 0) report.retry = retry;
-    if (expired.length > 0) report.expired = expired;
-    if (aborted.length > 0) report.aborted = aborted;
-    const error = rejected.length > 0 ? job.rejectError : retry.length > 0 ? job.retryError : undefined;
-    if (error !== undefined) report.error = error;
-    return report;
+    }, { rejected: job.rejectError, retry: job.retryError });
   }
 
   // ---------------------------------------------------------------- shutting down

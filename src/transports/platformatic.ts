@@ -61,6 +61,7 @@ import {
   type Transport,
   type TransportContext,
   TransportError,
+  buildReport,
   type TransportState,
 } from "../transport.ts";
 
@@ -851,31 +852,17 @@ function destroySockets(p: PltProducer): void {
 
 /** The report for a job: every record not delivered, by outcome. */
 function report(job: Job, signal: AbortSignal): SendReport | undefined {
-  const rejected: number[] = [];
-  const retry: number[] = [];
-  const aborted: number[] = [];
-  for (let i = 0; i < job.outcome.length; i++) {
+  return buildReport(job.outcome.length, (i) => {
     switch (job.outcome[i]) {
       case DELIVERED:
-        break;
+        return "delivered";
       case REJECTED:
-        rejected.push(i);
-        break;
+        return "rejected";
       case RETRY:
-        if (signal.aborted) aborted.push(i);
-        else retry.push(i);
-        break;
+        return signal.aborted ? "aborted" : "retry";
       default:
         // ABORTED, or never sent because the signal aborted first
-        aborted.push(i);
+        return "aborted";
     }
-  }
-  if (rejected.length + retry.length + aborted.length === 0) return undefined;
-  const out: { rejected?: number[]; retry?: number[]; aborted?: number[]; error?: unknown } = {};
-  if (rejected.length > 0) out.rejected = rejected;
-  if (retry.length > 0) out.retry = retry;
-  if (aborted.length > 0) out.aborted = aborted;
-  const error = rejected.length > 0 ? job.rejectError : retry.length > 0 ? job.retryError : undefined;
-  if (error !== undefined) out.error = error;
-  return out;
+  }, { rejected: job.rejectError, retry: job.retryError });
 }

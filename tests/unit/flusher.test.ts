@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { type Batch, createSink, memoryTransport, type SendReport, type Transport, TransportError } from "../../mod.ts";
+import { type Batch, buildReport, createSink, memoryTransport, type SendReport, type Transport, TransportError } from "../../mod.ts";
 import { backoffDelay } from "../../src/core/policy.ts";
 import { sleep, until } from "../support/wait.ts";
 
@@ -139,4 +139,19 @@ test("backoffDelay draws from [0, min(max, initial * 2^attempt))", () => {
   assert.equal(backoffDelay(3, 50, 2000, () => 0.999999), 399);
   assert.equal(backoffDelay(10, 50, 2000, () => 0.999999), 1999);
   assert.equal(backoffDelay(1000, 50, 2000, () => 0.5), 1000);
+});
+
+test("buildReport() lists every record not delivered under its outcome, and is undefined when all were", () => {
+  assert.equal(buildReport(3, () => "delivered"), undefined);
+  const outcomes = ["delivered", "rejected", "retry", "expired", "aborted", "rejected"] as const;
+  const tooLarge = new Error("too large");
+  assert.deepEqual(buildReport(outcomes.length, (i) => outcomes[i]!, { rejected: tooLarge, retry: new Error("later") }), {
+    rejected: [1, 5],
+    retry: [2],
+    expired: [3],
+    aborted: [4],
+    error: tooLarge,
+  });
+  const later = new Error("later");
+  assert.deepEqual(buildReport(2, (i) => (i === 0 ? "retry" : "delivered"), { retry: later }), { retry: [0], error: later });
 });
