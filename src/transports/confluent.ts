@@ -89,7 +89,7 @@ import * as v from "valibot";
 import { parseOptions, rejectOwned } from "../validate.ts";
 import { BROKERS_EXPECTED, KAFKA_OPTION_ENTRIES, type KafkaOptions, resolveKafkaOptions, type ResolvedKafkaOptions } from "./options.ts";
 import { type TimerHandle, unrefTimeout } from "../runtime.ts";
-import { partitionForKey } from "./platformatic.ts";
+import { partitionForKey } from "./partition.ts";
 import {
   type Batch,
   type OutRecord,

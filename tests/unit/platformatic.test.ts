@@ -13,12 +13,11 @@ import {
   classifyError,
   describeError,
   groupByPartition,
-  murmur2,
-  partitionForKey,
   platformaticTransport,
   type PlatformaticTransportOptions,
   resolveOptions,
 } from "../../src/transports/platformatic.ts";
+import { murmur2, partitionForKey } from "../../src/transports/partition.ts";
 
 function invalid(options: unknown, option: string, build: (o: never) => unknown = platformaticTransport as never): void {
   assert.throws(
