@@ -8,20 +8,9 @@
  *
  * ## How a batch is sent
  *
- * Every record of a batch is handed to librdkafka's `produce()`; the batch's promise
- * settles once librdkafka has reported every record through its delivery report
- * (`dr_cb`). A report without error is `delivered`. Reports are matched to records
- * without a per-record opaque (the binding pins each opaque with a persistent handle,
- * a large part of its per-record cost): the transport picks each record's partition
- * itself, from the topic's partition count in metadata (asked for at the first send,
- * every 30 s and after an unknown-partition error): a keyed record goes where Kafka's
- * Java client puts it (murmur2 of the key), the unkeyed records of one batch all go to
- * one partition and the next batch's to the next. Per partition, librdkafka reports
- * records in the order they were produced (its msgid order, kept across retries by the
- * idempotent producer), so each partition's FIFO of produced records gives the record
- * a report is for. Until the partition count is known, librdkafka partitions (with the
- * same murmur2 hashing) and each record carries its own opaque token. A record refused
- * because the partition count was stale (`ERR__UNKNOWN_PARTITION`) is `retry`. librdkafka
+ * Every record of a batch is handed to librdkafka's `produce()` with a per-record opaque
+ * token; the batch's promise settles once librdkafka has reported every record through
+ * its delivery report (`dr_cb`). A report without error is `delivered`. librdkafka
  * itself retries everything retriable (leader changes, broken connections, request
  * timeouts) with the idempotent producer's sequence numbers, so the broker drops the
  * duplicates such retries could create; an error in a delivery report is one librdkafka
@@ -89,7 +78,6 @@ import * as v from "valibot";
 import { parseOptions, rejectOwned } from "../validate.ts";
 import { BROKERS_EXPECTED, KAFKA_OPTION_ENTRIES, type KafkaOptions, resolveKafkaOptions, type ResolvedKafkaOptions } from "./options.ts";
 import { type TimerHandle, unrefTimeout } from "../runtime.ts";
-import { partitionForKey } from "./partition.ts";
 import {
   type Batch,
   type OutRecord,
@@ -191,16 +179,10 @@ interface RdError {
 
 interface RdDeliveryReport {
   readonly opaque?: unknown;
-  readonly partition?: unknown;
-  readonly size?: unknown;
-}
-
-interface RdMetadata {
-  readonly topics?: ReadonlyArray<{ readonly name?: unknown; readonly partitions?: ReadonlyArray<unknown> }>;
 }
 
 interface RdProducer {
-  connect(options: Record<string, unknown>, callback: (error: RdError | null | undefined, metadata?: RdMetadata) => void): unknown;
+  connect(options: Record<string, unknown>, callback: (error: RdError | null | undefined) => void): unknown;
   produce(
     topic: string,
     partition: number | null,
@@ -211,8 +193,7 @@ interface RdProducer {
     headers?: Array<Record<string, Uint8Array>>,
   ): unknown;
   setPollInBackground(on: boolean): unknown;
-  getMetadata(options: Record<string, unknown>, callback: (error: RdError | null | undefined, metadata?: RdMetadata) => void): unknown;
-  flush(timeoutMs: number, callback: (error?: unknown) => void): unknown;
+  getMetadata(options: Record<string, unknown>, callback: (error: RdError | null | undefined) => void): unknown;
   disconnect(timeoutMs: number, callback: () => void): unknown;
   isConnected(): boolean;
   on(event: string, listener: (...args: never[]) => void): unknown;
@@ -231,7 +212,6 @@ const ERR_FATAL = -150;
 const ERR_PURGE_QUEUE = -152;
 const ERR_INVALID_DIFFERENT_RECORD = -138;
 const ERR_STATE = -172;
-const ERR_UNKNOWN_PARTITION = -190;
 const ERR_QUEUE_FULL = -184;
 const ERR_ALL_BROKERS_DOWN = -187;
 const ERR_MSG_TIMED_OUT = -192;
@@ -251,10 +231,6 @@ const PROBE_EVERY_MS = 1000;
 const ABORT_GRACE_MS = 2000;
 /** How long a producer that hit a fatal error may drain before it is destroyed. */
 const RETIRE_MAX_MS = 30_000;
-/** How often the topic's partition count is asked for again while producing. */
-const METADATA_REFRESH_MS = 30_000;
-/** How long to wait for delivery reports librdkafka has issued but the binding not yet dispatched. */
-const DISPATCH_GRACE_MS = 500;
 
 // Per-record state inside a send.
 const NOT_PRODUCED = 0;
@@ -280,69 +256,22 @@ class Client {
   destroying: Promise<void> | null = null;
   /** Sends with records on this client. */
   readonly jobs: Set<Job> = new Set();
-  /**
-   * The topic's partition count as last read from metadata, or 0 while unknown: then
-   * records go without a partition, each with its own {@linkcode Token}.
-   */
-  partitions = 0;
-  /** Per partition: the records produced to it without a token, in produce order. */
-  readonly fifos: Fifo[] = [];
-  /** The partition the next batch's unkeyed records go to. */
-  sticky = 0;
-  /** When the partition count was last asked for (ms since the epoch), 0 for never. */
-  metadataAt = 0;
-  refreshing = false;
   constructor(producer: RdProducer) {
     this.producer = producer;
   }
 }
 
-/**
- * Records produced to one partition without an opaque, in produce order: librdkafka
- * reports a partition's records in the order they were produced (its per-partition
- * msgid order, which the idempotent producer keeps across retries), so the next report
- * for the partition is the oldest entry's.
- */
-class Fifo {
-  jobs: Job[] = [];
-  indexes: number[] = [];
-  groups: number[] = [];
-  head = 0;
-  get length(): number {
-    return this.jobs.length - this.head;
-  }
-  push(job: Job, index: number, group: number): void {
-    this.jobs.push(job);
-    this.indexes.push(index);
-    this.groups.push(group);
-  }
-  /** Drops the oldest entry (read it at `head` first). */
-  shift(): void {
-    this.jobs[this.head] = undefined as unknown as Job;
-    this.head++;
-    if (this.head === this.jobs.length) {
-      this.jobs.length = 0;
-      this.indexes.length = 0;
-      this.groups.length = 0;
-      this.head = 0;
-    } else if (this.head >= 4096 && this.head * 2 >= this.jobs.length) {
-      this.jobs = this.jobs.slice(this.head);
-      this.indexes = this.indexes.slice(this.head);
-      this.groups = this.groups.slice(this.head);
-      this.head = 0;
-    }
-  }
-}
-
-/** The opaque handed to `produce()` for one record while the partition count is unknown. */
+/** The opaque handed to `produce()` for one record. */
 class Token {
   readonly job: Job;
   readonly index: number;
+  readonly client: Client;
   /** Size of the isolated group it was produced in, or 0 when produced normally. */
   readonly group: number;
-  constructor(job: Job, index: number, group: number) {
+  constructor(job: Job, index: number, client: Client, group: number) {
     this.job = job;
     this.index = index;
+    this.client = client;
     this.group = group;
   }
 }
@@ -351,10 +280,7 @@ class Token {
 class Job {
   readonly records: ReadonlyArray<OutRecord>;
   readonly outcome: Uint8Array;
-  /** The client each produced record was handed to. */
-  readonly on: Array<Client | undefined>;
-  /** The clients any record was handed to. */
-  readonly clients: Client[] = [];
+  readonly tokens: Array<Token | undefined>;
   /** Records produced whose delivery report has not arrived. */
   waiting = 0;
   /** Called when `waiting` drops to 0 (or the wait is cut short). */
@@ -368,7 +294,7 @@ class Job {
   constructor(records: ReadonlyArray<OutRecord>) {
     this.records = records;
     this.outcome = new Uint8Array(records.length);
-    this.on = new Array(records.length);
+    this.tokens = new Array(records.length);
   }
 }
 
@@ -768,15 +694,7 @@ class Confluent implements ConfluentTransport {
 
   // ---------------------------------------------------------------- producing
 
-  /**
-   * Hands records to librdkafka. `group` > 0: an isolated group of that size.
-   *
-   * Once the topic's partition count is known, the transport picks each record's
-   * partition itself (keyed: murmur2 of the key, as Kafka's Java client; unkeyed: one
-   * partition per call, the next call the next one) and produces without an opaque: the
-   * record joins its partition's FIFO, which delivery reports consume in order. Until the
-   * count is known, librdkafka partitions and each record carries its own token.
-   */
+  /** Hands records to librdkafka. `group` > 0: an isolated group of that size. */
   #produce(job: Job, indexes: ReadonlyArray<number>, group: number): void {
     const client = this.#client;
     if (client === null) {
@@ -785,32 +703,13 @@ class Confluent implements ConfluentTransport {
       return;
     }
     const topic = this.#o.topic;
-    if (!client.jobs.has(job)) {
-      client.jobs.add(job);
-      job.clients.push(client);
-    }
-    if (client.metadataAt === 0 || Date.now() - client.metadataAt >= METADATA_REFRESH_MS) this.#refreshPartitions(client);
-    const partitions = client.partitions;
-    let sticky = 0;
-    if (partitions > 0) {
-      sticky = client.sticky % partitions;
-      client.sticky = sticky + 1;
-    }
-    const producer = client.producer;
+    client.jobs.add(job);
     for (let k = 0; k < indexes.length; k++) {
       const i = indexes[k]!;
       const record = job.records[i]!;
-      const key = record.key;
-      let partition = -1;
-      let token: Token | undefined;
+      const token = new Token(job, i, client, group);
       try {
-        if (partitions > 0) {
-          partition = key === null ? sticky : partitionForKey(key, partitions);
-          producer.produce(topic, partition, record.value, key, record.timestamp, undefined, headersOf(record));
-        } else {
-          token = new Token(job, i, group);
-          producer.produce(topic, null, record.value, key, record.timestamp, token, headersOf(record));
-        }
+        client.producer.produce(topic, null, record.value, record.key, record.timestamp, token, headersOf(record));
       } catch (error) {
         const code = errorCode(error);
         if (code === ERR_QUEUE_FULL) {
@@ -826,83 +725,23 @@ class Confluent implements ConfluentTransport {
           this.#retire(client);
           return;
         }
-        if (code === ERR_UNKNOWN_PARTITION && partition >= 0) {
-          // The partition count we hold is stale: ask again, send this one later.
-          job.outcome[i] = RETRY;
-          job.retryError = this.#error(error, true);
-          client.metadataAt = 1;
-          this.#refreshPartitions(client);
-          continue;
-        }
         // Refused for this record alone (too large for message.max.bytes, unknown topic, …).
         job.outcome[i] = REJECTED;
         job.rejectError ??= this.#error(error, false);
         continue;
       }
-      if (token === undefined) {
-        let fifo = client.fifos[partition];
-        if (fifo === undefined) fifo = client.fifos[partition] = new Fifo();
-        fifo.push(job, i, group);
-      }
       job.outcome[i] = PRODUCED;
-      job.on[i] = client;
+      job.tokens[i] = token;
       job.waiting++;
       client.outstanding++;
       this.#outstanding++;
     }
   }
 
-  /** Asks for the topic's partition count (at most one request at a time per client). */
-  #refreshPartitions(client: Client): void {
-    if (client.refreshing || client.dead) return;
-    client.refreshing = true;
-    client.metadataAt = Date.now();
-    try {
-      client.producer.getMetadata({ topic: this.#o.topic, allTopics: false, timeout: CONNECT_TIMEOUT_MS }, (error, metadata) => {
-        client.refreshing = false;
-        if (error) {
-          // keep what we have; ask again soon
-          client.metadataAt = Math.max(1, Date.now() - METADATA_REFRESH_MS + PROBE_EVERY_MS);
-          return;
-        }
-        this.#takePartitions(client, metadata);
-      });
-    } catch {
-      client.refreshing = false;
-    }
-  }
-
-  /** Takes the topic's partition count from metadata (0 when the topic has none). */
-  #takePartitions(client: Client, metadata: RdMetadata | undefined): void {
-    if (metadata === undefined || !Array.isArray(metadata.topics)) return;
-    const topic = metadata.topics.find((t) => t.name === this.#o.topic);
-    const count = topic !== undefined && Array.isArray(topic.partitions) ? topic.partitions.length : 0;
-    if (count !== client.partitions) {
-      client.partitions = count;
-      if (count > 0) client.sticky = Math.floor(Math.random() * count);
-    }
-    client.metadataAt = Date.now();
-  }
-
   #onDelivery(client: Client, error: RdError | null, report: RdDeliveryReport): void {
-    if (client.dead || report === null || typeof report !== "object") return;
-    let job: Job;
-    let i: number;
-    let group: number;
-    const token = report.opaque;
-    if (token instanceof Token) {
-      job = token.job;
-      i = token.index;
-      group = token.group;
-    } else {
-      const fifo = typeof report.partition === "number" ? client.fifos[report.partition] : undefined;
-      if (fifo === undefined || fifo.length === 0) return;
-      const h = fifo.head;
-      job = fifo.jobs[h]!;
-      i = fifo.indexes[h]!;
-      group = fifo.groups[h]!;
-      fifo.shift();
-    }
+    if (client.dead) return;
+    const token = report?.opaque;
+    if (!(token instanceof Token)) return;
     client.outstanding--;
     this.#outstanding--;
     if (this.#outstanding === 0 && this.#drainWaiters.length > 0) {
@@ -910,23 +749,26 @@ class Confluent implements ConfluentTransport {
       this.#drainWaiters = [];
       for (const wake of waiters) wake();
     }
-    if (job.finished || job.outcome[i] !== PRODUCED || job.on[i] !== client) return;
+    const job = token.job;
+    const i = token.index;
+    if (job.finished || job.outcome[i] !== PRODUCED) return;
     job.waiting--;
     if (!error) {
       job.outcome[i] = DELIVERED;
       this.#markUp();
     } else {
-      this.#classify(client, job, i, group, error);
+      this.#classify(job, token, error);
     }
     if (job.waiting === 0) job.wake?.();
   }
 
   /** Maps a delivery report's error to an outcome. */
-  #classify(client: Client, job: Job, i: number, group: number, error: RdError): void {
+  #classify(job: Job, token: Token, error: RdError): void {
+    const i = token.index;
     switch (errorCode(error)) {
       case ERR_MSG_SIZE_TOO_LARGE:
       case ERR_RECORD_LIST_TOO_LARGE:
-        if (group === 1) {
+        if (token.group === 1) {
           job.outcome[i] = REJECTED;
           job.rejectError ??= this.#error(error, false);
         } else {
@@ -940,13 +782,6 @@ class Confluent implements ConfluentTransport {
         // never written: safe to send again
         job.outcome[i] = RETRY;
         job.retryError = this.#error(error, true);
-        return;
-      case ERR_UNKNOWN_PARTITION:
-        // never written: the partition count we chose by is stale
-        job.outcome[i] = RETRY;
-        job.retryError = this.#error(error, true);
-        client.metadataAt = 1;
-        this.#refreshPartitions(client);
         return;
       case ERR_MSG_TIMED_OUT:
         // Only with a message.timeout.ms set through `config` (see the module docs).
@@ -1046,7 +881,7 @@ class Confluent implements ConfluentTransport {
 
   #report(job: Job, signal: AbortSignal): SendReport | undefined {
     job.finished = true;
-    for (const client of job.clients) client.jobs.delete(job);
+    for (const token of job.tokens) if (token !== undefined) token.client.jobs.delete(job);
     return buildReport(job.outcome.length, (i) => {
       switch (job.outcome[i]) {
         case DELIVERED:
@@ -1102,8 +937,9 @@ class Confluent implements ConfluentTransport {
     client.outstanding = 0;
     for (const job of client.jobs) {
       if (job.finished) continue;
-      for (let i = 0; i < job.on.length; i++) {
-        if (job.on[i] !== client || job.outcome[i] !== PRODUCED) continue;
+      for (let i = 0; i < job.tokens.length; i++) {
+        const token = job.tokens[i];
+        if (token === undefined || token.client !== client || job.outcome[i] !== PRODUCED) continue;
         job.outcome[i] = outcome;
         job.waiting--;
         if (outcome === REJECTED) {
@@ -1115,7 +951,6 @@ class Confluent implements ConfluentTransport {
       if (job.waiting <= 0) job.wake?.();
     }
     client.jobs.clear();
-    client.fifos.length = 0;
     if (this.#outstanding <= 0) {
       this.#outstanding = 0;
       const waiters = this.#drainWaiters;
@@ -1151,28 +986,7 @@ function destroy(client: Client, flushMs: number): Promise<void> {
         resolve();
         return;
       }
-      const disconnect = () => {
-        try {
-          client.producer.disconnect(0, () => resolve());
-        } catch {
-          resolve();
-        }
-      };
-      // Disconnecting stops the binding's dispatch of delivery reports, and it hands them
-      // to JS 100 per event-loop turn: after a complete flush, let those librdkafka has
-      // issued arrive first, so that no delivered record is counted otherwise.
-      client.producer.flush(flushMs, (error) => {
-        if (error) {
-          disconnect();
-          return;
-        }
-        const started = Date.now();
-        const wait = () => {
-          if (client.outstanding <= 0 || Date.now() - started >= DISPATCH_GRACE_MS) disconnect();
-          else unrefTimeout(wait, 5);
-        };
-        wait();
-      });
+      client.producer.disconnect(flushMs, () => resolve());
     } catch {
       resolve();
     }
