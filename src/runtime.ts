@@ -36,3 +36,25 @@ function unref(handle: TimerHandle): TimerHandle {
   }
   return handle;
 }
+
+interface EngineGlobals {
+  Bun?: unknown;
+  Deno?: { version?: { v8?: string } };
+  process?: { versions?: { v8?: string } };
+}
+
+/**
+ * Whether JSON records should be written straight into the buffer as UTF-8
+ * (`src/core/json.ts`) rather than by `JSON.stringify` then `TextEncoder`. On V8 before
+ * 13.8, `JSON.stringify` is slow and returns a rope that encoding must flatten first, and
+ * writing the bytes directly costs less than either alone. JavaScriptCore (Bun) and
+ * newer V8 (Deno) have a `JSON.stringify` that the direct writer does not beat.
+ */
+export function preferDirectJson(): boolean {
+  const g = globalThis as EngineGlobals;
+  if (g.Bun !== undefined) return false;
+  const v8 = g.Deno?.version?.v8 ?? g.process?.versions?.v8;
+  if (typeof v8 !== "string") return false;
+  const [major = 0, minor = 0] = v8.split(".").map(Number);
+  return major < 13 || (major === 13 && minor < 8);
+}

@@ -14,6 +14,7 @@ import { CoarseClock } from "./core/clock.ts";
 import { InvalidOptionError } from "./errors.ts";
 import { type MetricsOptions, renderMetrics } from "./metrics.ts";
 import { resolveOptions, type SinkOptions } from "./options.ts";
+import { preferDirectJson } from "./runtime.ts";
 import type { TransportState } from "./transport.ts";
 
 /** Where a sink is in its life. */
@@ -129,7 +130,7 @@ class ShedSink<T> implements Sink<T> {
   readonly #writer: RecordWriter<T>;
   readonly #flusher: Flusher<T>;
   readonly #capacityBytes: number;
-  readonly #clock: CoarseClock = new CoarseClock();
+  readonly #clock: CoarseClock = new CoarseClock(() => this.#acct.offeredRecords);
   readonly #transport;
   #state = STATE_OPEN;
   #writable: WritableStream<T> | null = null;
@@ -140,7 +141,7 @@ class ShedSink<T> implements Sink<T> {
     this.#capacityBytes = o.capacityBytes;
     this.#transport = o.transport;
     this.#ring = new ByteRing(o.buffer ?? new ArrayBuffer(o.capacityBytes));
-    this.#writer = new RecordWriter(this.#ring, this.#acct, o, this.#clock);
+    this.#writer = new RecordWriter(this.#ring, this.#acct, o, this.#clock, preferDirectJson());
     const staticHeaders = o.headers !== null && typeof o.headers === "object" ? headerPairs(o.headers, new TextEncoder()) : null;
     this.#flusher = new Flusher(this.#ring, this.#acct, this.#writer, o.transport, o, staticHeaders && staticHeaders.length > 0 ? staticHeaders : null);
     o.transport.start?.({ maxAgeMs: o.maxAgeMs, capacityBytes: o.capacityBytes });

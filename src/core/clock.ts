@@ -2,11 +2,14 @@
  * A coarse wall clock for the hot path. Reading `Date.now()` costs more than copying a
  * small record, so the sink reads this clock instead: a field refreshed every
  * millisecond by a timer that runs only while records keep arriving (it stops after a
- * tick with no reads, and does not keep the process alive), and refreshed again every
- * {@linkcode REFRESH_EVERY} reads so that a long synchronous burst of emits does not
- * stamp every record with the burst's start. The first read after an idle spell reads
- * the real time. Timestamps are thus late by at most about a millisecond, or by the
- * event loop's lag when a synchronous task holds it.
+ * tick with no activity, and does not keep the process alive), and refreshed again
+ * every {@linkcode REFRESH_EVERY} reads so that a long synchronous burst of emits does
+ * not stamp every record with the burst's start. The first read after an idle spell
+ * reads the real time. Timestamps are thus late by at most about a millisecond, or by
+ * the event loop's lag when a synchronous task holds it.
+ *
+ * A read costs a field load and a test: the caller passes a counter that it increments
+ * anyway (the sink's count of offered records) instead of the clock keeping its own.
  *
  * @module
  */
@@ -19,21 +22,28 @@ export const REFRESH_EVERY = 64;
 /** A wall clock, in milliseconds since the epoch, cheap to read. */
 export class CoarseClock {
   #now = 0;
-  #reads = 0;
-  #readSinceTick = false;
   #timer: TimerHandle | null = null;
+  /** The activity counter at the last tick. */
+  #seen = -1;
+  readonly #activity: () => number;
   readonly #tickMs: number;
 
-  constructor(tickMs = 1) {
+  /**
+   * `activity` returns a number that changes whenever the clock is read (the counter
+   * the reads pass); the ticker stops after a tick in which it did not change.
+   */
+  constructor(activity: () => number, tickMs = 1) {
+    this.#activity = activity;
     this.#tickMs = tickMs;
   }
 
-  /** The current time, to about a millisecond. */
-  now(): number {
-    this.#readSinceTick = true;
-    if (this.#timer === null) this.#start();
-    else if ((++this.#reads & (REFRESH_EVERY - 1)) === 0) this.#now = Date.now();
-    return this.#now;
+  /**
+   * The current time, to about a millisecond. `seq` is the caller's counter, one step per
+   * read: every {@linkcode REFRESH_EVERY}th value reads the real time.
+   */
+  now(seq: number): number {
+    if (this.#timer !== null && (seq & (REFRESH_EVERY - 1)) !== 0) return this.#now;
+    return this.#refresh();
   }
 
   /** Stops the ticking timer (a later read starts it again). */
@@ -42,16 +52,20 @@ export class CoarseClock {
     this.#timer = null;
   }
 
-  #start(): void {
+  #refresh(): number {
     this.#now = Date.now();
-    this.#readSinceTick = false;
-    this.#timer = unrefInterval(() => {
-      if (!this.#readSinceTick) {
-        this.stop();
-        return;
-      }
-      this.#readSinceTick = false;
-      this.#now = Date.now();
-    }, this.#tickMs);
+    if (this.#timer === null) {
+      this.#seen = this.#activity();
+      this.#timer = unrefInterval(() => {
+        const activity = this.#activity();
+        if (activity === this.#seen) {
+          this.stop();
+          return;
+        }
+        this.#seen = activity;
+        this.#now = Date.now();
+      }, this.#tickMs);
+    }
+    return this.#now;
   }
 }

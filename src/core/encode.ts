@@ -13,6 +13,7 @@
 import type { Accounting } from "./accounting.ts";
 import { BUFFER_FULL, EXPIRED, INVALID, OVERSIZE } from "./accounting.ts";
 import { encodeHeaders, FRAME_HEADER_BYTES, frameTimestamp, type Header, writeFrameHeader } from "./frame.ts";
+import { JsonWriter, NOT_PLAIN } from "./json.ts";
 import type { ByteRing } from "./ring.ts";
 import type { CoarseClock } from "./clock.ts";
 import type { HeaderValues, RecordSchema, ResolvedOptions } from "../options.ts";
@@ -51,9 +52,18 @@ export class RecordWriter<T> {
   readonly #keyFn: ((record: T) => string | Uint8Array | null | undefined) | null;
   readonly #headersFn: ((record: T) => HeaderValues | null | undefined) | null;
   readonly #clock: CoarseClock;
+  /** No key and no headers: a frame is its header and its value. */
+  readonly #plain: boolean;
+  /** Writes JSON records straight into the ring; null to use `JSON.stringify`. */
+  readonly #json: JsonWriter | null;
   #scratch: Uint8Array | null = null;
 
-  constructor(ring: ByteRing, acct: Accounting, options: ResolvedOptions<T>, clock: CoarseClock) {
+  /**
+   * `directJson`: write records encoded as JSON straight into the ring as UTF-8 (see
+   * `json.ts`) instead of through `JSON.stringify` and `TextEncoder`; the bytes are the
+   * same, the cost depends on the engine.
+   */
+  constructor(ring: ByteRing, acct: Accounting, options: ResolvedOptions<T>, clock: CoarseClock, directJson = false) {
     this.#clock = clock;
     this.#ring = ring;
     this.#bytes = ring.bytes;
@@ -69,21 +79,49 @@ export class RecordWriter<T> {
     this.#schema = typeof encode === "object" ? encode : null;
     this.#keyFn = options.key;
     this.#headersFn = typeof options.headers === "function" ? options.headers : null;
+    this.#plain = this.#keyFn === null && this.#headersFn === null;
+    this.#json = directJson && this.#encodeKind === ENCODE_JSON ? new JsonWriter() : null;
   }
 
   /** Writes one record. Returns true when it was accepted. Never throws. */
   write(record: T): boolean {
-    let value: Uint8Array | string | null;
-    if (typeof record === "string" || record instanceof Uint8Array) {
-      value = record;
-    } else {
-      value = this.#encodeValue(record);
-      if (value === null) return this.#refuse(INVALID, 0);
+    // Small on purpose, so that engines inline it and the bytes path into the caller.
+    return this.#plain && record instanceof Uint8Array ? this.#writePlainBytes(record) : this.#writeAny(record);
+  }
+
+  /** Bytes, no key, no headers: the cheapest record, with nothing in the way when there is room. */
+  #writePlainBytes(record: Uint8Array): boolean {
+    const size = FRAME_HEADER_BYTES + record.length;
+    const acct = this.#acct;
+    if (size <= this.#maxRecordBytes && acct.pendingBytes + acct.inFlightBytes + size <= this.#capacity) {
+      const at = this.#ring.reserve(size);
+      if (at >= 0) {
+        this.#bytes.set(record, at + FRAME_HEADER_BYTES);
+        writeFrameHeader(this.#view, at, size, this.#clock.now(acct.offeredRecords), -1, 0);
+        this.#ring.commit(at, size);
+        acct.accept(size);
+        return true;
+      }
     }
-    if (this.#keyFn === null && this.#headersFn === null) {
+    return this.#writeBytes(record, FRAME_HEADER_BYTES, null, null);
+  }
+
+  #writeAny(record: T): boolean {
+    if (this.#plain) {
+      if (typeof record === "string") return this.#writeString(record, FRAME_HEADER_BYTES, null, null);
+      if (this.#json !== null) return this.#writeJson(record, FRAME_HEADER_BYTES, null, null);
+      const value = this.#encodeValue(record);
+      if (value === null) return this.#refuse(INVALID, 0);
       return typeof value === "string"
         ? this.#writeString(value, FRAME_HEADER_BYTES, null, null)
         : this.#writeBytes(value, FRAME_HEADER_BYTES, null, null);
+    }
+    let value: Uint8Array | string | null = null;
+    if (typeof record === "string" || record instanceof Uint8Array) {
+      value = record;
+    } else if (this.#json === null) {
+      value = this.#encodeValue(record);
+      if (value === null) return this.#refuse(INVALID, 0);
     }
     let key: Uint8Array | null = null;
     let headers: Uint8Array | null = null;
@@ -105,6 +143,7 @@ export class RecordWriter<T> {
       return this.#refuse(INVALID, 0);
     }
     const fixed = FRAME_HEADER_BYTES + (key === null ? 0 : key.length) + (headers === null ? 0 : headers.length);
+    if (value === null) return this.#writeJson(record, fixed, key, headers);
     return typeof value === "string"
       ? this.#writeString(value, fixed, key, headers)
       : this.#writeBytes(value, fixed, key, headers);
@@ -152,6 +191,42 @@ export class RecordWriter<T> {
     }
   }
 
+  /**
+   * Encodes a record as JSON straight into the free space of the ring. Falls back to
+   * `JSON.stringify` when the record holds what only it handles, or when the space at
+   * hand is too small (the general path then evicts, or counts the drop).
+   */
+  #writeJson(record: T, fixed: number, key: Uint8Array | null, headers: Uint8Array | null): boolean {
+    const ring = this.#ring;
+    const acct = this.#acct;
+    const most = Math.min(this.#maxRecordBytes, this.#capacity - acct.pendingBytes - acct.inFlightBytes);
+    let run = Math.min(most, ring.freeAtHead());
+    for (let attempt = 0; attempt < 2; attempt++) {
+      if (run > fixed) {
+        const at = ring.reserve(run);
+        let end: number;
+        try {
+          end = this.#json!.write(record, this.#bytes, at + fixed, at + run);
+        } catch {
+          return this.#refuse(INVALID, 0);
+        }
+        if (end >= 0) {
+          this.#finish(at, end - at, key, headers);
+          return true;
+        }
+        if (end === -2) return this.#refuse(INVALID, 0);
+        if (end === NOT_PLAIN) break;
+      }
+      // No room after the newest frame: try the start of the buffer once, if larger.
+      const wrapped = Math.min(most, ring.freeAtStart());
+      if (wrapped <= run) break;
+      run = wrapped;
+    }
+    const text = this.#encodeValue(record);
+    if (text === null) return this.#refuse(INVALID, 0);
+    return typeof text === "string" ? this.#writeString(text, fixed, key, headers) : this.#writeBytes(text, fixed, key, headers);
+  }
+
   #writeBytes(value: Uint8Array, fixed: number, key: Uint8Array | null, headers: Uint8Array | null): boolean {
     const size = fixed + value.length;
     if (size > this.#maxRecordBytes) return this.#refuse(OVERSIZE, size);
@@ -196,7 +271,7 @@ export class RecordWriter<T> {
       if (at >= 0) return at;
     }
     // Full: expired records go first, whatever the policy.
-    this.expire(this.#clock.now());
+    this.expire(this.#clock.now(this.#acct.offeredRecords));
     for (;;) {
       if (acct.pendingBytes + acct.inFlightBytes + size <= this.#capacity) {
         const at = this.#ring.reserve(size);
@@ -214,7 +289,7 @@ export class RecordWriter<T> {
       after += key.length;
     }
     if (headers !== null) this.#bytes.set(headers, after);
-    writeFrameHeader(this.#view, at, size, this.#clock.now(), keyLength, headers === null ? 0 : headers.length);
+    writeFrameHeader(this.#view, at, size, this.#clock.now(this.#acct.offeredRecords), keyLength, headers === null ? 0 : headers.length);
     this.#ring.commit(at, size);
     this.#acct.accept(size);
   }

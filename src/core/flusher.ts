@@ -73,6 +73,9 @@ export class Flusher<T> {
   #timerAt = Infinity;
   #timerKeepsAlive = false;
   #kicked = false;
+  /** `notify` wakes the flusher when pending bytes or records reach these (see #updateWake). */
+  #wakeBytes = 0;
+  #wakeRecords = 0;
   #running = false;
   #draining = false;
   #stopped = false;
@@ -107,10 +110,37 @@ export class Flusher<T> {
   /** Called after a record was accepted: starts the linger clock or a send. Cheap. */
   notify(): void {
     const acct = this.#acct;
+    if (acct.pendingBytes >= this.#wakeBytes || acct.pendingRecords >= this.#wakeRecords) this.#rouse();
+  }
+
+  /**
+   * What `notify` found: a full batch (send now), or the first record since the flusher
+   * went idle (start lingering).
+   */
+  #rouse(): void {
+    const acct = this.#acct;
     if (acct.pendingRecords >= this.#settings.maxRecords || acct.pendingBytes >= this.#settings.maxBatchBytes) {
       this.kick();
     } else if (this.#timer === null && !this.#kicked) {
       this.#arm(this.#settings.lingerMs);
+    }
+    this.#updateWake();
+  }
+
+  /**
+   * Sets the thresholds `notify` compares against: any record wakes an idle flusher;
+   * while it lingers only a full batch does; once it is about to run, nothing does.
+   */
+  #updateWake(): void {
+    if (this.#kicked || this.#stopped) {
+      this.#wakeBytes = Infinity;
+      this.#wakeRecords = Infinity;
+    } else if (this.#timer !== null) {
+      this.#wakeBytes = this.#settings.maxBatchBytes;
+      this.#wakeRecords = this.#settings.maxRecords;
+    } else {
+      this.#wakeBytes = 0;
+      this.#wakeRecords = 0;
     }
   }
 
@@ -118,8 +148,10 @@ export class Flusher<T> {
   kick(): void {
     if (this.#kicked || this.#stopped) return;
     this.#kicked = true;
+    this.#updateWake();
     queueMicrotask(() => {
       this.#kicked = false;
+      this.#updateWake();
       this.#run();
     });
   }
@@ -441,14 +473,17 @@ export class Flusher<T> {
     const fire = () => {
       this.#timer = null;
       this.#timerAt = Infinity;
+      this.#updateWake();
       this.#run();
     };
     this.#timer = keepAlive ? setTimeout(fire, Math.max(0, ms)) : unrefTimeout(fire, Math.max(0, ms));
+    this.#updateWake();
   }
 
   #clearTimer(): void {
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
     this.#timerAt = Infinity;
+    this.#updateWake();
   }
 }

@@ -102,6 +102,23 @@ export class ByteRing {
   }
 
   /**
+   * The free bytes that follow the newest frame contiguously: the largest frame
+   * `reserve` places there without wrapping. For writers that learn a frame's size only
+   * while writing it.
+   */
+  freeAtHead(): number {
+    if (this.#used === 0) return this.capacity;
+    const head = this.#head;
+    const tail = this.#tail;
+    return head > tail ? this.capacity - head : tail - head;
+  }
+
+  /** The free bytes at the start of the buffer, before the oldest frame: where `reserve` wraps to. */
+  freeAtStart(): number {
+    return this.#used !== 0 && this.#head > this.#tail ? this.#tail : 0;
+  }
+
+  /**
    * Makes the frame written at `offset` (as returned by `reserve`) part of the ring.
    * `size` may be smaller than what was reserved. The caller must have written the
    * frame's length word (`size`) at `offset`.
