@@ -215,13 +215,29 @@ export class RecordWriter<T> {
           return true;
         }
         if (end === -2) return this.#refuse(INVALID, 0);
-        if (end === NOT_PLAIN) break;
+        if (end === NOT_PLAIN) return this.#writeStringified(record, fixed, key, headers);
       }
       // No room after the newest frame: try the start of the buffer once, if larger.
       const wrapped = Math.min(most, ring.freeAtStart());
       if (wrapped <= run) break;
       run = wrapped;
     }
+    // No room at hand. Encode into scratch space (still no string: a full buffer under
+    // load must not make garbage) and take the general path, which evicts or counts.
+    const scratch = this.#scratchBuffer();
+    let end: number;
+    try {
+      end = this.#json!.write(record, scratch, 0, this.#maxRecordBytes - fixed);
+    } catch {
+      return this.#refuse(INVALID, 0);
+    }
+    if (end >= 0) return this.#writeBytes(scratch.subarray(0, end), fixed, key, headers);
+    if (end === -2) return this.#refuse(INVALID, 0);
+    // Oversize (JSON.stringify gives the size it is counted with), or not plain data.
+    return this.#writeStringified(record, fixed, key, headers);
+  }
+
+  #writeStringified(record: T, fixed: number, key: Uint8Array | null, headers: Uint8Array | null): boolean {
     const text = this.#encodeValue(record);
     if (text === null) return this.#refuse(INVALID, 0);
     return typeof text === "string" ? this.#writeString(text, fixed, key, headers) : this.#writeBytes(text, fixed, key, headers);
