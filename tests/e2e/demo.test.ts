@@ -7,10 +7,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { REPO_ROOT } from "../support/kafka.ts";
+import { freePortRange } from "../support/ports.ts";
 
 interface RunResult {
   code: number | null;
@@ -21,15 +22,19 @@ interface RunResult {
 const g = globalThis as { Deno?: unknown; Bun?: unknown };
 const RUNTIME = g.Deno !== undefined ? "deno" : g.Bun !== undefined ? "bun" : "node";
 
-function runDemo(args: string[], outDir: string): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
+async function runDemo(args: string[], outDir: string): Promise<RunResult> {
+  // The demo broker takes four ports from its bootstrap port on; free ones, so that a
+  // broker another run has not yet released (or is still running) cannot collide.
+  const port = process.env.SHEDSINK_DEMO_E2E_KAFKA_PORT ?? String(await freePortRange(4));
+  const dir = `.kafka/demo-e2e-${port}`; // its own broker state, removed afterwards
+  return await new Promise<RunResult>((resolve, reject) => {
     const child = spawn("bash", [join(REPO_ROOT, "scripts", "demo.sh"), ...args, "--runtime", RUNTIME, "--out", `${outDir}-${RUNTIME}`], {
       cwd: REPO_ROOT,
       env: {
         ...process.env,
         SHEDSINK_SKIP_SETUP: "1",
-        SHEDSINK_DEMO_KAFKA_DIR: ".kafka/demo-e2e",
-        SHEDSINK_DEMO_KAFKA_PORT: process.env.SHEDSINK_DEMO_E2E_KAFKA_PORT ?? "39292",
+        SHEDSINK_DEMO_KAFKA_DIR: dir,
+        SHEDSINK_DEMO_KAFKA_PORT: port,
       },
       stdio: ["ignore", "pipe", "pipe"],
     });
@@ -41,6 +46,7 @@ function runDemo(args: string[], outDir: string): Promise<RunResult> {
     child.on("error", reject);
     child.on("close", (code) => {
       clearTimeout(timer);
+      rmSync(join(REPO_ROOT, dir), { recursive: true, force: true });
       resolve({ code, stdout, stderr });
     });
   });
