@@ -56,6 +56,8 @@ export class RecordWriter<T> {
   readonly #plain: boolean;
   /** Writes JSON records straight into the ring; null to use `JSON.stringify`. */
   readonly #json: JsonWriter | null;
+  /** Size of the last record the JSON writer wrote, to skip runs it would not fit in. */
+  #lastJsonBytes = 0;
   #scratch: Uint8Array | null = null;
 
   /**
@@ -202,7 +204,9 @@ export class RecordWriter<T> {
     const most = Math.min(this.#maxRecordBytes, this.#capacity - acct.pendingBytes - acct.inFlightBytes);
     let run = Math.min(most, ring.freeAtHead());
     for (let attempt = 0; attempt < 2; attempt++) {
-      if (run > fixed) {
+      // A run smaller than the last JSON record is not tried: a full buffer would make
+      // every emit start writing and give up (an exception inside the writer).
+      if (run - fixed >= this.#lastJsonBytes) {
         const at = ring.reserve(run);
         let end: number;
         try {
@@ -211,29 +215,19 @@ export class RecordWriter<T> {
           return this.#refuse(INVALID, 0);
         }
         if (end >= 0) {
+          this.#lastJsonBytes = end - at - fixed;
           this.#finish(at, end - at, key, headers);
           return true;
         }
         if (end === -2) return this.#refuse(INVALID, 0);
-        if (end === NOT_PLAIN) return this.#writeStringified(record, fixed, key, headers);
+        if (end === NOT_PLAIN) break;
       }
       // No room after the newest frame: try the start of the buffer once, if larger.
       const wrapped = Math.min(most, ring.freeAtStart());
       if (wrapped <= run) break;
       run = wrapped;
     }
-    // No room at hand. Encode into scratch space (still no string: a full buffer under
-    // load must not make garbage) and take the general path, which evicts or counts.
-    const scratch = this.#scratchBuffer();
-    let end: number;
-    try {
-      end = this.#json!.write(record, scratch, 0, this.#maxRecordBytes - fixed);
-    } catch {
-      return this.#refuse(INVALID, 0);
-    }
-    if (end >= 0) return this.#writeBytes(scratch.subarray(0, end), fixed, key, headers);
-    if (end === -2) return this.#refuse(INVALID, 0);
-    // Oversize (JSON.stringify gives the size it is counted with), or not plain data.
+    // No room at hand, or not plain data: the general path, which evicts or counts.
     return this.#writeStringified(record, fixed, key, headers);
   }
 
