@@ -98,7 +98,8 @@ export class JsonWriter {
   }
 
   /** Writes one value; false when it serializes to nothing (undefined, function, symbol). */
-  #value(value: unknown, key: string, toJSON: boolean): boolean {
+  /** `key` is the property name, or the index in an array (made a string only for `toJSON`). */
+  #value(value: unknown, key: string | number, toJSON: boolean): boolean {
     if (typeof value === "string") this.#string(value);
     else if (typeof value === "number") this.#number(value);
     else if (typeof value === "object") {
@@ -110,11 +111,11 @@ export class JsonWriter {
     return true;
   }
 
-  #object(value: object, key: string, toJSON: boolean): boolean {
+  #object(value: object, key: string | number, toJSON: boolean): boolean {
     if (toJSON) {
       const fn = (value as { toJSON?: unknown }).toJSON;
       // The replacement is serialized as it is: its own toJSON is not called.
-      if (typeof fn === "function") return this.#value(fn.call(value, key), key, false);
+      if (typeof fn === "function") return this.#value(fn.call(value, String(key)), key, false);
     }
     const proto = Object.getPrototypeOf(value);
     if (proto === objectProto || (proto === null && (isRawJSON === undefined || !isRawJSON(value)))) {
@@ -141,7 +142,7 @@ export class JsonWriter {
       this.#byte(OPEN_BRACKET);
       for (let i = 0; i < value.length; i++) {
         if (i > 0) this.#byte(COMMA);
-        if (!this.#value(value[i], String(i), true)) this.#ascii("null");
+        if (!this.#value(value[i], i, true)) this.#ascii("null");
       }
       this.#byte(CLOSE_BRACKET);
       this.#stack.pop();
