@@ -125,12 +125,13 @@ export function createSink<T = unknown>(options: SinkOptions<T>): Sink<T> {
 }
 
 class ShedSink<T> implements Sink<T> {
-  readonly #acct: Accounting = new Accounting();
+  readonly #acct: Accounting;
   readonly #ring: ByteRing;
   readonly #writer: RecordWriter<T>;
   readonly #flusher: Flusher<T>;
   readonly #capacityBytes: number;
-  readonly #clock: CoarseClock = new CoarseClock(() => this.#acct.offeredRecords);
+  // When the ticker stops, the writer's fast path (which uses the last tick) must read the time again.
+  readonly #clock: CoarseClock = new CoarseClock(() => this.#acct.offeredRecords, 1, () => this.#ring.attendNow());
   readonly #transport;
   #state = STATE_OPEN;
   #writable: WritableStream<T> | null = null;
@@ -140,10 +141,13 @@ class ShedSink<T> implements Sink<T> {
     const o = resolveOptions(options);
     this.#capacityBytes = o.capacityBytes;
     this.#transport = o.transport;
-    this.#ring = new ByteRing(o.buffer ?? new ArrayBuffer(o.capacityBytes));
+    // The ring counts the accepted records; the records in flight count against its capacity.
+    this.#ring = new ByteRing(o.buffer ?? new ArrayBuffer(o.capacityBytes), () => this.#acct.inFlightBytes);
+    this.#acct = new Accounting(this.#ring);
     this.#writer = new RecordWriter(this.#ring, this.#acct, o, this.#clock, preferDirectJson());
     const staticHeaders = o.headers !== null && typeof o.headers === "object" ? headerPairs(o.headers, new TextEncoder()) : null;
     this.#flusher = new Flusher(this.#ring, this.#acct, this.#writer, o.transport, o, staticHeaders && staticHeaders.length > 0 ? staticHeaders : null);
+    this.#writer.attach(this.#flusher);
     o.transport.start?.({ maxAgeMs: o.maxAgeMs, capacityBytes: o.capacityBytes });
   }
 
@@ -152,11 +156,7 @@ class ShedSink<T> implements Sink<T> {
       this.#acct.refuse(CLOSED, 0);
       return false;
     }
-    if (this.#writer.write(record)) {
-      this.#flusher.notify();
-      return true;
-    }
-    return false;
+    return this.#writer.write(record);
   }
 
   get writable(): WritableStream<T> {

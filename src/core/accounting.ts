@@ -64,21 +64,28 @@ export interface Counts {
   readonly dropped: Readonly<Record<DropReason, Count>>;
 }
 
+/** Where accepted records are counted: the frames a ring took in, and their bytes. */
+export interface Intake {
+  readonly appended: number;
+  readonly appendedBytes: number;
+}
+
 /**
  * The sink's counters. Fields are plain numbers set in the constructor so that the hot
  * path increments them without lookups.
  */
 export class Accounting {
-  offeredRecords = 0;
-  offeredBytes = 0;
-  acceptedRecords = 0;
-  acceptedBytes = 0;
+  readonly #intake: Intake;
   deliveredRecords = 0;
   deliveredBytes = 0;
-  pendingRecords = 0;
-  pendingBytes = 0;
   inFlightRecords = 0;
   inFlightBytes = 0;
+  /** Accepted records that left the buffer (taken by the transport or dropped there). */
+  #leftRecords = 0;
+  #leftBytes = 0;
+  /** Refused records, all reasons together. */
+  #refusedRecords = 0;
+  #refusedBytes = 0;
   /** Dropped on arrival, by reason index. */
   readonly refusedRecords: Float64Array = new Float64Array(DROP_REASONS.length);
   readonly refusedBytes: Float64Array = new Float64Array(DROP_REASONS.length);
@@ -86,36 +93,61 @@ export class Accounting {
   readonly lostRecords: Float64Array = new Float64Array(DROP_REASONS.length);
   readonly lostBytes: Float64Array = new Float64Array(DROP_REASONS.length);
 
+  /** `intake` counts the accepted records: the sink's ring counts the frames it takes in. */
+  constructor(intake: Intake) {
+    this.#intake = intake;
+  }
+
+  // Accepted records are counted by the intake, and offered and pending follow from the
+  // other counters, so accepting a record (the hot path) updates none of them.
+
+  /** Records that entered the buffer. */
+  get acceptedRecords(): number {
+    return this.#intake.appended;
+  }
+
+  get acceptedBytes(): number {
+    return this.#intake.appendedBytes;
+  }
+
+  /** Records offered: accepted or refused. */
+  get offeredRecords(): number {
+    return this.acceptedRecords + this.#refusedRecords;
+  }
+
+  get offeredBytes(): number {
+    return this.acceptedBytes + this.#refusedBytes;
+  }
+
+  /** Records in the buffer. */
+  get pendingRecords(): number {
+    return this.acceptedRecords - this.#leftRecords;
+  }
+
+  get pendingBytes(): number {
+    return this.acceptedBytes - this.#leftBytes;
+  }
+
   /** A record was offered and refused on arrival. */
   refuse(reason: number, bytes: number): void {
-    this.offeredRecords++;
-    this.offeredBytes += bytes;
+    this.#refusedRecords++;
+    this.#refusedBytes += bytes;
     this.refusedRecords[reason]!++;
     this.refusedBytes[reason]! += bytes;
   }
 
-  /** A record was offered and entered the buffer. */
-  accept(bytes: number): void {
-    this.offeredRecords++;
-    this.offeredBytes += bytes;
-    this.acceptedRecords++;
-    this.acceptedBytes += bytes;
-    this.pendingRecords++;
-    this.pendingBytes += bytes;
-  }
-
   /** Pending records left the buffer for the transport. */
   take(records: number, bytes: number): void {
-    this.pendingRecords -= records;
-    this.pendingBytes -= bytes;
+    this.#leftRecords += records;
+    this.#leftBytes += bytes;
     this.inFlightRecords += records;
     this.inFlightBytes += bytes;
   }
 
   /** A pending record was dropped (evicted, expired or left at shutdown). */
   losePending(reason: number, bytes: number): void {
-    this.pendingRecords--;
-    this.pendingBytes -= bytes;
+    this.#leftRecords++;
+    this.#leftBytes += bytes;
     this.lostRecords[reason]!++;
     this.lostBytes[reason]! += bytes;
   }
@@ -181,8 +213,7 @@ export class Accounting {
  * @example
  * ```ts
  * import { Accounting, conservationErrors } from "./accounting.ts";
- * const a = new Accounting();
- * a.accept(30);
+ * const a = new Accounting({ appended: 1, appendedBytes: 30 });
  * console.assert(conservationErrors(a.snapshot()).length === 0);
  * ```
  */

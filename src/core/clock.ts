@@ -10,6 +10,9 @@
  *
  * A read costs a field load and a test: the caller passes a counter that it increments
  * anyway (the sink's count of offered records) instead of the clock keeping its own.
+ * The sink's path for byte records goes further and reads {@linkcode CoarseClock.last}
+ * with no test at all: it learns from `onStop` when that value stops being current, and
+ * calls `read` itself every so many bytes of a burst.
  *
  * @module
  */
@@ -27,14 +30,31 @@ export class CoarseClock {
   #seen = -1;
   readonly #activity: () => number;
   readonly #tickMs: number;
+  readonly #onStop: () => void;
 
   /**
    * `activity` returns a number that changes whenever the clock is read (the counter
-   * the reads pass); the ticker stops after a tick in which it did not change.
+   * the reads pass); the ticker stops after a tick in which it did not change, and then
+   * calls `onStop`.
    */
-  constructor(activity: () => number, tickMs = 1) {
+  constructor(activity: () => number, tickMs = 1, onStop: () => void = () => {}) {
     this.#activity = activity;
     this.#tickMs = tickMs;
+    this.#onStop = onStop;
+  }
+
+  /**
+   * The time of the last tick or read, without any check: current only while the
+   * ticker runs. A reader that uses it must stop doing so when `onStop` is called, and
+   * call `now` or `read` from time to time during a synchronous burst.
+   */
+  get last(): number {
+    return this.#now;
+  }
+
+  /** Reads the real time (and starts the ticker if it is stopped). */
+  read(): number {
+    return this.#refresh();
   }
 
   /**
@@ -50,6 +70,7 @@ export class CoarseClock {
   stop(): void {
     if (this.#timer !== null) clearInterval(this.#timer);
     this.#timer = null;
+    this.#onStop();
   }
 
   #refresh(): number {

@@ -34,6 +34,26 @@ export function headerPairs(values: HeaderValues, encoder: TextEncoder): Header[
 }
 
 /**
+ * Bytes of byte records (no key, no headers) the fast path writes between two visits to
+ * the slow path, which reads the real time: a synchronous burst is stamped at most this
+ * many bytes late.
+ */
+export const ATTENTION_BYTES = 64 * 1024;
+
+/** What the writer tells of accepted records: the flusher. */
+export interface Wakeable {
+  /** A record was accepted by a path other than the fast one. */
+  notify(): void;
+  /**
+   * Bytes of byte records that may be accepted without `notify` before the flusher
+   * needs to hear of one (0: the next one; it may be negative or Infinity).
+   */
+  bytesUntilWake(): number;
+}
+
+const IDLE: Wakeable = { notify() {}, bytesUntilWake: () => Infinity };
+
+/**
  * Writes records into the ring under the capacity and `whenFull` policy, counting every
  * outcome.
  */
@@ -60,6 +80,7 @@ export class RecordWriter<T> {
   /** Size of the last record the JSON writer wrote, to skip runs it would not fit in. */
   #lastJsonBytes = 0;
   #scratch: Uint8Array | null = null;
+  #wake: Wakeable = IDLE;
 
   /**
    * `directJson`: write records encoded as JSON straight into the ring as UTF-8 (see
@@ -86,25 +107,60 @@ export class RecordWriter<T> {
     this.#json = directJson && this.#encodeKind === ENCODE_JSON ? new JsonWriter() : null;
   }
 
+  /** Who is told of accepted records (the flusher). */
+  attach(wake: Wakeable): void {
+    this.#wake = wake;
+  }
+
   /** Writes one record. Returns true when it was accepted. Never throws. */
   write(record: T): boolean {
     // Small on purpose, so that engines inline it and the bytes path into the caller.
     return this.#plain && record instanceof Uint8Array ? this.#writePlainBytes(record) : this.#writeAny(record);
   }
 
-  /** Bytes, no key, no headers: the cheapest record, with nothing in the way when there is room. */
+  /**
+   * Bytes, no key, no headers: the cheapest record. When the ring's fast reserve succeeds
+   * (room, and no attention mark reached: see #attend) the frame is written with the
+   * clock's last tick and nothing else is checked or told.
+   */
   #writePlainBytes(record: Uint8Array): boolean {
     const size = FRAME_HEADER_BYTES + record.length;
-    const acct = this.#acct;
-    if (size <= this.#maxRecordBytes && acct.pendingBytes + acct.inFlightBytes + size <= this.#capacity) {
+    const at = this.#ring.tryReserve(size);
+    if (at >= 0 && size <= this.#maxRecordBytes) {
+      this.#bytes.set(record, at + FRAME_HEADER_BYTES);
+      writeFrameHeader(this.#view, at, size, this.#clock.last, -1, 0);
+      this.#ring.append(at, size);
+      return true;
+    }
+    return this.#writePlainBytesSlow(record, size);
+  }
+
+  #writePlainBytesSlow(record: Uint8Array, size: number): boolean {
+    if (size <= this.#maxRecordBytes) {
       const at = this.#ring.reserve(size);
       if (at >= 0) {
+        // Room, so the fast path stopped at an attention mark: a burst's worth of bytes
+        // went by, or the flusher wants to hear of the next record. The clock is read so
+        // that a long synchronous burst is not stamped with its start.
+        this.#clock.read();
         this.#bytes.set(record, at + FRAME_HEADER_BYTES);
         this.#finish(at, size, null, null);
+        this.#attend();
         return true;
       }
     }
-    return this.#writeBytes(record, FRAME_HEADER_BYTES, null, null);
+    if (!this.#writeBytes(record, FRAME_HEADER_BYTES, null, null)) return false;
+    this.#attend();
+    return true;
+  }
+
+  /**
+   * Sets the point where the byte fast path gives control back: after
+   * {@linkcode ATTENTION_BYTES}, or sooner when the flusher wants to hear of a record.
+   */
+  #attend(): void {
+    const wake = this.#wake.bytesUntilWake();
+    this.#ring.attendAfter(wake < ATTENTION_BYTES ? wake : ATTENTION_BYTES);
   }
 
   #writeAny(record: T): boolean {
@@ -299,8 +355,8 @@ export class RecordWriter<T> {
     }
     if (headers !== null) this.#bytes.set(headers, after);
     writeFrameHeader(this.#view, at, size, this.#clock.now(this.#acct.offeredRecords), keyLength, headers === null ? 0 : headers.length);
-    this.#ring.commit(at, size);
-    this.#acct.accept(size);
+    this.#ring.commit(at, size); // counts it accepted (the ring is the accounting's intake)
+    this.#wake.notify();
   }
 
   #refuse(reason: number, bytes: number): false {

@@ -15,7 +15,7 @@
 
 import type { Accounting } from "./accounting.ts";
 import { EXPIRED, REJECTED, SHUTDOWN } from "./accounting.ts";
-import { frameTimestamp, type Header, readFrame, SIZE_AT } from "./frame.ts";
+import { FRAME_HEADER_BYTES, frameTimestamp, type Header, readFrame, SIZE_AT } from "./frame.ts";
 import { backoffDelay } from "./policy.ts";
 import type { ByteRing } from "./ring.ts";
 import type { RecordWriter } from "./encode.ts";
@@ -114,6 +114,18 @@ export class Flusher<T> {
   }
 
   /**
+   * Bytes of frames that may be accepted without `notify` before the flusher needs to
+   * hear of one: while pending records stay below both wake thresholds. A frame has at
+   * least FRAME_HEADER_BYTES, which bounds the record count.
+   */
+  bytesUntilWake(): number {
+    const acct = this.#acct;
+    const bytes = this.#wakeBytes - acct.pendingBytes - 1;
+    const records = (this.#wakeRecords - acct.pendingRecords - 1) * FRAME_HEADER_BYTES;
+    return bytes < records ? bytes : records;
+  }
+
+  /**
    * What `notify` found: a full batch (send now), or the first record since the flusher
    * went idle (start lingering).
    */
@@ -132,6 +144,8 @@ export class Flusher<T> {
    * while it lingers only a full batch does; once it is about to run, nothing does.
    */
   #updateWake(): void {
+    // The writer's fast path for bytes does not call notify: make it come back.
+    this.#ring.attendNow();
     if (this.#kicked || this.#stopped) {
       this.#wakeBytes = Infinity;
       this.#wakeRecords = Infinity;

@@ -41,15 +41,29 @@ export class ByteRing {
   /** Size of the buffer in bytes. */
   readonly capacity: number;
 
-  #head = 0; // next write offset
+  #head = 0; // next write offset (0 whenever the ring is empty)
   #tail = 0; // offset of the oldest frame (or of padding before it)
-  #used = 0; // bytes occupied, padding included
-  #count = 0; // frames held
-  #frameBytes = 0; // bytes of frames held, padding excluded
+  #padding = 0; // bytes of padding held (the skipped end of the buffer, at most one run)
   #appended = 0; // frames ever committed
+  #appendedBytes = 0; // their bytes
   #removed = 0; // frames ever shifted
+  #removedBytes = 0; // their bytes
+  // The fast path (tryReserve): a frame of `size` bytes goes at #head when #head + size <=
+  // #fast. #fast is at most the end of the room at #head (contiguous and within the
+  // budget) and at most the owner's attention mark (see attendAfter). Appends at #head
+  // keep it right: they use up as much room as they advance #head. Anything that moves
+  // #head otherwise sets it to -1. Shifts and deliveries only make it conservative.
+  #fast = -1;
 
-  constructor(buffer: ArrayBuffer | SharedArrayBuffer) {
+  readonly #outside: () => number;
+
+  /**
+   * `outside` returns the bytes held elsewhere that count against the same capacity (a
+   * sink's records in flight). It may grow only by bytes that leave the ring (by `shift`)
+   * in the same synchronous step; it may shrink at any time.
+   */
+  constructor(buffer: ArrayBuffer | SharedArrayBuffer, outside: () => number = () => 0) {
+    this.#outside = outside;
     if (buffer.byteLength < LENGTH_BYTES * 2) {
       throw new RangeError(`ByteRing needs a buffer of at least ${LENGTH_BYTES * 2} bytes, got ${buffer.byteLength}`);
     }
@@ -61,17 +75,22 @@ export class ByteRing {
 
   /** Frames held. */
   get count(): number {
-    return this.#count;
+    return this.#appended - this.#removed;
   }
 
   /** Bytes of the frames held, padding excluded. */
   get frameBytes(): number {
-    return this.#frameBytes;
+    return this.#appendedBytes - this.#removedBytes;
   }
 
   /** Frames ever committed: the next frame's sequence number. */
   get appended(): number {
     return this.#appended;
+  }
+
+  /** Bytes of the frames ever committed. */
+  get appendedBytes(): number {
+    return this.#appendedBytes;
   }
 
   /** Frames ever removed: the oldest frame's sequence number. */
@@ -81,24 +100,59 @@ export class ByteRing {
 
   /** Bytes occupied, padding included (never above `capacity`). */
   get used(): number {
-    return this.#used;
+    return this.#appendedBytes - this.#removedBytes + this.#padding;
   }
 
   /**
    * The offset at which a frame of `size` bytes can be written contiguously, or -1 when
    * it does not fit now. Changes nothing: call `commit` once the frame is written.
+   *
+   * The frame must also fit the budget: the frames held, the bytes held `outside` (see
+   * the constructor) and `size` together within `capacity`.
    */
   reserve(size: number): number {
-    const cap = this.capacity;
-    if (this.#used === 0) return size <= cap ? 0 : -1;
     const head = this.#head;
-    const tail = this.#tail;
-    if (head > tail) {
-      if (cap - head >= size) return head;
-      return tail >= size ? 0 : -1;
-    }
-    // head <= tail with data held: the free space is [head, tail) (empty when equal).
-    return tail - head >= size ? head : -1;
+    if (head + size <= this.#fast) return head;
+    const outside = this.#outside();
+    if (head + size <= this.#roomEnd(outside)) return head;
+    if (this.#head <= this.#tail || this.#appended === this.#removed) return -1;
+    // Wrap to 0: possible when the frames before the oldest leave room, and the budget
+    // (which the padding does not count against) allows it.
+    return this.#tail >= size && this.#appendedBytes - this.#removedBytes + outside + size <= this.capacity ? 0 : -1;
+  }
+
+  /**
+   * The fast half of `reserve`: the offset for a frame of `size` bytes at the write
+   * position, or -1 when `reserve` has to look further, or when the owner's attention
+   * mark is reached (see `attendAfter`). Never an offset `reserve` would refuse.
+   */
+  tryReserve(size: number): number {
+    const head = this.#head;
+    return head + size <= this.#fast ? head : -1;
+  }
+
+  /**
+   * Lets `tryReserve` succeed for at most `bytes` more bytes of frames appended at the
+   * write position (fewer if the room ends sooner), so that the owner gets control back
+   * then. `attendNow` makes the next `tryReserve` fail.
+   */
+  attendAfter(bytes: number): void {
+    const end = this.#roomEnd(this.#outside());
+    const mark = this.#head + bytes;
+    this.#fast = mark < end ? mark : end;
+  }
+
+  /** Makes the next `tryReserve` fail (see `attendAfter`). */
+  attendNow(): void {
+    this.#fast = -1;
+  }
+
+  /** The end of the room at #head: contiguous, and within the budget. */
+  #roomEnd(outside: number): number {
+    const held = this.#appendedBytes - this.#removedBytes;
+    const budget = this.capacity - held - outside;
+    const room = held === 0 ? this.capacity : this.#head > this.#tail ? this.capacity - this.#head : this.#tail - this.#head;
+    return this.#head + (budget < room ? budget : room);
   }
 
   /**
@@ -107,7 +161,7 @@ export class ByteRing {
    * while writing it.
    */
   freeAtHead(): number {
-    if (this.#used === 0) return this.capacity;
+    if (this.#appended === this.#removed) return this.capacity;
     const head = this.#head;
     const tail = this.#tail;
     return head > tail ? this.capacity - head : tail - head;
@@ -115,7 +169,7 @@ export class ByteRing {
 
   /** The free bytes at the start of the buffer, before the oldest frame: where `reserve` wraps to. */
   freeAtStart(): number {
-    return this.#used !== 0 && this.#head > this.#tail ? this.#tail : 0;
+    return this.#appended !== this.#removed && this.#head > this.#tail ? this.#tail : 0;
   }
 
   /**
@@ -124,65 +178,78 @@ export class ByteRing {
    * frame's length word (`size`) at `offset`.
    */
   commit(offset: number, size: number): void {
-    const cap = this.capacity;
-    if (this.#used === 0) {
-      this.#tail = offset;
-    } else if (offset !== this.#head) {
-      // Wrapped to 0: the end of the buffer becomes padding.
-      const pad = cap - this.#head;
-      if (pad >= LENGTH_BYTES) this.view.setUint32(this.#head, 0, true);
-      this.#used += pad;
-    }
     const end = offset + size;
-    this.#head = end === cap ? 0 : end;
-    this.#used += size;
-    this.#frameBytes += size;
-    this.#count++;
+    if (offset === this.#head && end !== this.capacity) {
+      this.#head = end;
+      this.#appendedBytes += size;
+      this.#appended++;
+      return;
+    }
+    this.#commitSlow(offset, size, end);
+  }
+
+  /** `commit` for an offset `tryReserve` gave, with nothing written to the ring since. */
+  append(offset: number, size: number): void {
+    this.#head = offset + size;
+    this.#appendedBytes += size;
     this.#appended++;
+  }
+
+  #commitSlow(offset: number, size: number, end: number): void {
+    if (offset !== this.#head) {
+      // Wrapped to 0 (never with the ring empty: #head is 0 then): the end of the buffer
+      // becomes padding.
+      const pad = this.capacity - this.#head;
+      if (pad >= LENGTH_BYTES) this.view.setUint32(this.#head, 0, true);
+      this.#padding += pad;
+    }
+    this.#head = end === this.capacity ? 0 : end;
+    this.#appendedBytes += size;
+    this.#appended++;
+    this.#fast = -1;
   }
 
   /** The offset of the oldest frame, or -1 when the ring is empty. */
   peek(): number {
-    if (this.#count === 0) return -1;
+    if (this.#appended === this.#removed) return -1;
     this.#skipPadding();
     return this.#tail;
   }
 
   /** Removes the oldest frame and returns its size (0 when the ring is empty). */
   shift(): number {
-    if (this.#count === 0) return 0;
+    if (this.#appended === this.#removed) return 0;
     this.#skipPadding();
     const size = this.view.getUint32(this.#tail, true);
     const next = this.#tail + size;
     this.#tail = next === this.capacity ? 0 : next;
-    this.#used -= size;
-    this.#frameBytes -= size;
-    this.#count--;
+    this.#removedBytes += size;
     this.#removed++;
-    if (this.#count === 0) {
+    if (this.#appended === this.#removed) {
       // Empty: start again at 0 so the next frame has the whole buffer.
       this.#head = 0;
       this.#tail = 0;
-      this.#used = 0;
+      this.#padding = 0;
+      this.#fast = -1;
     }
     return size;
   }
 
   /** Drops every frame. */
   clear(): void {
-    this.#removed += this.#count;
+    this.#removed = this.#appended;
+    this.#removedBytes = this.#appendedBytes;
     this.#head = 0;
     this.#tail = 0;
-    this.#used = 0;
-    this.#count = 0;
-    this.#frameBytes = 0;
+    this.#padding = 0;
+    this.#fast = -1;
   }
 
   #skipPadding(): void {
     const tail = this.#tail;
     const rest = this.capacity - tail;
     if (rest < LENGTH_BYTES || this.view.getUint32(tail, true) === 0) {
-      this.#used -= rest;
+      this.#padding = 0;
       this.#tail = 0;
     }
   }

@@ -41,6 +41,37 @@ test("a full batch is sent at once, without waiting for lingerMs", async () => {
   await sink.close({ timeoutMs: 100 });
 });
 
+test("byte records (which skip the flusher's check while there is room) still send a full batch at once", async () => {
+  for (const batch of [{ maxRecords: 5, lingerMs: 60_000 }, { maxBytes: 5 * 120, lingerMs: 60_000 }]) {
+    const transport = recordingTransport();
+    const sink = createSink({ transport, batch });
+    for (let i = 0; i < 5; i++) sink.emit(new Uint8Array(100)); // 120-byte frames
+    await until(() => transport.batches.length === 1, `the full batch (${JSON.stringify(batch)})`);
+    assert.equal(transport.batches[0]!.records.length, 5);
+    await sink.close({ timeoutMs: 100 });
+  }
+});
+
+test("byte records wake an idle flusher, again after each send", async () => {
+  const transport = recordingTransport();
+  const sink = createSink({ transport, maxRecordBytes: 100, batch: { maxRecords: 100, lingerMs: 5 } });
+  // Oversize records, refused, keep the sink's clock ticking between the rounds without
+  // telling the flusher anything: only the two records of each round may wake it.
+  const tooBig = new Uint8Array(200);
+  for (let round = 1; round <= 3; round++) {
+    sink.emit(new Uint8Array(10));
+    sink.emit(new Uint8Array(10));
+    const deadline = Date.now() + 2000;
+    while (transport.batches.length < round && Date.now() < deadline) {
+      sink.emit(tooBig);
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+    assert.equal(transport.batches.length, round, `batch ${round} was sent`);
+    assert.equal(transport.batches[round - 1]!.records.length, 2);
+  }
+  await sink.close({ timeoutMs: 100 });
+});
+
 test("a partial batch waits for lingerMs, then goes", async () => {
   const transport = recordingTransport();
   const sink = createSink({ transport, batch: { maxRecords: 100, lingerMs: 40 } });

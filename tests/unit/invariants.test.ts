@@ -33,7 +33,8 @@ test("invariant 1: emit() and writable.write() return while the transport hangs,
 
 test("invariant 2: bytes held (pending + in flight) never exceed capacityBytes during a long outage", async () => {
   const capacityBytes = 32 * 1024;
-  for (const whenFull of ["drop-newest", "drop-oldest"] as const) {
+  // Strings and byte records (which take a shorter path when there is room), each policy.
+  for (const [whenFull, kind] of [["drop-newest", "string"], ["drop-oldest", "string"], ["drop-newest", "bytes"], ["drop-oldest", "bytes"]] as const) {
     const transport = memoryTransport();
     transport.failNext(Number.MAX_SAFE_INTEGER);
     const sink = createSink({ transport, capacityBytes, whenFull, batch: { lingerMs: 0, maxRecords: 50 }, retry: { initialDelayMs: 1, maxDelayMs: 2 } });
@@ -41,9 +42,9 @@ test("invariant 2: bytes held (pending + in flight) never exceed capacityBytes d
     let maxHeld = 0;
     for (let round = 0; round < 40; round++) {
       for (let i = 0; i < 200; i++) {
-        const record = "r".repeat(20 + ((round * 200 + i) % 180));
-        offeredBytes += record.length;
-        sink.emit(record);
+        const length = 20 + ((round * 200 + i) % 180);
+        offeredBytes += length;
+        sink.emit(kind === "string" ? "r".repeat(length) : new Uint8Array(length));
         const s = sink.stats();
         maxHeld = Math.max(maxHeld, s.pending.bytes + s.inFlight.bytes);
         assert.ok(s.pending.bytes + s.inFlight.bytes <= capacityBytes, `held ${s.pending.bytes + s.inFlight.bytes} > ${capacityBytes}`);
@@ -87,17 +88,21 @@ test("invariant 3: conservation holds at every step under random load, failures 
           batch: { lingerMs: linger, maxRecords: 7, maxBytes: 1500, maxInFlight: 2 },
           retry: { initialDelayMs: 1, maxDelayMs: 4 },
         });
+        let emitted = 0;
         const check = () => {
           const s = sink.stats();
           assert.deepEqual(conservationErrors(s), []);
+          assert.equal(s.offered.records, emitted, "every emit() is counted as offered");
+          assert.ok(s.pending.bytes + s.inFlight.bytes <= 4096, "bytes held stay within capacityBytes");
           for (const gauge of [s.pending, s.inFlight]) assert.ok(gauge.records >= 0 && gauge.bytes >= 0, "gauges never go negative");
         };
         for (const step of ops) {
           switch (step.op) {
             case "emit":
-              for (let i = 0; i < step.n; i++) sink.emit(new Uint8Array(step.size));
+              for (let i = 0; i < step.n; i++, emitted++) sink.emit(new Uint8Array(step.size));
               break;
             case "invalid":
+              emitted++;
               sink.emit({ big: 1n });
               break;
             case "fail":

@@ -121,8 +121,8 @@ test("JsonWriter reports no room instead of writing past its limit, and throws w
 /** A RecordWriter that writes JSON directly, as the sink does on engines where that is faster. */
 function directWriter(options: Parameters<typeof resolveOptions<unknown>>[0]) {
   const o = resolveOptions<unknown>(options);
-  const ring = new ByteRing(new ArrayBuffer(o.capacityBytes));
-  const acct = new Accounting();
+  const ring: ByteRing = new ByteRing(new ArrayBuffer(o.capacityBytes), (): number => acct.inFlightBytes);
+  const acct: Accounting = new Accounting(ring);
   const clock = new CoarseClock(() => acct.offeredRecords);
   const writer = new RecordWriter(ring, acct, o, clock, true);
   const values = (): unknown[] => {

@@ -116,3 +116,98 @@ for (const kind of ["ArrayBuffer", "SharedArrayBuffer"] as const) {
     );
   });
 }
+
+test("ByteRing keeps frames held plus the bytes held outside within capacity", () => {
+  let outside = 0;
+  const ring = new ByteRing(new ArrayBuffer(64), () => outside);
+  assert.ok(put(ring, 32, 1));
+  outside = 24; // 32 held + 24 outside: 8 bytes of budget left, although 32 are free
+  assert.equal(ring.reserve(9), -1);
+  assert.ok(put(ring, 8, 2));
+  outside = 0;
+  assert.ok(put(ring, 24, 3), "room comes back when the bytes outside are released");
+});
+
+test("ByteRing.tryReserve succeeds only up to the attention mark, and never where reserve would refuse", () => {
+  const ring = new ByteRing(new ArrayBuffer(100));
+  assert.equal(ring.tryReserve(10), -1, "no fast path before attendAfter");
+  ring.attendAfter(25);
+  assert.equal(ring.tryReserve(10), 0);
+  ring.append(0, 10);
+  ring.view.setUint32(0, 10, true);
+  assert.equal(ring.tryReserve(10), 10);
+  ring.view.setUint32(10, 10, true);
+  ring.append(10, 10);
+  assert.equal(ring.tryReserve(10), -1, "the mark (25 bytes) is reached");
+  assert.equal(ring.reserve(10), 20, "reserve ignores the mark");
+  ring.attendAfter(1000);
+  assert.equal(ring.tryReserve(80), 20, "the mark is capped by the room: 80 bytes fit exactly");
+  assert.equal(ring.tryReserve(81), -1);
+  ring.attendNow();
+  assert.equal(ring.tryReserve(4), -1);
+});
+
+for (const kind of ["ArrayBuffer", "SharedArrayBuffer"] as const) {
+  test(`ByteRing's fast path agrees with reserve and keeps the budget under random appends, takes, marks and bytes outside (${kind})`, () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 16, max: 300 }),
+        fc.array(
+          fc.oneof(
+            fc.record({ op: fc.constant("put" as const), size: fc.integer({ min: 5, max: 120 }) }),
+            fc.record({ op: fc.constant("take" as const), out: fc.boolean() }),
+            fc.record({ op: fc.constant("release" as const), bytes: fc.integer({ min: 0, max: 200 }) }),
+            fc.record({ op: fc.constant("mark" as const), bytes: fc.integer({ min: -10, max: 400 }) }),
+            fc.record({ op: fc.constant("now" as const) }),
+          ),
+          { maxLength: 300 },
+        ),
+        (capacity, ops) => {
+          const buffer = kind === "ArrayBuffer" ? new ArrayBuffer(capacity) : new SharedArrayBuffer(capacity);
+          let outside = 0;
+          const ring = new ByteRing(buffer, () => outside);
+          const model: Array<[number, number]> = [];
+          let fill = 0;
+          for (const step of ops) {
+            const held = model.reduce((sum, [size]) => sum + size, 0);
+            if (step.op === "put") {
+              fill = (fill + 1) % 250;
+              const fast = ring.tryReserve(step.size);
+              const slow = ring.reserve(step.size);
+              if (fast >= 0) {
+                assert.equal(fast, slow, "tryReserve gives the offset reserve gives");
+                ring.view.setUint32(fast, step.size, true);
+                ring.bytes.fill(fill, fast + 4, fast + step.size);
+                ring.append(fast, step.size);
+                model.push([step.size, fill]);
+              } else if (put(ring, step.size, fill)) {
+                model.push([step.size, fill]);
+              } else {
+                assert.ok(held + outside + step.size > capacity || held > 0, "an empty ring refuses only what exceeds the budget");
+              }
+            } else if (step.op === "take") {
+              const expected = model.shift() ?? null;
+              assert.deepEqual(take(ring), expected);
+              // Bytes that leave the ring may stay counted outside (in flight), in the same step.
+              if (expected !== null && step.out) outside += expected[0];
+            } else if (step.op === "release") {
+              outside = Math.max(0, outside - step.bytes);
+            } else if (step.op === "mark") {
+              ring.attendAfter(step.bytes);
+            } else {
+              ring.attendNow();
+            }
+            const now = model.reduce((sum, [size]) => sum + size, 0);
+            assert.equal(ring.count, model.length);
+            assert.equal(ring.frameBytes, now);
+            assert.ok(now <= capacity && ring.used <= capacity);
+            if (step.op === "put" && ring.frameBytes > held) assert.ok(now + outside <= capacity, `budget kept: ${now} held + ${outside} outside > ${capacity}`);
+          }
+          while (model.length > 0) assert.deepEqual(take(ring), model.shift());
+          assert.equal(ring.used, 0);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+}
