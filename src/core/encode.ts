@@ -126,7 +126,7 @@ export class RecordWriter<T> {
   #writePlainBytes(record: Uint8Array): boolean {
     const size = FRAME_HEADER_BYTES + record.length;
     const at = this.#ring.tryReserve(size);
-    if (at >= 0 && size <= this.#maxRecordBytes) {
+    if (at >= 0) {
       this.#bytes.set(record, at + FRAME_HEADER_BYTES);
       writeFrameHeader(this.#view, at, size, this.#clock.last, -1, 0);
       this.#ring.append(at, size);
@@ -156,11 +156,14 @@ export class RecordWriter<T> {
 
   /**
    * Sets the point where the byte fast path gives control back: after
-   * {@linkcode ATTENTION_BYTES}, or sooner when the flusher wants to hear of a record.
+   * {@linkcode ATTENTION_BYTES} (or `maxRecordBytes` if smaller), or sooner when the
+   * flusher wants to hear of a record.
    */
   #attend(): void {
     const wake = this.#wake.bytesUntilWake();
-    this.#ring.attendAfter(wake < ATTENTION_BYTES ? wake : ATTENTION_BYTES);
+    // At most maxRecordBytes too: a record that the fast path fits in is never oversize.
+    const most = ATTENTION_BYTES < this.#maxRecordBytes ? ATTENTION_BYTES : this.#maxRecordBytes;
+    this.#ring.attendAfter(wake < most ? wake : most);
   }
 
   #writeAny(record: T): boolean {
@@ -309,16 +312,12 @@ export class RecordWriter<T> {
     const most = fixed + value.length * 3;
     const at = this.#ring.reserve(most);
     if (at >= 0) {
+      // The ring's reserve kept `most` bytes within capacity (in-flight bytes counted).
       const written = this.#encoder.encodeInto(value, this.#bytes.subarray(at + fixed, at + most)).written;
       const size = fixed + written;
       if (size > this.#maxRecordBytes) return this.#refuse(OVERSIZE, size);
-      if (this.#acct.pendingBytes + this.#acct.inFlightBytes + size <= this.#capacity) {
-        this.#finish(at, size, key, headers);
-        return true;
-      }
-      // Over capacity once in-flight bytes are counted: fall back to the general path,
-      // which may evict, from a copy (eviction can move where the frame goes).
-      return this.#writeBytes(this.#copyToScratch(at + fixed, written), fixed, key, headers);
+      this.#finish(at, size, key, headers);
+      return true;
     }
     const scratch = this.#scratchBuffer();
     const result = this.#encoder.encodeInto(value, scratch.subarray(0, this.#maxRecordBytes - fixed));
@@ -367,11 +366,5 @@ export class RecordWriter<T> {
   #scratchBuffer(): Uint8Array {
     if (this.#scratch === null) this.#scratch = new Uint8Array(this.#maxRecordBytes);
     return this.#scratch;
-  }
-
-  #copyToScratch(from: number, length: number): Uint8Array {
-    const scratch = this.#scratchBuffer();
-    scratch.set(this.#bytes.subarray(from, from + length));
-    return scratch.subarray(0, length);
   }
 }

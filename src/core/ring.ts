@@ -54,6 +54,9 @@ export class ByteRing {
   // keep it right: they use up as much room as they advance #head. Anything that moves
   // #head otherwise sets it to -1. Shifts and deliveries only make it conservative.
   #fast = -1;
+  // The end of the room at #head as last computed (or -1): what #fast is without the mark.
+  // The same rules keep it right; reserve uses it before computing the room again.
+  #room = -1;
 
   readonly #outside: () => number;
 
@@ -112,9 +115,10 @@ export class ByteRing {
    */
   reserve(size: number): number {
     const head = this.#head;
-    if (head + size <= this.#fast) return head;
+    if (head + size <= this.#room) return head;
     const outside = this.#outside();
-    if (head + size <= this.#roomEnd(outside)) return head;
+    this.#room = this.#roomEnd(outside);
+    if (head + size <= this.#room) return head;
     if (this.#head <= this.#tail || this.#appended === this.#removed) return -1;
     // Wrap to 0: possible when the frames before the oldest leave room, and the budget
     // (which the padding does not count against) allows it.
@@ -137,7 +141,7 @@ export class ByteRing {
    * then. `attendNow` makes the next `tryReserve` fail.
    */
   attendAfter(bytes: number): void {
-    const end = this.#roomEnd(this.#outside());
+    const end = (this.#room = this.#roomEnd(this.#outside()));
     const mark = this.#head + bytes;
     this.#fast = mark < end ? mark : end;
   }
@@ -207,6 +211,7 @@ export class ByteRing {
     this.#appendedBytes += size;
     this.#appended++;
     this.#fast = -1;
+    this.#room = -1;
   }
 
   /** The offset of the oldest frame, or -1 when the ring is empty. */
@@ -231,6 +236,7 @@ export class ByteRing {
       this.#tail = 0;
       this.#padding = 0;
       this.#fast = -1;
+      this.#room = -1;
     }
     return size;
   }
@@ -243,6 +249,7 @@ export class ByteRing {
     this.#tail = 0;
     this.#padding = 0;
     this.#fast = -1;
+    this.#room = -1;
   }
 
   #skipPadding(): void {

@@ -121,11 +121,16 @@ test("ByteRing keeps frames held plus the bytes held outside within capacity", (
   let outside = 0;
   const ring = new ByteRing(new ArrayBuffer(64), () => outside);
   assert.ok(put(ring, 32, 1));
-  outside = 24; // 32 held + 24 outside: 8 bytes of budget left, although 32 are free
+  assert.ok(put(ring, 24, 2));
+  // The first frame leaves the ring but stays counted outside (a record in flight):
+  // 24 held + 32 outside leave 8 bytes of budget, although 40 bytes of the ring are free.
+  assert.deepEqual(take(ring), [32, 1]);
+  outside = 32;
   assert.equal(ring.reserve(9), -1);
-  assert.ok(put(ring, 8, 2));
-  outside = 0;
-  assert.ok(put(ring, 24, 3), "room comes back when the bytes outside are released");
+  assert.ok(put(ring, 8, 3));
+  assert.equal(ring.reserve(4), -1);
+  outside = 0; // delivered
+  assert.ok(put(ring, 24, 4), "room comes back when the bytes outside are released");
 });
 
 test("ByteRing.tryReserve succeeds only up to the attention mark, and never where reserve would refuse", () => {
