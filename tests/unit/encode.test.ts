@@ -151,3 +151,19 @@ test("a SharedArrayBuffer given as buffer holds the ring", async () => {
   await sink.close({ timeoutMs: 1000 });
   assert.deepEqual(transport.texts(), ["shared"]);
 });
+
+test("byte records without key or headers arrive with key null, headers null and their bytes, on every path", async () => {
+  const transport = memoryTransport();
+  const sink = createSink({ transport });
+  // The first record takes the general path, the next ones the short path for bytes.
+  const values = Array.from({ length: 20 }, (_, i) => new Uint8Array(i).fill(i));
+  for (const value of values) assert.equal(sink.emit(value), true);
+  assert.ok(await sink.flush({ timeoutMs: 2000 }));
+  assert.equal(transport.received.length, values.length);
+  transport.received.forEach((r, i) => {
+    assert.equal(r.key, null, `record ${i}: no key`);
+    assert.equal(r.headers, null, `record ${i}: no headers`);
+    assert.deepEqual(r.value, values[i]);
+  });
+  await sink.close();
+});
