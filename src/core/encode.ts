@@ -274,7 +274,7 @@ export class RecordWriter<T> {
   #writeJson(record: T, fixed: number, key: Uint8Array | null, headers: Uint8Array | null): boolean {
     const ring = this.#ring;
     const acct = this.#acct;
-    const most = Math.min(this.#maxRecordBytes, this.#capacity - acct.pendingBytes - acct.inFlightBytes);
+    const most = Math.min(this.#maxRecordBytes, this.#capacity - ring.frameBytes - acct.inFlightBytes);
     let run = Math.min(most, ring.freeAtHead());
     for (let attempt = 0; attempt < 2; attempt++) {
       // A run smaller than the last JSON record is not tried: a full buffer would make
@@ -344,18 +344,14 @@ export class RecordWriter<T> {
 
   /** Where a frame of `size` bytes goes, after making room if the policy allows; -1 if nowhere. */
   #place(size: number): number {
-    const acct = this.#acct;
-    if (acct.pendingBytes + acct.inFlightBytes + size <= this.#capacity) {
-      const at = this.#ring.reserve(size);
-      if (at >= 0) return at;
-    }
+    // The ring's reserve keeps the frames held plus those in flight within capacity.
+    const at = this.#ring.reserve(size);
+    if (at >= 0) return at;
     // Full: expired records go first, whatever the policy.
     this.expire(this.#clock.now(this.#acct.offeredRecords));
     for (;;) {
-      if (acct.pendingBytes + acct.inFlightBytes + size <= this.#capacity) {
-        const at = this.#ring.reserve(size);
-        if (at >= 0) return at;
-      }
+      const at = this.#ring.reserve(size);
+      if (at >= 0) return at;
       if (!this.#dropOldest || !this.dropOldest(BUFFER_FULL)) return -1;
     }
   }
@@ -368,7 +364,8 @@ export class RecordWriter<T> {
       after += key.length;
     }
     if (headers !== null) this.#bytes.set(headers, after);
-    writeFrameHeader(this.#view, at, size, this.#clock.now(this.#acct.offeredRecords), keyLength, headers === null ? 0 : headers.length);
+    // The ring's count of frames steps once per record accepted: the clock's read counter.
+    writeFrameHeader(this.#view, at, size, this.#clock.now(this.#ring.appended), keyLength, headers === null ? 0 : headers.length);
     this.#ring.commit(at, size); // counts it accepted (the ring is the accounting's intake)
     this.#wake.notify();
   }

@@ -109,8 +109,9 @@ export class Flusher<T> {
 
   /** Called after a record was accepted: starts the linger clock or a send. Cheap. */
   notify(): void {
-    const acct = this.#acct;
-    if (acct.pendingBytes >= this.#wakeBytes || acct.pendingRecords >= this.#wakeRecords) this.#rouse();
+    // The ring holds exactly the pending records.
+    const ring = this.#ring;
+    if (ring.frameBytes >= this.#wakeBytes || ring.count >= this.#wakeRecords) this.#rouse();
   }
 
   /**
@@ -119,9 +120,9 @@ export class Flusher<T> {
    * least FRAME_HEADER_BYTES, which bounds the record count.
    */
   bytesUntilWake(): number {
-    const acct = this.#acct;
-    const bytes = this.#wakeBytes - acct.pendingBytes - 1;
-    const records = (this.#wakeRecords - acct.pendingRecords - 1) * FRAME_HEADER_BYTES;
+    const ring = this.#ring;
+    const bytes = this.#wakeBytes - ring.frameBytes - 1;
+    const records = (this.#wakeRecords - ring.count - 1) * FRAME_HEADER_BYTES;
     return bytes < records ? bytes : records;
   }
 
