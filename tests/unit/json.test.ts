@@ -169,6 +169,8 @@ test("direct JSON: oversize, invalid, class instances and a full buffer count as
   let accepted = 1;
   while (writer.write({ fill: "y".repeat(100) })) accepted++;
   assert.equal(acct.refusedRecords[BUFFER_FULL], 1);
+  const frame = 20 + new TextEncoder().encode(JSON.stringify({ fill: "y".repeat(100) })).length;
+  assert.equal(acct.refusedBytes[BUFFER_FULL], frame, "the refused record counts its framed size");
   const kept = values();
   assert.equal(kept.length, accepted);
   assert.deepEqual(kept[0], { x: 1 });
