@@ -71,8 +71,8 @@ export interface Intake {
 }
 
 /**
- * The sink's counters. Fields are plain numbers set in the constructor so that the hot
- * path increments them without lookups.
+ * The sink's counters. Accepting a record touches none of them: the intake (the ring)
+ * counts accepted records, and offered and pending are derived on reading.
  */
 export class Accounting {
   readonly #intake: Intake;

@@ -119,7 +119,7 @@ export class ByteRing {
     const outside = this.#outside();
     this.#room = this.#roomEnd(outside);
     if (head + size <= this.#room) return head;
-    if (this.#head <= this.#tail || this.#appended === this.#removed) return -1;
+    if (head <= this.#tail || this.#appended === this.#removed) return -1;
     // Wrap to 0: possible when the frames before the oldest leave room, and the budget
     // (which the padding does not count against) allows it.
     return this.#tail >= size && this.#appendedBytes - this.#removedBytes + outside + size <= this.capacity ? 0 : -1;
