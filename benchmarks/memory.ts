@@ -12,15 +12,23 @@
 //                              parent pauses (SIGSTOP) at the start of the outage
 //
 // Each child offers a ~250-byte query-telemetry object at the rate that adds up to 10x
-// its capacity over the outage (a timer every millisecond emits what is due), first for
-// an 8 s warm-up with the transport delivering (the memory transport's copies are
-// discarded), whose highest RSS over its last 3 s is the baseline (the steady state of
-// the same load, heap churn included), then, once every child is ready and the broker
-// is paused, runs the outage. It reads held bytes (pending + in flight, from stats())
-// after every millisecond's emits, in the warm-up as in the outage so that both make the
-// same garbage, and during the outage process.memoryUsage()
-// every 250 ms. Reported: peak held bytes / capacity, and (peak RSS - baseline RSS) /
-// capacity; also heap and external/arrayBuffers at the peak, and a 1 s time series.
+// its capacity over the outage (a timer every millisecond emits what is due). Its run has
+// three phases, the children in step (the parent says when each phase starts):
+//
+//   warm-up    8 s, transport delivering (the memory transport's copies are discarded)
+//   connected  as long as the outage, transport delivering: the baseline
+//   outage     the broker paused, or the memory transport hung
+//
+// The connected phase and the outage are measured alike: each starts after a full GC
+// (children run with --expose-gc), process.memoryUsage() is read every 250 ms, and each
+// ends with a full GC and one more reading. RSS growth is the highest RSS of the outage
+// minus the highest RSS of the connected phase, over equal spans of the same load: the
+// young generation's swings, which are larger than a 5 MiB capacity, land in both. The
+// growth that remains after a full GC at the end of each phase is reported as well.
+// Held bytes (pending + in flight, from stats()) are read after every millisecond's
+// emits, in every phase, so that all make the same garbage. Reported: peak held bytes /
+// capacity, RSS growth / capacity, heap and external/arrayBuffers at the peak, and a 1 s
+// time series of the outage.
 //
 // Options: --seconds S (default 60), --capacities 5242880,67108864, --variants memory,kafka.
 
@@ -38,7 +46,6 @@ const optString = (name: string, fallback: string) => {
 };
 const SECONDS = Number(optString("--seconds", "60"));
 const WARMUP_MS = 8000;
-const BASELINE_MS = 3000;
 const MiB = 1024 * 1024;
 
 const FRAME_BYTES = 20 + new TextEncoder().encode(JSON.stringify(record(50_000))).length;
@@ -98,48 +105,57 @@ async function child(variant: "memory" | "kafka", capacity: number): Promise<voi
     if (measuring && held > peakHeld) peakHeld = held;
   }, 1);
 
-  // Warm-up, transport delivering. The baseline is the highest RSS seen in its last
-  // BASELINE_MS: the steady state of the same load with the transport up (heap churn
-  // included), so that growth measures what the outage adds.
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc === undefined) throw new Error("memory: the child needs --expose-gc");
+  const fullGc = () => {
+    gc();
+    gc();
+  };
+  const go = createInterface({ input: process.stdin });
+  const nextGo = () => new Promise<void>((resolve) => go.once("line", () => resolve()));
+  const phase = async (onSample?: (m: Mem, t: number) => void) => {
+    fullGc();
+    const first = mem();
+    let peak = first;
+    const t0 = performance.now();
+    while (performance.now() - t0 < SECONDS * 1000) {
+      await sleep(250);
+      discard();
+      const m = mem();
+      if (m.rss > peak.rss) peak = m;
+      onSample?.(m, (performance.now() - t0) / 1000);
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    fullGc();
+    return { first, peak, afterGc: mem(), seconds };
+  };
+
   const warmStart = performance.now();
-  let baseline: Mem | null = null;
   while (performance.now() - warmStart < WARMUP_MS) {
     await sleep(250);
     discard();
-    if (performance.now() - warmStart >= WARMUP_MS - BASELINE_MS) {
-      const m = mem();
-      if (baseline === null || m.rss > baseline.rss) baseline = m;
-    }
   }
-  baseline ??= mem();
+  console.log("WARM");
+  await nextGo();
+  const connected = await phase();
+  const baseline = connected.peak;
   const before = sink.stats();
 
   // ready; wait for the parent's go (it pauses the broker first)
   console.log("READY");
-  await new Promise<void>((resolve) => {
-    const rl = createInterface({ input: process.stdin });
-    rl.once("line", () => {
-      rl.close();
-      resolve();
-    });
-  });
+  await nextGo();
+  go.close();
   hang();
   measuring = true;
-  const t0 = performance.now();
-  let peak: Mem = baseline;
   const series: Array<{ t: number; rss: number; heapUsed: number; arrayBuffers: number; held: number }> = [];
   let nextSeries = 0;
-  while (performance.now() - t0 < SECONDS * 1000) {
-    await sleep(250);
-    const m = mem();
-    if (m.rss > peak.rss) peak = m;
-    const t = (performance.now() - t0) / 1000;
-    if (t >= nextSeries) {
-      const s = sink.stats();
-      series.push({ t: round(t, 3), rss: m.rss, heapUsed: m.heapUsed, arrayBuffers: m.arrayBuffers, held: s.pending.bytes + s.inFlight.bytes });
-      nextSeries += 1;
-    }
-  }
+  const outage = await phase((m, t) => {
+    if (t < nextSeries) return;
+    const s = sink.stats();
+    series.push({ t: round(t, 3), rss: m.rss, heapUsed: m.heapUsed, arrayBuffers: m.arrayBuffers, held: s.pending.bytes + s.inFlight.bytes });
+    nextSeries += 1;
+  });
+  const peak = outage.peak;
   measuring = false;
   clearInterval(ticker);
   const end = mem();
@@ -148,7 +164,7 @@ async function child(variant: "memory" | "kafka", capacity: number): Promise<voi
     variant,
     capacityBytes: capacity,
     ratePerSecond: rate,
-    outageSeconds: round((performance.now() - t0) / 1000),
+    outageSeconds: round(outage.seconds),
     offeredBytes,
     offeredVsCapacity: round(offeredBytes / capacity, 3),
     acceptedDuringOutage: after.accepted.records - before.accepted.records,
@@ -165,6 +181,10 @@ async function child(variant: "memory" | "kafka", capacity: number): Promise<voi
     heapTotalGrowthBytes: peak.heapTotal - baseline.heapTotal,
     heapUsedGrowthBytes: peak.heapUsed - baseline.heapUsed,
     arrayBuffersGrowthBytes: peak.arrayBuffers - baseline.arrayBuffers,
+    connectedAfterGc: connected.afterGc,
+    outageAfterGc: outage.afterGc,
+    rssGrowthAfterGcBytes: outage.afterGc.rss - connected.afterGc.rss,
+    rssGrowthAfterGcVsCapacity: round((outage.afterGc.rss - connected.afterGc.rss) / capacity, 4),
     rssSinceBeforeSinkBytes: peak.rss - beforeSink.rss,
     rssSinceBeforeSinkVsCapacity: round((peak.rss - beforeSink.rss) / capacity, 4),
     series,
@@ -190,22 +210,28 @@ async function parent(): Promise<void> {
   const self = fileURLToPath(import.meta.url);
   const kids = variants.flatMap((variant) =>
     capacities.map((capacity) => {
-      const p = spawn(process.execPath, ["--import", "tsx", self, "--child", variant, String(capacity), "--seconds", String(SECONDS)], {
+      const p = spawn(process.execPath, ["--expose-gc", "--import", "tsx", self, "--child", variant, String(capacity), "--seconds", String(SECONDS)], {
         stdio: ["pipe", "pipe", "inherit"],
       });
       const lines = createInterface({ input: p.stdout! });
+      let onWarm: () => void = () => {};
+      const warm = new Promise<void>((resolve) => (onWarm = resolve));
       let onReady: () => void = () => {};
       const ready = new Promise<void>((resolve) => (onReady = resolve));
       const result = new Promise<Record<string, unknown>>((resolve, reject) => {
         lines.on("line", (line) => {
-          if (line === "READY") onReady();
+          if (line === "WARM") onWarm();
+          else if (line === "READY") onReady();
           else if (line.startsWith("RESULT ")) resolve(JSON.parse(line.slice(7)));
         });
         p.on("exit", (code) => reject(new Error(`child ${variant} ${capacity} exited ${code} without a result`)));
       });
-      return { variant, capacity, p, ready, result };
+      return { variant, capacity, p, warm, ready, result };
     })
   );
+  // The children run each phase together: the connected phase, then the outage.
+  await Promise.all(kids.map((k) => k.warm));
+  for (const k of kids) k.p.stdin!.write("go\n");
   await Promise.all(kids.map((k) => k.ready));
   if (brokers) await kafkaAsync("pause");
   for (const k of kids) k.p.stdin!.write("go\n");

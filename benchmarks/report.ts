@@ -147,14 +147,16 @@ if (memory !== null) {
     `${fmt(c.offeredVsCapacity)}x`,
     `${fmt(c.peakHeldVsCapacity, 4)}x`,
     `${fmt(c.rssGrowthBytes / 1048576)} MiB (${fmt(c.rssGrowthVsCapacity)}x)`,
+    c.rssGrowthAfterGcBytes === undefined ? "n/a" : `${fmt(c.rssGrowthAfterGcBytes / 1048576)} MiB (${fmt(c.rssGrowthAfterGcVsCapacity)}x)`,
     `${fmt(c.heapTotalGrowthBytes / 1048576)} MiB`,
   ]);
   out.push(
     `### Memory: ${memory.outageSeconds} s outage`,
     "",
-    `${runtimeName(memory)}. Reproduce: \`${NPM.memory}\`.`,
+    `${runtimeName(memory)}. Reproduce: \`${NPM.memory}\`. RSS growth: the outage's highest RSS minus that of a`,
+    "connected phase as long, same load; after GC: the same after a full GC at the end of each phase.",
     "",
-    table(["Case", "offered", "peak held / capacity", "RSS growth", "V8 heap growth"], rows),
+    table(["Case", "offered", "peak held / capacity", "RSS growth", "after GC", "V8 heap growth (peak)"], rows),
     "",
   );
 }
