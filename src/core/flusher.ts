@@ -63,8 +63,12 @@ export class Flusher<T> {
   readonly #transport: Transport;
   readonly #settings: FlusherSettings;
   readonly #staticHeaders: ReadonlyArray<Header> | null;
-  readonly #controller: AbortController = new AbortController();
-  readonly #inFlight: Set<Shipment> = new Set();
+  /**
+   * Shipments handed to the transport, each with the controller of its own signal: one
+   * signal per send keeps a transport's abort listeners per signal few, however many
+   * sends are in flight.
+   */
+  readonly #inFlight: Map<Shipment, AbortController> = new Map();
   readonly #retry: Shipment[] = [];
   readonly #offsets: Float64Array;
   readonly #random: () => number;
@@ -216,7 +220,8 @@ export class Flusher<T> {
   async stop(graceMs: number): Promise<void> {
     this.#stopped = true;
     this.#clearTimer();
-    this.#controller.abort(new Error("shedsink: the sink is closing"));
+    const reason = new Error("shedsink: the sink is closing");
+    for (const controller of this.#inFlight.values()) controller.abort(reason);
     if (this.#inFlight.size > 0 && graceMs > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, graceMs);
@@ -228,7 +233,7 @@ export class Flusher<T> {
     }
     this.#onIdle = null;
     const acct = this.#acct;
-    for (const shipment of this.#inFlight) acct.loseInFlight(SHUTDOWN, shipment.batch.records.length, shipment.batch.bytes);
+    for (const shipment of this.#inFlight.keys()) acct.loseInFlight(SHUTDOWN, shipment.batch.records.length, shipment.batch.bytes);
     this.#inFlight.clear();
     for (const shipment of this.#retry) acct.loseInFlight(SHUTDOWN, shipment.batch.records.length, shipment.batch.bytes);
     this.#retry.length = 0;
@@ -338,11 +343,12 @@ export class Flusher<T> {
   }
 
   #send(shipment: Shipment): void {
-    this.#inFlight.add(shipment);
+    const controller = new AbortController();
+    this.#inFlight.set(shipment, controller);
     this.sends++;
     let promise: Promise<SendReport | undefined>;
     try {
-      promise = this.#transport.send(shipment.batch, this.#controller.signal);
+      promise = this.#transport.send(shipment.batch, controller.signal);
     } catch (error) {
       promise = Promise.reject(error);
     }
@@ -359,7 +365,7 @@ export class Flusher<T> {
     const { records, bytes } = shipment.batch;
     let retried = false;
     if (error !== null) {
-      if (this.#controller.signal.aborted) {
+      if (this.#stopped) {
         acct.loseInFlight(SHUTDOWN, records.length, bytes);
       } else if (isRetriable(error)) {
         this.#retry.unshift(shipment);
@@ -417,7 +423,7 @@ export class Flusher<T> {
           acct.loseInFlight(SHUTDOWN, 1, size);
           break;
         default:
-          if (this.#controller.signal.aborted) {
+          if (this.#stopped) {
             acct.loseInFlight(SHUTDOWN, 1, size);
           } else {
             kept.push(records[i]!);
@@ -456,7 +462,7 @@ export class Flusher<T> {
   /** The smallest sequence number not yet settled (`appended` when all are). */
   #minUnsettled(): number {
     let min = this.#ring.count > 0 ? this.#ring.removed : this.#ring.appended;
-    for (const shipment of this.#inFlight) if (shipment.seqs[0]! < min) min = shipment.seqs[0]!;
+    for (const shipment of this.#inFlight.keys()) if (shipment.seqs[0]! < min) min = shipment.seqs[0]!;
     for (const shipment of this.#retry) if (shipment.seqs[0]! < min) min = shipment.seqs[0]!;
     return min;
   }

@@ -164,6 +164,28 @@ test("no more than maxInFlight batches are in the transport's hands at once", as
   await sink.close({ timeoutMs: 100 });
 });
 
+test("each send gets a signal of its own, and closing aborts every one in flight", async () => {
+  // One shared signal would gather an abort listener per send in flight (Node warns past 10).
+  const signals: AbortSignal[] = [];
+  const transport: Transport = {
+    name: "hanging",
+    send(_batch: Batch, signal: AbortSignal): Promise<SendReport | undefined> {
+      signals.push(signal);
+      return new Promise((resolve) => signal.addEventListener("abort", () => resolve({ aborted: _batch.records.map((_, i) => i) }), { once: true }));
+    },
+    state: () => "up",
+    close: () => Promise.resolve(),
+  };
+  const sink = createSink({ transport, batch: { maxRecords: 1, lingerMs: 0, maxInFlight: 16 } });
+  for (let i = 0; i < 20; i++) sink.emit(`r${i}`);
+  await until(() => signals.length === 16, "16 sends in flight");
+  assert.equal(new Set(signals).size, 16, "16 distinct signals");
+  assert.ok(signals.every((s) => !s.aborted), "none aborted while open");
+  const report = await sink.close({ timeoutMs: 200 });
+  assert.ok(signals.every((s) => s.aborted), "every one aborted by close()");
+  assert.equal(report.dropped.shutdown.records, 20);
+});
+
 test("backoffDelay draws from [0, min(max, initial * 2^attempt))", () => {
   assert.equal(backoffDelay(0, 50, 2000, () => 0), 0);
   assert.equal(backoffDelay(0, 50, 2000, () => 0.999999), 49);
