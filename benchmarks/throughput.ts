@@ -193,7 +193,7 @@ if (ONLY !== null) {
   const [, topic] = plan.find(([w]) => w === ONLY)!;
   await createTopics(brokers, [topic]);
   const r = ONLY === "shedsink" ? await shedsinkCase(brokers, topic) : await bareCase(brokers, topic);
-  console.log(`  ${ONLY} ${r.recordsPerSecond} records/s ${JSON.stringify(r.notes)}`);
+  console.log(`  ${ONLY} ${r.recordsPerSecond} records/s, ${r.cpuMicrosPerRecord} µs CPU/record ${JSON.stringify(r.notes)}`);
   process.exit(0);
 }
 const syncTopic = topicName("sync");
