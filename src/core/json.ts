@@ -31,6 +31,7 @@ const OPEN_BRACKET = 0x5b;
 const CLOSE_BRACKET = 0x5d;
 
 const objectProto: object = Object.prototype;
+const hasOwn: (this: object, key: string) => boolean = Object.prototype.hasOwnProperty;
 const arrayProto: object = Array.prototype;
 const isRawJSON: ((value: unknown) => boolean) | undefined = (JSON as { isRawJSON?: (value: unknown) => boolean }).isRawJSON;
 const EMPTY = new Uint8Array(0);
@@ -121,10 +122,9 @@ export class JsonWriter {
     if (proto === objectProto || (proto === null && (isRawJSON === undefined || !isRawJSON(value)))) {
       this.#enter(value);
       this.#byte(OPEN_BRACE);
-      const keys = Object.keys(value);
       let first = true;
-      for (let i = 0; i < keys.length; i++) {
-        const k = keys[i]!;
+      for (const k in value) {
+        if (!hasOwn.call(value, k)) continue;
         const mark = this.#at;
         if (!first) this.#byte(COMMA);
         this.#string(k);
@@ -199,7 +199,35 @@ export class JsonWriter {
 
   #number(n: number): void {
     if ((n | 0) === n) this.#int(n);
+    else if (Number.isSafeInteger(n)) this.#safeInt(n);
     else this.#ascii(Number.isFinite(n) ? String(n) : "null");
+  }
+
+  /**
+   * An integer beyond int32 within ±2^53 (a timestamp in ms, say): JSON writes all its
+   * digits. Written as two int32 halves, the high digits and nine low ones.
+   */
+  #safeInt(n: number): void {
+    let at = this.#at;
+    if (at + 17 > this.#limit) {
+      this.#ascii(String(n));
+      return;
+    }
+    const out = this.#out;
+    if (n < 0) {
+      out[at++] = 0x2d;
+      n = -n;
+    }
+    const high = Math.floor(n / 1e9); // >= 2 here, and below 2^53 / 1e9 < 2^31
+    let low = n - high * 1e9;
+    this.#at = at;
+    this.#int(high);
+    at = this.#at + 9;
+    this.#at = at;
+    for (let i = 0; i < 9; i++) {
+      out[--at] = 0x30 + (low % 10);
+      low = (low / 10) | 0;
+    }
   }
 
   /** An int32 (negative zero included, which JSON writes as 0). */

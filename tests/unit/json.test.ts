@@ -58,6 +58,51 @@ test("JsonWriter matches JSON.stringify on numbers of every kind", () => {
   fc.assert(fc.property(fc.double(), (n) => assertSameAsStringify([n, { n }])), { numRuns: 2000 });
   fc.assert(fc.property(fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), (n) => assertSameAsStringify(n)), { numRuns: 1000 });
   for (const n of [0, -0, 1, -1, 9, 10, 2147483647, -2147483648, 2147483648, 1e21, 1e-7, 3.217, NaN, Infinity, -Infinity]) assertSameAsStringify(n);
+  // Integers beyond int32 (timestamps in ms) take a path of their own, up to ±2^53.
+  fc.assert(fc.property(fc.maxSafeInteger(), (n) => assertSameAsStringify([n, { n }])), { numRuns: 2000 });
+  fc.assert(fc.property(fc.integer({ min: 0, max: 52 }), fc.boolean(), (bits, negative) => {
+    const n = (negative ? -1 : 1) * (2 ** bits + (bits > 0 ? 1 : 0));
+    assertSameAsStringify(n);
+    assertSameAsStringify(n * 1000 + 999);
+  }), { numRuns: 500 });
+  for (const n of [2 ** 53 - 1, -(2 ** 53 - 1), 2 ** 53, 2 ** 53 + 2, 1e9, 1e9 * 3, 999999999999, 1000000000000, 1767225600123, -2147483649, 4294967296]) {
+    assertSameAsStringify(n);
+    assert.equal(direct(n), JSON.stringify(n));
+  }
+});
+
+test("JsonWriter writes own enumerable keys only, as JSON.stringify, even with Object.prototype extended", () => {
+  const withHidden = Object.defineProperty({ a: 1, b: 2 }, "hidden", { value: 3, enumerable: false });
+  const withSymbol = { a: 1, [Symbol("s")]: 2 };
+  const nullProto = Object.assign(Object.create(null) as Record<string, unknown>, { z: 1, 2: "two", 1: "one" });
+  for (const value of [withHidden, withSymbol, nullProto, { 10: 1, 9: 2, b: 3, a: 4 }]) {
+    assert.equal(direct(value), JSON.stringify(value));
+  }
+  const proto = Object.prototype as Record<string, unknown>;
+  proto.inherited = "from the prototype";
+  try {
+    assert.equal(direct({ a: 1, nested: { b: [1, { c: 2 }] } }), '{"a":1,"nested":{"b":[1,{"c":2}]}}');
+  } finally {
+    delete proto.inherited;
+  }
+});
+
+test("JsonWriter matches JSON.stringify when a getter deletes or adds keys of its own object", () => {
+  const make = () => {
+    const o: Record<string, unknown> = { a: 1 };
+    Object.defineProperty(o, "g", {
+      enumerable: true,
+      get() {
+        delete o.later;
+        o.added = "new";
+        return "got";
+      },
+    });
+    o.later = 2;
+    o.last = 3;
+    return o;
+  };
+  assert.equal(direct(make()), JSON.stringify(make()));
 });
 
 test("JsonWriter skips what JSON skips and calls toJSON with the property key", () => {
