@@ -9,6 +9,7 @@ import { CoarseClock } from "../../src/core/clock.ts";
 import { readFrame } from "../../src/core/frame.ts";
 import { resolveOptions } from "../../src/options.ts";
 import { memoryTransport } from "../../mod.ts";
+import { directJsonFor } from "../../src/runtime.ts";
 
 const utf8 = new TextEncoder();
 const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
@@ -220,4 +221,15 @@ test("direct JSON: oversize, invalid, class instances and a full buffer count as
   assert.equal(kept.length, accepted);
   assert.deepEqual(kept[0], { x: 1 });
   clock.stop();
+});
+
+test("the direct JSON writer is chosen only on V8 before 12, where it is the cheaper way", () => {
+  assert.equal(directJsonFor("v8", "11.3.244.8-node.38"), true); // Node 20
+  assert.equal(directJsonFor("v8", "10.2.154.26-node.26"), true);
+  assert.equal(directJsonFor("v8", "12.4.254.21-node.57"), false); // Node 22
+  assert.equal(directJsonFor("v8", "13.6.233.17-node.53"), false); // Node 24
+  assert.equal(directJsonFor("v8", "14.2.1"), false); // Deno
+  assert.equal(directJsonFor("jsc", "11.3.244.8"), false); // Bun, whatever it reports
+  assert.equal(directJsonFor("v8", undefined), false);
+  assert.equal(directJsonFor("v8", "not a version"), false);
 });
