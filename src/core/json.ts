@@ -219,14 +219,15 @@ export class JsonWriter {
       n = -n;
     }
     const high = Math.floor(n / 1e9); // >= 2 here, and below 2^53 / 1e9 < 2^31
-    let low = n - high * 1e9;
+    let low = (n - high * 1e9) | 0;
     this.#at = at;
     this.#int(high);
     at = this.#at + 9;
     this.#at = at;
     for (let i = 0; i < 9; i++) {
-      out[--at] = 0x30 + (low % 10);
-      low = (low / 10) | 0;
+      const q = (low / 10) | 0;
+      out[--at] = 0x30 + low - q * 10;
+      low = q;
     }
   }
 
@@ -240,14 +241,16 @@ export class JsonWriter {
     const out = this.#out;
     if (n < 0) {
       out[at++] = 0x2d;
-      n = -n;
+      n = -n; // 2^31 for -2^31: the divisions below are unsigned
     }
     let end = at + 1;
-    for (let m = n; m >= 10; m = (m / 10) | 0) end++;
+    for (let m = n; m >= 10; m = (m / 10) >>> 0) end++;
     this.#at = end;
+    // Integer steps (no floating-point remainder): q = n / 10 rounded down, digit n - 10q.
     do {
-      out[--end] = 0x30 + (n % 10);
-      n = Math.floor(n / 10);
+      const q = (n / 10) >>> 0;
+      out[--end] = 0x30 + n - q * 10;
+      n = q;
     } while (n > 0);
   }
 
