@@ -18,6 +18,7 @@ interface RdModule {
   AdminClient: {
     create(config: Record<string, unknown>): {
       createTopic(t: { topic: string; num_partitions: number; replication_factor: number }, timeoutMs: number, cb: (e?: Error) => void): void;
+      deleteTopic(topic: string, timeoutMs: number, cb: (e?: Error) => void): void;
       disconnect(): void;
     };
   };
@@ -77,6 +78,19 @@ export async function createTopics(brokers: string, topics: ReadonlyArray<string
       await new Promise<void>((resolve, reject) =>
         admin.createTopic({ topic, num_partitions: partitions, replication_factor: 1 }, 10_000, (e) => (e ? reject(e) : resolve()))
       );
+    }
+  } finally {
+    admin.disconnect();
+  }
+}
+
+/** Deletes topics (the broker removes their logs a little later). */
+export async function deleteTopics(brokers: string, topics: ReadonlyArray<string>): Promise<void> {
+  const Kafka = await librdkafka();
+  const admin = Kafka.AdminClient.create({ "bootstrap.servers": brokers });
+  try {
+    for (const topic of topics) {
+      await new Promise<void>((resolve, reject) => admin.deleteTopic(topic, 10_000, (e) => (e ? reject(e) : resolve())));
     }
   } finally {
     admin.disconnect();
