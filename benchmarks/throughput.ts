@@ -16,7 +16,8 @@
 // from the first record offered until the last delivery report (shedsink: sink.flush()).
 // Afterwards kcat reads each topic from the beginning; the rate is the consumer's count
 // of distinct record ids divided by that time. The shedsink and bare cases run
-// interleaved for --rounds rounds (default 5), in alternating order. The machine is
+// interleaved for --rounds rounds (default 5), in alternating order, after one unmeasured
+// warm-up run of each with a fifth of the records. The machine is
 // shared (broker and client on the same cores), so rates drift between rounds: the
 // ratio reported is the median of the per-round ratios (each shedsink run against the
 // bare run next to it), and the rates are medians too.
@@ -81,7 +82,7 @@ async function finish(brokers: string, topic: string, offered: number, seconds: 
   };
 }
 
-async function shedsinkCase(brokers: string, topic: string, batch: Record<string, number> | null = BATCH): Promise<CaseResult> {
+async function shedsinkCase(brokers: string, topic: string, batch: Record<string, number> | null = BATCH, n = N): Promise<CaseResult> {
   const transport = confluentTransport({ brokers, topic });
   const sink = createSink({ transport, capacityBytes: CAPACITY, ...(batch === null ? {} : { batch }) });
   for (let i = 0; i < 200 && transport.state() !== "up"; i++) await sleep(25);
@@ -89,8 +90,8 @@ async function shedsinkCase(brokers: string, topic: string, batch: Record<string
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   let i = 0;
-  while (i < N) {
-    const end = Math.min(N, i + CHUNK);
+  while (i < n) {
+    const end = Math.min(n, i + CHUNK);
     while (i < end) {
       if (sink.emit(record(i))) i++;
       else {
@@ -107,7 +108,7 @@ async function shedsinkCase(brokers: string, topic: string, batch: Record<string
   const s = sink.stats();
   await sink.close({ timeoutMs: 10_000 });
   if (!settled) throw new Error("shedsink: flush timed out");
-  return finish(brokers, topic, N, seconds, cpu, {
+  return finish(brokers, topic, n, seconds, cpu, {
     delivered: s.delivered.records,
     refusedBufferFullRetried: refusals,
     sends: s.sends,
@@ -117,7 +118,7 @@ async function shedsinkCase(brokers: string, topic: string, batch: Record<string
   });
 }
 
-async function bareCase(brokers: string, topic: string): Promise<CaseResult> {
+async function bareCase(brokers: string, topic: string, n = N): Promise<CaseResult> {
   const p = await connectProducer(transportProducerConfig(brokers, CAPACITY));
   let delivered = 0;
   let failed = 0;
@@ -129,8 +130,8 @@ async function bareCase(brokers: string, topic: string): Promise<CaseResult> {
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   let i = 0;
-  while (i < N) {
-    const end = Math.min(N, i + CHUNK);
+  while (i < n) {
+    const end = Math.min(n, i + CHUNK);
     while (i < end) {
       try {
         p.produce(topic, null, Buffer.from(JSON.stringify(record(i))), null, Date.now());
@@ -144,11 +145,11 @@ async function bareCase(brokers: string, topic: string): Promise<CaseResult> {
     if (i < end) await sleep(1);
     else await turn();
   }
-  while (delivered + failed < N) await sleep(1);
+  while (delivered + failed < n) await sleep(1);
   const seconds = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
   await disconnect(p);
-  return finish(brokers, topic, N, seconds, cpu, { delivered, failed, queueFullRetried: queueFull });
+  return finish(brokers, topic, n, seconds, cpu, { delivered, failed, queueFullRetried: queueFull });
 }
 
 async function syncCase(brokers: string, topic: string): Promise<CaseResult> {
@@ -197,7 +198,14 @@ if (ONLY !== null) {
   process.exit(0);
 }
 const syncTopic = topicName("sync");
-await createTopics(brokers, [...plan.map(([, t]) => t), syncTopic]);
+// A warm-up run of each (a fifth of the records, not measured), so that no measured run
+// pays for compiling its code path.
+const warmup: Array<[Which, string]> = [["shedsink", topicName("warmup-shedsink")], ["bare", topicName("warmup-bare")]];
+await createTopics(brokers, [...warmup.map(([, t]) => t), ...plan.map(([, t]) => t), syncTopic]);
+for (const [which, topic] of warmup) {
+  const r = which === "shedsink" ? await shedsinkCase(brokers, topic, BATCH, Math.ceil(N / 5)) : await bareCase(brokers, topic, Math.ceil(N / 5));
+  console.log(`  warm-up ${which.padEnd(8)} ${String(r.recordsPerSecond).padStart(9)} records/s (not counted)`);
+}
 
 const results: Record<Which, CaseResult[]> = { shedsink: [], bare: [], extra: [] };
 for (const [which, topic] of plan) {
@@ -209,7 +217,7 @@ for (const [which, topic] of plan) {
 const sync = await syncCase(brokers, syncTopic);
 console.log(`  await/record ${sync.recordsPerSecond} records/s (${sync.distinctIds}/${sync.offered} consumed back, ${sync.seconds} s)`);
 // Millions of records: leave the broker's disk as it was.
-await deleteTopics(brokers, [...plan.map(([, t]) => t), syncTopic]);
+await deleteTopics(brokers, [...warmup.map(([, t]) => t), ...plan.map(([, t]) => t), syncTopic]);
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
