@@ -276,6 +276,7 @@ export class RecordWriter<T> {
     const acct = this.#acct;
     const most = Math.min(this.#maxRecordBytes, this.#capacity - ring.frameBytes - acct.inFlightBytes);
     let run = Math.min(most, ring.freeAtHead());
+    let plain = true;
     for (let attempt = 0; attempt < 2; attempt++) {
       // A run smaller than the last JSON record is not tried: a full buffer would make
       // every emit start writing and give up (an exception inside the writer).
@@ -293,15 +294,42 @@ export class RecordWriter<T> {
           return true;
         }
         if (end === -2) return this.#refuse(INVALID, 0);
-        if (end === NOT_PLAIN) break;
+        if (end === NOT_PLAIN) {
+          plain = false;
+          break;
+        }
       }
       // No room after the newest frame: try the start of the buffer once, if larger.
       const wrapped = Math.min(most, ring.freeAtStart());
       if (wrapped <= run) break;
       run = wrapped;
     }
-    // No room at hand, or not plain data: the general path, which evicts or counts.
+    if (plain) {
+      // No room at hand (a full buffer, or about to be): encode into scratch space rather
+      // than through a string, so that refusing a record while the buffer is full makes
+      // no garbage; the general path then evicts, or counts the drop with its size.
+      let end: number;
+      try {
+        end = this.#json!.write(record, this.#scratchBuffer(), 0, this.#maxRecordBytes - fixed);
+      } catch {
+        return this.#refuse(INVALID, 0);
+      }
+      if (end >= 0) return this.#writeScratch(end, fixed, key, headers);
+      if (end === -2) return this.#refuse(INVALID, 0);
+    }
+    // Not plain data, or larger than maxRecordBytes: the general path through a string.
     return this.#writeStringified(record, fixed, key, headers);
+  }
+
+  /** `#writeBytes` for the first `length` bytes of the scratch buffer. */
+  #writeScratch(length: number, fixed: number, key: Uint8Array | null, headers: Uint8Array | null): boolean {
+    const size = fixed + length;
+    if (size > this.#maxRecordBytes) return this.#refuse(OVERSIZE, size);
+    const at = this.#place(size);
+    if (at < 0) return this.#refuse(BUFFER_FULL, size);
+    this.#bytes.set(this.#scratch!.subarray(0, length), at + fixed);
+    this.#finish(at, size, key, headers);
+    return true;
   }
 
   #writeStringified(record: T, fixed: number, key: Uint8Array | null, headers: Uint8Array | null): boolean {
