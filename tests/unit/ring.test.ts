@@ -216,3 +216,11 @@ for (const kind of ["ArrayBuffer", "SharedArrayBuffer"] as const) {
     );
   });
 }
+
+test("a new ring writes to every 4 KiB page of its buffer, so that no emit() takes the page fault later", () => {
+  const buffer = new ArrayBuffer(16 * 4096 + 100);
+  new Uint8Array(buffer).fill(0xff);
+  const ring = new ByteRing(buffer);
+  for (let at = 0; at < buffer.byteLength; at += 4096) assert.equal(ring.bytes[at], 0, `page at ${at}`);
+  assert.equal(ring.bytes[1], 0xff, "one byte per page, no more");
+});
