@@ -149,14 +149,17 @@ if (memory !== null) {
     `${fmt(c.rssGrowthBytes / 1048576)} MiB (${fmt(c.rssGrowthVsCapacity)}x)`,
     c.rssGrowthAfterGcBytes === undefined ? "n/a" : `${fmt(c.rssGrowthAfterGcBytes / 1048576)} MiB (${fmt(c.rssGrowthAfterGcVsCapacity)}x)`,
     `${fmt(c.heapTotalGrowthBytes / 1048576)} MiB`,
+    `${fmt(c.rssSinceBeforeSinkBytes / 1048576)} MiB`,
   ]);
   out.push(
     `### Memory: ${memory.outageSeconds} s outage`,
     "",
     `${runtimeName(memory)}. Reproduce: \`${NPM.memory}\`. RSS growth: the outage's highest RSS minus that of a`,
-    "connected phase as long, same load; after GC: the same after a full GC at the end of each phase.",
+    "connected phase as long, same load; after GC: the same after a full GC at the end of each phase. The ring's pages",
+    "are resident from the sink's construction: the last column, the outage's highest RSS minus the RSS before the sink",
+    "was created, includes them.",
     "",
-    table(["Case", "offered", "peak held / capacity", "RSS growth", "after GC", "V8 heap growth (peak)"], rows),
+    table(["Case", "offered", "peak held / capacity", "RSS growth", "after GC", "V8 heap growth (peak)", "RSS since before the sink"], rows),
     "",
   );
 }
