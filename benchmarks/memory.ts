@@ -115,8 +115,7 @@ async function child(variant: "memory" | "kafka", capacity: number): Promise<voi
   const nextGo = () => new Promise<void>((resolve) => go.once("line", () => resolve()));
   const phase = async (onSample?: (m: Mem, t: number) => void) => {
     fullGc();
-    const first = mem();
-    let peak = first;
+    let peak = mem();
     const t0 = performance.now();
     while (performance.now() - t0 < SECONDS * 1000) {
       await sleep(250);
@@ -127,7 +126,7 @@ async function child(variant: "memory" | "kafka", capacity: number): Promise<voi
     }
     const seconds = (performance.now() - t0) / 1000;
     fullGc();
-    return { first, peak, afterGc: mem(), seconds };
+    return { peak, afterGc: mem(), seconds };
   };
 
   const warmStart = performance.now();

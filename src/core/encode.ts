@@ -164,7 +164,7 @@ export class RecordWriter<T> {
         return true;
       }
     }
-    if (!this.#writeBytes(record, FRAME_HEADER_BYTES, null, null)) return false;
+    if (!this.#writeBytes(record, record.length, FRAME_HEADER_BYTES, null, null)) return false;
     this.#attend();
     return true;
   }
@@ -189,7 +189,7 @@ export class RecordWriter<T> {
       if (value === null) return this.#refuse(INVALID, 0);
       return typeof value === "string"
         ? this.#writeString(value, FRAME_HEADER_BYTES, null, null)
-        : this.#writeBytes(value, FRAME_HEADER_BYTES, null, null);
+        : this.#writeBytes(value, value.length, FRAME_HEADER_BYTES, null, null);
     }
     let value: Uint8Array | string | null = null;
     if (typeof record === "string" || record instanceof Uint8Array) {
@@ -221,7 +221,7 @@ export class RecordWriter<T> {
     if (value === null) return this.#writeJson(record, fixed, key, headers);
     return typeof value === "string"
       ? this.#writeString(value, fixed, key, headers)
-      : this.#writeBytes(value, fixed, key, headers);
+      : this.#writeBytes(value, value.length, fixed, key, headers);
   }
 
   /**
@@ -314,36 +314,29 @@ export class RecordWriter<T> {
       } catch {
         return this.#refuse(INVALID, 0);
       }
-      if (end >= 0) return this.#writeScratch(end, fixed, key, headers);
+      if (end >= 0) return this.#writeBytes(this.#scratch!, end, fixed, key, headers);
       if (end === -2) return this.#refuse(INVALID, 0);
     }
     // Not plain data, or larger than maxRecordBytes: the general path through a string.
     return this.#writeStringified(record, fixed, key, headers);
   }
 
-  /** `#writeBytes` for the first `length` bytes of the scratch buffer. */
-  #writeScratch(length: number, fixed: number, key: Uint8Array | null, headers: Uint8Array | null): boolean {
+  #writeStringified(record: T, fixed: number, key: Uint8Array | null, headers: Uint8Array | null): boolean {
+    const text = this.#encodeValue(record);
+    if (text === null) return this.#refuse(INVALID, 0);
+    return typeof text === "string" ? this.#writeString(text, fixed, key, headers) : this.#writeBytes(text, text.length, fixed, key, headers);
+  }
+
+  /**
+   * Copies the first `length` bytes of `value` in as the record's value. Only a record
+   * that gets a place costs a view of a longer buffer (scratch space), not one refused.
+   */
+  #writeBytes(value: Uint8Array, length: number, fixed: number, key: Uint8Array | null, headers: Uint8Array | null): boolean {
     const size = fixed + length;
     if (size > this.#maxRecordBytes) return this.#refuse(OVERSIZE, size);
     const at = this.#place(size);
     if (at < 0) return this.#refuse(BUFFER_FULL, size);
-    this.#bytes.set(this.#scratch!.subarray(0, length), at + fixed);
-    this.#finish(at, size, key, headers);
-    return true;
-  }
-
-  #writeStringified(record: T, fixed: number, key: Uint8Array | null, headers: Uint8Array | null): boolean {
-    const text = this.#encodeValue(record);
-    if (text === null) return this.#refuse(INVALID, 0);
-    return typeof text === "string" ? this.#writeString(text, fixed, key, headers) : this.#writeBytes(text, fixed, key, headers);
-  }
-
-  #writeBytes(value: Uint8Array, fixed: number, key: Uint8Array | null, headers: Uint8Array | null): boolean {
-    const size = fixed + value.length;
-    if (size > this.#maxRecordBytes) return this.#refuse(OVERSIZE, size);
-    const at = this.#place(size);
-    if (at < 0) return this.#refuse(BUFFER_FULL, size);
-    this.#bytes.set(value, at + fixed);
+    this.#bytes.set(length === value.length ? value : value.subarray(0, length), at + fixed);
     this.#finish(at, size, key, headers);
     return true;
   }
@@ -367,7 +360,7 @@ export class RecordWriter<T> {
     if (result.read < value.length) {
       return this.#refuse(OVERSIZE, fixed + result.written + (value.length - result.read));
     }
-    return this.#writeBytes(scratch.subarray(0, result.written), fixed, key, headers);
+    return this.#writeBytes(scratch, result.written, fixed, key, headers);
   }
 
   /** Where a frame of `size` bytes goes, after making room if the policy allows; -1 if nowhere. */

@@ -208,21 +208,16 @@ export class JsonWriter {
    * digits. Written as two int32 halves, the high digits and nine low ones.
    */
   #safeInt(n: number): void {
-    let at = this.#at;
-    if (at + 17 > this.#limit) {
+    if (this.#at + 17 > this.#limit) {
       this.#ascii(String(n));
       return;
     }
-    const out = this.#out;
-    if (n < 0) {
-      out[at++] = 0x2d;
-      n = -n;
-    }
-    const high = Math.floor(n / 1e9); // >= 2 here, and below 2^53 / 1e9 < 2^31
-    let low = (n - high * 1e9) | 0;
-    this.#at = at;
+    // |high| >= 2 here and below 2^53 / 1e9 < 2^31: #int writes the sign with it.
+    const high = Math.trunc(n / 1e9);
+    let low = Math.abs(n - high * 1e9) | 0;
     this.#int(high);
-    at = this.#at + 9;
+    const out = this.#out;
+    let at = this.#at + 9;
     this.#at = at;
     for (let i = 0; i < 9; i++) {
       const q = (low / 10) | 0;
