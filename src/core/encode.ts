@@ -57,13 +57,15 @@ export interface Wakeable {
   /** A record was accepted by a path other than the fast one. */
   notify(): void;
   /**
-   * Bytes of byte records that may be accepted without `notify` before the flusher
-   * needs to hear of one (0: the next one; it may be negative or Infinity).
+   * Bytes of records that may be accepted without `notify` before the flusher needs to
+   * hear of one (0: the next one; it may be negative or Infinity).
    */
   bytesUntilWake(): number;
+  /** Likewise, records (0: the next one; it may be negative or Infinity). */
+  recordsUntilWake(): number;
 }
 
-const IDLE: Wakeable = { notify() {}, bytesUntilWake: () => Infinity };
+const IDLE: Wakeable = { notify() {}, bytesUntilWake: () => Infinity, recordsUntilWake: () => Infinity };
 
 /**
  * Writes records into the ring under the capacity and `whenFull` policy, counting every
@@ -178,7 +180,7 @@ export class RecordWriter<T> {
     const wake = this.#wake.bytesUntilWake();
     // At most maxRecordBytes too: a record that the fast path fits in is never oversize.
     const most = ATTENTION_BYTES < this.#maxRecordBytes ? ATTENTION_BYTES : this.#maxRecordBytes;
-    this.#ring.attendAfter(wake < most ? wake : most);
+    this.#ring.attendAfter(wake < most ? wake : most, this.#wake.recordsUntilWake());
   }
 
   #writeAny(record: T): boolean {

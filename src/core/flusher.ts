@@ -15,7 +15,7 @@
 
 import type { Accounting } from "./accounting.ts";
 import { EXPIRED, REJECTED, SHUTDOWN } from "./accounting.ts";
-import { FRAME_HEADER_BYTES, frameTimestamp, type Header, readFrame, SIZE_AT } from "./frame.ts";
+import { frameTimestamp, type Header, readFrame, SIZE_AT } from "./frame.ts";
 import { backoffDelay } from "./policy.ts";
 import type { ByteRing } from "./ring.ts";
 import type { RecordWriter } from "./encode.ts";
@@ -120,14 +120,15 @@ export class Flusher<T> {
 
   /**
    * Bytes of frames that may be accepted without `notify` before the flusher needs to
-   * hear of one: while pending records stay below both wake thresholds. A frame has at
-   * least FRAME_HEADER_BYTES, which bounds the record count.
+   * hear of one: while pending bytes stay below the wake threshold.
    */
   bytesUntilWake(): number {
-    const ring = this.#ring;
-    const bytes = this.#wakeBytes - ring.frameBytes - 1;
-    const records = (this.#wakeRecords - ring.count - 1) * FRAME_HEADER_BYTES;
-    return bytes < records ? bytes : records;
+    return this.#wakeBytes - this.#ring.frameBytes - 1;
+  }
+
+  /** Likewise, frames: while pending records stay below the wake threshold. */
+  recordsUntilWake(): number {
+    return this.#wakeRecords - this.#ring.count - 1;
   }
 
   /**

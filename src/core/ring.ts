@@ -65,6 +65,8 @@ export class ByteRing {
   // keep it right: they use up as much room as they advance #head. Anything that moves
   // #head otherwise sets it to -1. Shifts and deliveries only make it conservative.
   #fast = -1;
+  // And the fast path takes frames while #appended < #fastFrames (see attendAfter).
+  #fastFrames = 0;
   // The end of the room at #head as last computed (or -1): what #fast is without the mark.
   // The same rules keep it right; reserve uses it before computing the room again.
   #room = -1;
@@ -144,18 +146,19 @@ export class ByteRing {
    */
   tryReserve(size: number): number {
     const head = this.#head;
-    return head + size <= this.#fast ? head : -1;
+    return head + size <= this.#fast && this.#appended < this.#fastFrames ? head : -1;
   }
 
   /**
    * Lets `tryReserve` succeed for at most `bytes` more bytes of frames appended at the
-   * write position (fewer if the room ends sooner), so that the owner gets control back
-   * then. `attendNow` makes the next `tryReserve` fail.
+   * write position (fewer if the room ends sooner), and at most `frames` more frames, so
+   * that the owner gets control back then. `attendNow` makes the next `tryReserve` fail.
    */
-  attendAfter(bytes: number): void {
+  attendAfter(bytes: number, frames = Infinity): void {
     const end = (this.#room = this.#roomEnd(this.#outside()));
     const mark = this.#head + bytes;
     this.#fast = mark < end ? mark : end;
+    this.#fastFrames = this.#appended + frames;
   }
 
   /** Makes the next `tryReserve` fail (see `attendAfter`). */

@@ -152,6 +152,21 @@ test("ByteRing.tryReserve succeeds only up to the attention mark, and never wher
   assert.equal(ring.tryReserve(4), -1);
 });
 
+test("ByteRing.tryReserve also stops after the number of frames attendAfter allows", () => {
+  const ring = new ByteRing(new ArrayBuffer(1000));
+  ring.attendAfter(500, 2);
+  for (const at of [0, 10]) {
+    assert.equal(ring.tryReserve(10), at);
+    ring.view.setUint32(at, 10, true);
+    ring.append(at, 10);
+  }
+  assert.equal(ring.tryReserve(10), -1, "two frames, with bytes to spare");
+  ring.attendAfter(500, 0);
+  assert.equal(ring.tryReserve(10), -1, "no frame allowed");
+  ring.attendAfter(500);
+  assert.equal(ring.tryReserve(10), 20, "frames unbounded by default");
+});
+
 for (const kind of ["ArrayBuffer", "SharedArrayBuffer"] as const) {
   test(`ByteRing's fast path agrees with reserve and keeps the budget under random appends, takes, marks and bytes outside (${kind})`, () => {
     fc.assert(
@@ -162,7 +177,7 @@ for (const kind of ["ArrayBuffer", "SharedArrayBuffer"] as const) {
             fc.record({ op: fc.constant("put" as const), size: fc.integer({ min: 5, max: 120 }) }),
             fc.record({ op: fc.constant("take" as const), out: fc.boolean() }),
             fc.record({ op: fc.constant("release" as const), bytes: fc.integer({ min: 0, max: 200 }) }),
-            fc.record({ op: fc.constant("mark" as const), bytes: fc.integer({ min: -10, max: 400 }) }),
+            fc.record({ op: fc.constant("mark" as const), bytes: fc.integer({ min: -10, max: 400 }), frames: fc.option(fc.integer({ min: -1, max: 6 }), { nil: undefined }) }),
             fc.record({ op: fc.constant("now" as const) }),
           ),
           { maxLength: 300 },
@@ -172,6 +187,7 @@ for (const kind of ["ArrayBuffer", "SharedArrayBuffer"] as const) {
           let outside = 0;
           const ring = new ByteRing(buffer, () => outside);
           const model: Array<[number, number]> = [];
+          let fastLeft = 0; // frames tryReserve may still give since the last mark
           let fill = 0;
           for (const step of ops) {
             const held = model.reduce((sum, [size]) => sum + size, 0);
@@ -181,6 +197,8 @@ for (const kind of ["ArrayBuffer", "SharedArrayBuffer"] as const) {
               const slow = ring.reserve(step.size);
               if (fast >= 0) {
                 assert.equal(fast, slow, "tryReserve gives the offset reserve gives");
+                assert.ok(fastLeft > 0, "tryReserve stops after the frames the mark allows");
+                fastLeft--;
                 ring.view.setUint32(fast, step.size, true);
                 ring.bytes.fill(fill, fast + 4, fast + step.size);
                 ring.append(fast, step.size);
@@ -198,7 +216,8 @@ for (const kind of ["ArrayBuffer", "SharedArrayBuffer"] as const) {
             } else if (step.op === "release") {
               outside = Math.max(0, outside - step.bytes);
             } else if (step.op === "mark") {
-              ring.attendAfter(step.bytes);
+              ring.attendAfter(step.bytes, step.frames);
+              fastLeft = step.frames ?? Infinity;
             } else {
               ring.attendNow();
             }
