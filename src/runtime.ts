@@ -1,6 +1,7 @@
 /**
  * The one place that knows which runtime it runs on: timers that do not keep the process
- * alive. Everything else in the core uses Web standards only.
+ * alive, and the cheapest way to encode JSON and strings into the buffer on each engine.
+ * Everything else in the core uses Web standards only.
  *
  * @module
  */
@@ -70,4 +71,30 @@ export function directJsonFor(engine: "v8" | "jsc", v8Version: string | undefine
   if (engine !== "v8" || typeof v8Version !== "string") return false;
   const major = Number(v8Version.split(".")[0]);
   return Number.isFinite(major) && major > 0 && major < 12;
+}
+
+/** Writes a string as UTF-8 at a byte offset of the buffer it was made for (a Node `Buffer`). */
+export interface Utf8Target {
+  /** Writes `text` at `offset`, at most `length` bytes and never part of a character; returns the bytes written. */
+  utf8Write(text: string, offset: number, length: number): number;
+}
+
+interface BufferGlobals {
+  Buffer?: {
+    from(buffer: ArrayBuffer | SharedArrayBuffer, byteOffset: number, length: number): Utf8Target;
+    prototype?: { utf8Write?: unknown };
+  };
+}
+
+/**
+ * A `Buffer` over `bytes` to encode strings into it in place, where that is cheaper than
+ * `TextEncoder.encodeInto` (which needs a `subarray` view per string): Node and Bun.
+ * Null elsewhere, Deno included, whose `Buffer` is written in JavaScript. Per ~250-byte
+ * JSON string, in place against `encodeInto`: Node 20 128 ns against 185, Node 24 29
+ * against 86, Bun 23 against 50; Deno 135 against 90.
+ */
+export function utf8TargetFor(bytes: Uint8Array): Utf8Target | null {
+  const g = globalThis as unknown as EngineGlobals & BufferGlobals;
+  if (g.Deno !== undefined || g.Buffer === undefined || typeof g.Buffer.prototype?.utf8Write !== "function") return null;
+  return g.Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }

@@ -14,7 +14,7 @@ import { CoarseClock } from "./core/clock.ts";
 import { InvalidOptionError } from "./errors.ts";
 import { type MetricsOptions, renderMetrics } from "./metrics.ts";
 import { resolveOptions, type SinkOptions } from "./options.ts";
-import { preferDirectJson } from "./runtime.ts";
+import { preferDirectJson, utf8TargetFor } from "./runtime.ts";
 import type { TransportState } from "./transport.ts";
 
 /** Where a sink is in its life. */
@@ -144,7 +144,7 @@ class ShedSink<T> implements Sink<T> {
     // The ring counts the accepted records; the records in flight count against its capacity.
     this.#ring = new ByteRing(o.buffer ?? new ArrayBuffer(o.capacityBytes), () => this.#acct.inFlightBytes);
     this.#acct = new Accounting(this.#ring);
-    this.#writer = new RecordWriter(this.#ring, this.#acct, o, this.#clock, preferDirectJson());
+    this.#writer = new RecordWriter(this.#ring, this.#acct, o, this.#clock, preferDirectJson(), utf8TargetFor(this.#ring.bytes));
     const staticHeaders = o.headers !== null && typeof o.headers === "object" ? headerPairs(o.headers, new TextEncoder()) : null;
     this.#flusher = new Flusher(this.#ring, this.#acct, this.#writer, o.transport, o, staticHeaders && staticHeaders.length > 0 ? staticHeaders : null);
     this.#writer.attach(this.#flusher);

@@ -1,10 +1,13 @@
 /**
  * The hot path: turning one record into one frame in the ring, or into one counted drop.
  *
- * `Uint8Array` values are copied into the ring with no allocation; strings are written
- * with `TextEncoder.encodeInto` straight into the ring; other values go through the
- * configured `encode` (JSON by default, written straight into the ring by `json.ts`
- * where the engine makes that cheaper than `JSON.stringify`). Nothing here throws for a record: a value that
+ * `Uint8Array` values are copied into the ring with no allocation; strings are encoded
+ * as UTF-8 straight into the ring (by a `Buffer` over it on Node and Bun, by
+ * `TextEncoder.encodeInto` elsewhere: see `utf8TargetFor` in `runtime.ts`); other values
+ * go through the configured `encode` (JSON by default, written straight into the ring by
+ * `json.ts` where the engine makes that cheaper than `JSON.stringify`). Records with no
+ * key and no headers take a fast path: no call to the flusher until the ring's attention
+ * mark (see #attend). Nothing here throws for a record: a value that
  * cannot be encoded is dropped as `invalid`, one that is too large as `oversize`, one
  * that does not fit as `buffer_full`.
  *
@@ -18,6 +21,7 @@ import { JsonWriter, NOT_PLAIN } from "./json.ts";
 import type { ByteRing } from "./ring.ts";
 import type { CoarseClock } from "./clock.ts";
 import type { HeaderValues, RecordSchema, ResolvedOptions } from "../options.ts";
+import type { Utf8Target } from "../runtime.ts";
 
 const ENCODE_JSON = 0;
 const ENCODE_FUNCTION = 1;
@@ -91,6 +95,8 @@ export class RecordWriter<T> {
   readonly #plain: boolean;
   /** Writes JSON records straight into the ring; null to use `JSON.stringify`. */
   readonly #json: JsonWriter | null;
+  /** The ring's bytes as a target that encodes strings in place; null to use `encodeInto`. */
+  readonly #utf8: Utf8Target | null;
   /** Size of the last record the JSON writer wrote, to skip runs it would not fit in. */
   #lastJsonBytes = 0;
   #scratch: Uint8Array | null = null;
@@ -101,7 +107,7 @@ export class RecordWriter<T> {
    * `json.ts`) instead of through `JSON.stringify` and `TextEncoder`; the bytes are the
    * same, the cost depends on the engine.
    */
-  constructor(ring: ByteRing, acct: Accounting, options: ResolvedOptions<T>, clock: CoarseClock, directJson = false) {
+  constructor(ring: ByteRing, acct: Accounting, options: ResolvedOptions<T>, clock: CoarseClock, directJson = false, utf8: Utf8Target | null = null) {
     this.#clock = clock;
     this.#ring = ring;
     this.#bytes = ring.bytes;
@@ -119,6 +125,7 @@ export class RecordWriter<T> {
     this.#headersFn = typeof options.headers === "function" ? options.headers : null;
     this.#plain = this.#keyFn === null && this.#headersFn === null;
     this.#json = directJson && this.#encodeKind === ENCODE_JSON ? new JsonWriter() : null;
+    this.#utf8 = utf8;
   }
 
   /** Who is told of accepted records (the flusher). */
@@ -128,28 +135,23 @@ export class RecordWriter<T> {
 
   /** Writes one record. Returns true when it was accepted. Never throws. */
   write(record: T): boolean {
-    // Small on purpose, so that engines inline it and the bytes path into the caller.
-    return this.#plain && record instanceof Uint8Array ? this.#writePlainBytes(record) : this.#writeAny(record);
-  }
-
-  /**
-   * Bytes, no key, no headers: the cheapest record. When the ring's fast reserve succeeds
-   * (room, and no attention mark reached: see #attend) the frame is written with the
-   * clock's last tick and nothing else is checked or told.
-   */
-  #writePlainBytes(record: Uint8Array): boolean {
+    // Bytes, no key, no headers: the cheapest record. When the ring's fast reserve
+    // succeeds (room, and no attention mark reached: see #attend) the frame is written
+    // with the clock's last tick and nothing else is checked or told. Written out here,
+    // not in a method of its own: engines stop inlining a few calls deep (JavaScriptCore
+    // at depth 5, counted from the caller's caller), and every level saved keeps the
+    // ring's calls inlined.
+    if (!this.#plain || !(record instanceof Uint8Array)) return this.#writeAny(record);
     const size = FRAME_HEADER_BYTES + record.length;
     const at = this.#ring.tryReserve(size);
-    if (at >= 0) {
-      this.#bytes.set(record, at + FRAME_HEADER_BYTES);
-      const view = this.#view;
-      view.setUint32(at + SIZE_AT, size, true);
-      view.setFloat64(at + TIMESTAMP_AT, this.#clock.last, true);
-      view.setFloat64(at + KEY_LENGTH_AT, NO_KEY_NO_HEADERS, true);
-      this.#ring.append(at, size);
-      return true;
-    }
-    return this.#writePlainBytesSlow(record, size);
+    if (at < 0) return this.#writePlainBytesSlow(record, size);
+    this.#bytes.set(record, at + FRAME_HEADER_BYTES);
+    const view = this.#view;
+    view.setUint32(at + SIZE_AT, size, true);
+    view.setFloat64(at + TIMESTAMP_AT, this.#clock.last, true);
+    view.setFloat64(at + KEY_LENGTH_AT, NO_KEY_NO_HEADERS, true);
+    this.#ring.append(at, size);
+    return true;
   }
 
   #writePlainBytesSlow(record: Uint8Array, size: number): boolean {
@@ -185,13 +187,11 @@ export class RecordWriter<T> {
 
   #writeAny(record: T): boolean {
     if (this.#plain) {
-      if (typeof record === "string") return this.#writeString(record, FRAME_HEADER_BYTES, null, null);
+      if (typeof record === "string") return this.#writePlainString(record);
       if (this.#json !== null) return this.#writeJson(record, FRAME_HEADER_BYTES, null, null);
       const value = this.#encodeValue(record);
       if (value === null) return this.#refuse(INVALID, 0);
-      return typeof value === "string"
-        ? this.#writeString(value, FRAME_HEADER_BYTES, null, null)
-        : this.#writeBytes(value, value.length, FRAME_HEADER_BYTES, null, null);
+      return typeof value === "string" ? this.#writePlainString(value) : this.#writeBytes(value, value.length, FRAME_HEADER_BYTES, null, null);
     }
     let value: Uint8Array | string | null = null;
     if (typeof record === "string" || record instanceof Uint8Array) {
@@ -343,6 +343,31 @@ export class RecordWriter<T> {
     return true;
   }
 
+  /**
+   * A string value, no key, no headers: the fast path of the bytes (see `write`), for the
+   * most the string can take as UTF-8. What the fast path gives is within
+   * `maxRecordBytes` (see #attend), so the record cannot be oversize.
+   */
+  #writePlainString(value: string): boolean {
+    const most = FRAME_HEADER_BYTES + value.length * 3;
+    const at = this.#ring.tryReserve(most);
+    if (at < 0) {
+      if (!this.#writeString(value, FRAME_HEADER_BYTES, null, null)) return false;
+      this.#attend();
+      return true;
+    }
+    const utf8 = this.#utf8;
+    const size = FRAME_HEADER_BYTES + (utf8 !== null
+      ? utf8.utf8Write(value, at + FRAME_HEADER_BYTES, most - FRAME_HEADER_BYTES)
+      : this.#encoder.encodeInto(value, this.#bytes.subarray(at + FRAME_HEADER_BYTES, at + most)).written);
+    const view = this.#view;
+    view.setUint32(at + SIZE_AT, size, true);
+    view.setFloat64(at + TIMESTAMP_AT, this.#clock.last, true);
+    view.setFloat64(at + KEY_LENGTH_AT, NO_KEY_NO_HEADERS, true);
+    this.#ring.append(at, size);
+    return true;
+  }
+
   #writeString(value: string, fixed: number, key: Uint8Array | null, headers: Uint8Array | null): boolean {
     // UTF-8 takes at least one byte per UTF-16 unit and at most three.
     const least = fixed + value.length;
@@ -351,7 +376,10 @@ export class RecordWriter<T> {
     const at = this.#ring.reserve(most);
     if (at >= 0) {
       // The ring's reserve kept `most` bytes within capacity (in-flight bytes counted).
-      const written = this.#encoder.encodeInto(value, this.#bytes.subarray(at + fixed, at + most)).written;
+      const utf8 = this.#utf8;
+      const written = utf8 !== null
+        ? utf8.utf8Write(value, at + fixed, most - fixed)
+        : this.#encoder.encodeInto(value, this.#bytes.subarray(at + fixed, at + most)).written;
       const size = fixed + written;
       if (size > this.#maxRecordBytes) return this.#refuse(OVERSIZE, size);
       this.#finish(at, size, key, headers);

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import * as v from "valibot";
 import { createSink, memoryTransport } from "../../mod.ts";
 import { sleep } from "../support/wait.ts";
+import { utf8TargetFor } from "../../src/runtime.ts";
 
 const text = (bytes: Uint8Array | null) => (bytes === null ? null : new TextDecoder().decode(bytes));
 
@@ -25,6 +26,33 @@ test("emit(string) writes UTF-8, multi-byte characters and surrogate pairs inclu
   assert.deepEqual(transport.texts(), values);
   const utf8 = values.reduce((sum, value) => sum + new TextEncoder().encode(value).length + 20, 0);
   assert.equal(report.delivered.bytes, utf8, "bytes are counted as UTF-8 length plus 20 bytes of framing");
+});
+
+test("emit(string) writes the bytes TextEncoder writes, lone surrogates (as U+FFFD) included", async () => {
+  const transport = memoryTransport();
+  const sink = createSink({ transport });
+  const values = ["a\uD800b", "\uDC00", "x\uD83D", "\uD83D\uDE00\uDE00", "\u0080\u07FF\u0800\uFFFF", "\u00E9".repeat(300), "\u0000\u007F"];
+  for (const value of values) assert.equal(sink.emit(value), true);
+  await sink.close({ timeoutMs: 1000 });
+  const encoder = new TextEncoder();
+  assert.deepEqual(
+    transport.received.map((r) => [...r.value]),
+    values.map((value) => [...encoder.encode(value)]),
+  );
+});
+
+test("strings are encoded in place on Node and Bun, through TextEncoder on Deno, with the same bytes", () => {
+  const bytes = new Uint8Array(64);
+  const target = utf8TargetFor(bytes);
+  const deno = (globalThis as { Deno?: unknown }).Deno !== undefined;
+  assert.equal(target === null, deno);
+  if (target === null) return;
+  const value = "\u00E9\uD800\uD83D\uDE00z";
+  const expected = new TextEncoder().encode(value);
+  assert.equal(target.utf8Write(value, 5, 40), expected.length);
+  assert.deepEqual([...bytes.subarray(5, 5 + expected.length)], [...expected]);
+  assert.equal(bytes[4], 0, "nothing before the offset");
+  assert.equal(bytes[5 + expected.length], 0, "nothing after the string");
 });
 
 test("strings are written correctly when the ring is nearly full and they must wrap", async () => {

@@ -41,14 +41,23 @@ test("a full batch is sent at once, without waiting for lingerMs", async () => {
   await sink.close({ timeoutMs: 100 });
 });
 
-test("byte records (which skip the flusher's check while there is room) still send a full batch at once", async () => {
-  for (const batch of [{ maxRecords: 5, lingerMs: 60_000 }, { maxBytes: 5 * 120, lingerMs: 60_000 }]) {
-    const transport = recordingTransport();
-    const sink = createSink({ transport, batch });
-    for (let i = 0; i < 5; i++) sink.emit(new Uint8Array(100)); // 120-byte frames
-    await until(() => transport.batches.length === 1, `the full batch (${JSON.stringify(batch)})`);
-    assert.equal(transport.batches[0]!.records.length, 5);
-    await sink.close({ timeoutMs: 100 });
+test("records that skip the flusher's check while there is room (bytes, strings, JSON) still send a full batch at once", async () => {
+  const records: Array<[string, () => unknown]> = [
+    ["bytes", () => new Uint8Array(100)], // 120-byte frames
+    ["string", () => "s".repeat(100)],
+    ["object", () => ({ pad: "o".repeat(90) })], // 100 bytes of JSON
+  ];
+  for (const [kind, make] of records) {
+    for (const batch of [{ maxRecords: 5, lingerMs: 60_000 }, { maxBytes: 5 * 120, lingerMs: 60_000 }, { maxRecords: 1000, lingerMs: 60_000 }]) {
+      const transport = recordingTransport();
+      const sink = createSink({ transport, batch });
+      const count = batch.maxRecords === 1000 ? 1000 : 5;
+      // A first record wakes the idle flusher (it starts lingering); the rest fill the batch.
+      for (let i = 0; i < count; i++) sink.emit(make());
+      await until(() => transport.batches.length === 1, `the full batch of ${kind} (${JSON.stringify(batch)})`);
+      assert.equal(transport.batches[0]!.records.length, count);
+      await sink.close({ timeoutMs: 100 });
+    }
   }
 });
 
