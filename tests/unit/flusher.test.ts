@@ -164,7 +164,9 @@ test("no more than maxInFlight batches are in the transport's hands at once", as
   transport.hang();
   const sink = createSink({ transport, batch: { maxRecords: 1, lingerMs: 0, maxInFlight: 3 } });
   for (let i = 0; i < 20; i++) sink.emit(`r${i}`);
-  await sleep(10);
+  // Sends go one per turn of the event loop: wait for three, then give a fourth the time.
+  await until(() => transport.sendCalls === 3, "three sends");
+  await sleep(20);
   assert.equal(transport.sendCalls, 3);
   assert.equal(sink.stats().inFlight.records, 3);
   transport.release();
