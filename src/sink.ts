@@ -39,6 +39,13 @@ export interface CloseReport extends Counts {
   readonly durationMs: number;
   /** True when everything accepted was settled before the deadline (no `shutdown` drops). */
   readonly flushed: boolean;
+  /**
+   * Of the `shutdown` drops, the records handed to the transport that had no answer for
+   * them at the deadline (a send still in flight, or aborted by the close): if they
+   * reached a broker before it stopped answering, it may still write them. The other
+   * `shutdown` drops never left the sink. 0 when `flushed`.
+   */
+  readonly inDoubt: { readonly records: number; readonly bytes: number };
 }
 
 /** Options of {@linkcode Sink.close}. */
@@ -245,7 +252,8 @@ class ShedSink<T> implements Sink<T> {
     await withDeadline(Promise.resolve().then(() => this.#transport.close(left)).catch(() => {}), left);
     this.#state = STATE_CLOSED;
     this.#clock.stop();
-    return { ...this.#acct.snapshot(), durationMs: Date.now() - started, flushed };
+    const inDoubt = { records: this.#flusher.inDoubt.records, bytes: this.#flusher.inDoubt.bytes };
+    return { ...this.#acct.snapshot(), durationMs: Date.now() - started, flushed, inDoubt };
   }
 
   #transportState(): TransportState {

@@ -42,7 +42,10 @@ export interface SendReport {
   readonly retry?: ReadonlyArray<number>;
   /** Given up on by the transport because they reached the sink's `maxAgeMs`. */
   readonly expired?: ReadonlyArray<number>;
-  /** Not delivered because the send was aborted (the sink is shutting down). */
+  /**
+   * Not known to be delivered, and not to be: the send was aborted (the sink is shutting
+   * down) while these records were on their way to a broker, with no answer yet.
+   */
   readonly aborted?: ReadonlyArray<number>;
   /** Why records were rejected, for the sink's `lastError`. */
   readonly error?: unknown;
@@ -68,8 +71,10 @@ export interface TransportContext {
  *   be retried). Rejecting the promise means "nothing in this batch was delivered":
  *   with a {@linkcode TransportError} whose `retriable` is true the flusher retries the
  *   whole batch later; with anything else the whole batch counts as `rejected`.
- * - When `signal` aborts, `send` settles promptly; records whose fate is then unknown are
- *   reported in `aborted` (or the promise rejects with the abort reason).
+ * - When `signal` aborts, `send` settles promptly; records whose fate is then unknown
+ *   (handed on towards a broker, no answer yet) are reported in `aborted` (or the
+ *   promise rejects with the abort reason), records it never handed on in `retry`. The
+ *   sink counts both as `shutdown`, and the former in the close report's `inDoubt`.
  * - A record reported delivered is never reported again; a record reported rejected,
  *   expired or aborted is never delivered later by this transport.
  */

@@ -215,6 +215,20 @@ export class Flusher<T> {
   }
 
   /**
+   * Of the records dropped as `shutdown`, those handed to the transport that had no
+   * answer for them (sends still in flight at the deadline, or aborted by it): the
+   * transport may have passed them to a broker, which may write them.
+   */
+  readonly inDoubt = { records: 0, bytes: 0 };
+
+  /** Drops records the transport was given and did not answer for, as `shutdown`. */
+  #abandon(records: number, bytes: number): void {
+    this.#acct.loseInFlight(SHUTDOWN, records, bytes);
+    this.inDoubt.records += records;
+    this.inDoubt.bytes += bytes;
+  }
+
+  /**
    * Stops for good: aborts sends in flight, waits up to `graceMs` for them to settle,
    * then drops everything still held as `shutdown`.
    */
@@ -234,7 +248,7 @@ export class Flusher<T> {
     }
     this.#onIdle = null;
     const acct = this.#acct;
-    for (const shipment of this.#inFlight.keys()) acct.loseInFlight(SHUTDOWN, shipment.batch.records.length, shipment.batch.bytes);
+    for (const shipment of this.#inFlight.keys()) this.#abandon(shipment.batch.records.length, shipment.batch.bytes);
     this.#inFlight.clear();
     for (const shipment of this.#retry) acct.loseInFlight(SHUTDOWN, shipment.batch.records.length, shipment.batch.bytes);
     this.#retry.length = 0;
@@ -367,7 +381,8 @@ export class Flusher<T> {
     let retried = false;
     if (error !== null) {
       if (this.#stopped) {
-        acct.loseInFlight(SHUTDOWN, records.length, bytes);
+        // Perhaps the abort reason: the fate of the batch is unknown.
+        this.#abandon(records.length, bytes);
       } else if (isRetriable(error)) {
         this.#retry.unshift(shipment);
         retried = true;
@@ -421,7 +436,7 @@ export class Flusher<T> {
           acct.loseInFlight(EXPIRED, 1, size);
           break;
         case OUTCOME_ABORTED:
-          acct.loseInFlight(SHUTDOWN, 1, size);
+          this.#abandon(1, size);
           break;
         default:
           if (this.#stopped) {

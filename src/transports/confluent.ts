@@ -57,7 +57,7 @@
  * the wire when the producer is destroyed (for example to a hung broker that resumes
  * later) may still be written by the broker. No client can know that outcome without the
  * broker's answer; it only arises when `close()` gives up on a broker that does not
- * answer within the deadline.
+ * answer within the deadline, and the close report's `inDoubt` counts such records.
  *
  * @example
  * ```ts ignore
@@ -359,9 +359,9 @@ class Confluent implements ConfluentTransport {
     const job = new Job(batch.records);
     if (this.#closed) throw new TransportError("TRANSPORT_CLOSED", "confluent transport is closed", { retriable: false });
     if (this.#context === null) this.start(DEFAULT_CONTEXT);
-    if (signal.aborted) return allAborted(job);
+    if (signal.aborted) return noneProduced(job);
     await this.#whenReady(signal);
-    if (signal.aborted) return allAborted(job);
+    if (signal.aborted) return noneProduced(job);
     if (this.#client === null) {
       if (this.#setupError !== null) throw this.#setupError;
       throw this.#unavailable();
@@ -893,8 +893,11 @@ class Confluent implements ConfluentTransport {
           return signal.aborted ? "aborted" : "retry";
         case EXPIRED:
           return "expired";
+        case NOT_PRODUCED:
+          // never handed to librdkafka (the send was aborted first): not written
+          return "retry";
         default:
-          // not produced, or produced without a report when the send was aborted
+          // produced without a report when the send was aborted: unknown
           return "aborted";
       }
     }, { rejected: job.rejectError, retry: job.retryError });
@@ -994,9 +997,10 @@ function destroy(client: Client, flushMs: number): Promise<void> {
   return client.destroying;
 }
 
-function allAborted(job: Job): SendReport {
+/** The report of a send aborted before it produced anything: nothing left the transport. */
+function noneProduced(job: Job): SendReport {
   job.finished = true;
-  return { aborted: job.records.map((_, i) => i) };
+  return { retry: job.records.map((_, i) => i) };
 }
 
 function headersOf(record: OutRecord): Array<Record<string, Uint8Array>> | undefined {

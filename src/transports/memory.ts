@@ -135,13 +135,14 @@ class Memory implements MemoryTransport {
     this.#sendCalls++;
     if (this.#state === "closed") throw new TransportError("TRANSPORT_CLOSED", "memory transport is closed", { retriable: false });
     if (this.#hung) {
+      // Aborted while hung: nothing was received (nor ever will be).
       const aborted = await this.#wait(signal);
-      if (aborted) return { aborted: batch.records.map((_, i) => i) };
+      if (aborted) return { retry: batch.records.map((_, i) => i) };
     }
     if (this.#latencyMs > 0) {
       await new Promise<void>((resolve) => setTimeout(resolve, this.#latencyMs));
     }
-    if (signal.aborted) return { aborted: batch.records.map((_, i) => i) };
+    if (signal.aborted) return { retry: batch.records.map((_, i) => i) };
     if (this.#failures > 0) {
       this.#failures--;
       this.#state = "down";

@@ -21,8 +21,9 @@
  *   again, until only the records refused on their own are `rejected`.
  * - the broker or the client refuses for good (unknown topic, authorization, a codec the
  *   runtime lacks, …): `rejected`.
- * - the send's signal aborts (the sink is closing): `aborted`, and the client is closed
- *   so that nothing it held is delivered later.
+ * - the send's signal aborts (the sink is closing): `aborted` for records on the wire
+ *   (`retry` for those not sent yet), and the client is closed so that nothing it held is
+ *   delivered later.
  *
  * Everything retriable (broken connections, request timeouts, leader changes, a broker
  * that restarts) the client retries itself, without limit, with the idempotent
@@ -824,8 +825,11 @@ function report(job: Job, signal: AbortSignal): SendReport | undefined {
         return "rejected";
       case RETRY:
         return signal.aborted ? "aborted" : "retry";
+      case PENDING:
+        // never sent: the signal aborted first
+        return "retry";
       default:
-        // ABORTED, or never sent because the signal aborted first
+        // ABORTED: on the wire when the send was aborted, unknown
         return "aborted";
     }
   }, { rejected: job.rejectError, retry: job.retryError });

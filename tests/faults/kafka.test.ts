@@ -291,13 +291,14 @@ test("broker unreachable from the start: construction succeeds, emit works, clos
     const report = await sink.close({ timeoutMs: 3000 });
     const took = Date.now() - t0;
     const stats = sink.stats();
-    logFigures("unreachable", load, stats, ` closeMs=${took} lastError=${JSON.stringify(stats.lastError)}`);
+    logFigures("unreachable", load, stats, ` closeMs=${took} inDoubt=${report.inDoubt.records} lastError=${JSON.stringify(stats.lastError)}`);
     assert.ok(took < 10_000, `close came back (${took} ms for a 3000 ms timeout)`);
     assertSettled(stats);
     assertHotPathRan(load);
     assert.equal(report.flushed, false);
     assert.equal(stats.delivered.records, 0);
     assert.equal(stats.dropped.shutdown.records, load.kept.length, "everything left is counted as shutdown");
+    assert.equal(report.inDoubt.records, 0, "nothing reached a broker, and the transport knows it");
     assert.equal(stats.lost.records, stats.dropped.shutdown.records);
     assert.equal(stats.transport.state, "closed");
     assert.ok(stats.lastError !== null, "the connection failure is visible");
@@ -369,12 +370,14 @@ test("connection blackholed through the proxy at close: close returns on time, a
     const report = await sink.close({ timeoutMs: 3000 });
     const took = Date.now() - t0;
     const stats = sink.stats();
-    logFigures("blackhole-at-close", load, stats, ` closeMs=${took}`);
+    logFigures("blackhole-at-close", load, stats, ` closeMs=${took} inDoubt=${report.inDoubt.records}`);
     assert.ok(took < 10_000, `close came back (${took} ms for a 3000 ms timeout)`);
     assertSettled(stats);
     assertHotPathRan(load);
     assert.equal(report.flushed, false);
     assert.ok(stats.dropped.shutdown.records > 0, "what could not be sent is counted as shutdown");
+    assert.ok(report.inDoubt.records > 0, "the sends the blackhole swallowed are in doubt");
+    assert.ok(report.inDoubt.records < stats.dropped.shutdown.records, "and only those: the rest never left the sink");
     assert.equal(stats.accepted.records, stats.delivered.records + stats.lost.records);
 
     // Heal the network: nothing the sink gave up on may show up later.

@@ -158,6 +158,50 @@ test("rejected: a permanent batch failure drops the whole batch as rejected, wit
   await sink.close({ timeoutMs: 100 });
 });
 
+test("shutdown: records a send still holds at the deadline, ignoring the abort, are dropped as shutdown and counted in doubt", async () => {
+  const sent: number[] = [];
+  const transport = {
+    name: "deaf",
+    send: (batch: { records: ReadonlyArray<unknown> }) => {
+      sent.push(batch.records.length);
+      return new Promise<undefined>(() => {}); // never settles, whatever the signal says
+    },
+    state: () => "up" as const,
+    close: async () => {},
+  };
+  const sink = createSink({ transport, batch: { lingerMs: 0, maxRecords: 3, maxInFlight: 2 } });
+  for (let i = 0; i < 10; i++) sink.emit(`r${i}`);
+  const report = await sink.close({ timeoutMs: 100 });
+  assert.deepEqual(sent, [3, 3], "two batches of three in flight");
+  assert.equal(report.dropped.shutdown.records, 10);
+  assert.deepEqual(report.inDoubt, { records: 6, bytes: 6 * (20 + 2) }, "the six records the transport held, not the four it never got");
+  assert.deepEqual(conservationErrors(report), []);
+});
+
+test("shutdown: records an aborted send reports aborted, or rejects with the abort, are counted in doubt; those it reports to retry are not", async () => {
+  for (const answer of ["report", "reject"] as const) {
+    const transport = {
+      name: "aborting",
+      send: (batch: { records: ReadonlyArray<unknown> }, signal: AbortSignal) =>
+        new Promise<{ aborted: number[]; retry: number[] } | undefined>((resolve, reject) => {
+          signal.addEventListener("abort", () => {
+            // The first two records were on their way, the rest never left.
+            if (answer === "report") resolve({ aborted: [0, 1], retry: batch.records.map((_, i) => i).slice(2) });
+            else reject(signal.reason);
+          }, { once: true });
+        }),
+      state: () => "up" as const,
+      close: async () => {},
+    };
+    const sink = createSink({ transport, batch: { lingerMs: 0, maxRecords: 5, maxInFlight: 1 } });
+    for (let i = 0; i < 8; i++) sink.emit(`r${i}`);
+    const report = await sink.close({ timeoutMs: 200 });
+    assert.equal(report.dropped.shutdown.records, 8, answer);
+    assert.deepEqual(report.inDoubt, answer === "report" ? { records: 2, bytes: 2 * 22 } : { records: 5, bytes: 5 * 22 }, answer);
+    assert.deepEqual(conservationErrors(report), [], answer);
+  }
+});
+
 test("shutdown: close drops what it could not deliver by its deadline as shutdown", async () => {
   const transport = memoryTransport();
   transport.hang();
@@ -166,6 +210,7 @@ test("shutdown: close drops what it could not deliver by its deadline as shutdow
   const report = await sink.close({ timeoutMs: 100 });
   assert.equal(report.flushed, false);
   assert.equal(report.dropped.shutdown.records, 6);
+  assert.deepEqual(report.inDoubt, { records: 0, bytes: 0 }, "the hung memory transport received nothing");
   assert.equal(report.pending.records, 0);
   assert.equal(report.inFlight.records, 0);
   onlyDrops(sink.stats(), { shutdown: 6 });

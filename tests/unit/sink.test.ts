@@ -81,6 +81,7 @@ test("close() flushes, closes the transport and reports delivered, drops and dur
   sink.emit({ bad: 1n });
   const report = await sink.close({ timeoutMs: 2000 });
   assert.equal(report.flushed, true);
+  assert.deepEqual(report.inDoubt, { records: 0, bytes: 0 });
   assert.equal(report.delivered.records, 50);
   assert.equal(report.dropped.invalid.records, 1);
   assert.ok(report.durationMs >= 0 && report.durationMs < 2000);
@@ -115,6 +116,7 @@ test("abort() drops everything not yet delivered as shutdown at once", async () 
   for (let i = 0; i < 10; i++) sink.emit(`r${i}`);
   const report = await sink.abort();
   assert.equal(report.dropped.shutdown.records, 10);
+  assert.deepEqual(report.inDoubt, { records: 0, bytes: 0 }, "nothing was sent");
   assert.equal(report.delivered.records, 0);
   assert.equal(transport.received.length, 0);
 });
