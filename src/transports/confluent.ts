@@ -34,6 +34,13 @@
  * only, the sink counts value, key, headers and framing) so the records librdkafka holds
  * never exceed what the sink already counts as in flight.
  *
+ * ## State
+ *
+ * `up` once a broker answered; `down` when librdkafka reports every broker connection
+ * down, and when produced records get no delivery report at all for 5 s (a hung broker
+ * keeps its connections open: `stall.ts`); `up` again with the next delivery, or when a
+ * metadata probe (every second while down) is answered and reports flow again.
+ *
  * ## Invariant 4: a record counted as dropped is never delivered
  *
  * librdkafka reports every local message timeout as `ERR__MSG_TIMED_OUT`, whether the
@@ -78,6 +85,7 @@ import * as v from "valibot";
 import { parseOptions, rejectOwned } from "../validate.ts";
 import { BROKERS_EXPECTED, KAFKA_OPTION_ENTRIES, type KafkaOptions, resolveKafkaOptions, type ResolvedKafkaOptions } from "./options.ts";
 import { type TimerHandle, unrefTimeout } from "../runtime.ts";
+import { StallWatch } from "./stall.ts";
 import {
   type Batch,
   type OutRecord,
@@ -327,6 +335,12 @@ class Confluent implements ConfluentTransport {
   #teardown: Promise<void> | null = null;
   /** Records produced on any client whose delivery report has not arrived. */
   #outstanding = 0;
+  /** Delivery reports received, for the stall watch. */
+  #answers = 0;
+  /** A broker that stops answering while records wait: `down`, though no error came. */
+  readonly #stall = new StallWatch(() => this.#outstanding, () => this.#answers, () => {
+    if (this.#up) this.#markDown();
+  });
   /** An isolated group is being produced (or waits for the queue to drain): others wait. */
   #exclusive = false;
   #exclusiveChain: Promise<void> = Promise.resolve();
@@ -346,6 +360,7 @@ class Confluent implements ConfluentTransport {
   start(context: TransportContext): void {
     if (this.#context !== null || this.#closed) return;
     this.#context = context;
+    this.#stall.start();
     this.#connect();
   }
 
@@ -638,7 +653,8 @@ class Confluent implements ConfluentTransport {
       try {
         client.producer.getMetadata({ allTopics: false, timeout: PROBE_EVERY_MS }, (error) => {
           this.#probing = false;
-          if (!error && client === this.#client) this.#markUp();
+          // A broker that answers metadata but not produce requests stays down.
+          if (!error && client === this.#client && !this.#stall.stalled) this.#markUp();
           else this.#scheduleProbe();
         });
       } catch {
@@ -744,6 +760,7 @@ class Confluent implements ConfluentTransport {
     if (!(token instanceof Token)) return;
     client.outstanding--;
     this.#outstanding--;
+    this.#answers++;
     if (this.#outstanding === 0 && this.#drainWaiters.length > 0) {
       const waiters = this.#drainWaiters;
       this.#drainWaiters = [];
@@ -909,6 +926,7 @@ class Confluent implements ConfluentTransport {
   #destroyAll(flushMs: number): Promise<void> {
     if (this.#teardown !== null) return this.#teardown;
     this.#closed = true;
+    this.#stall.stop();
     if (this.#reconnectTimer !== null) clearTimeout(this.#reconnectTimer);
     this.#reconnectTimer = null;
     if (this.#probeTimer !== null) clearTimeout(this.#probeTimer);

@@ -56,6 +56,7 @@ import { parseOptions, rejectOwned } from "../validate.ts";
 import { partitionForKey } from "./partition.ts";
 import { BROKERS_EXPECTED, KAFKA_OPTION_ENTRIES, type KafkaOptions, resolveKafkaOptions, type ResolvedKafkaOptions } from "./options.ts";
 import { type TimerHandle, unrefTimeout } from "../runtime.ts";
+import { StallWatch } from "./stall.ts";
 import {
   type Batch,
   type OutRecord,
@@ -390,6 +391,13 @@ class Platformatic implements PlatformaticTransport {
   #lastError: string | null = null;
   #everUp = false;
   #up = false;
+  /** Produce calls in progress, and answers to them (success or failure), for the stall watch. */
+  #sending = 0;
+  #answers = 0;
+  /** A broker that stops answering while records wait: `down`, though no error came. */
+  readonly #stall = new StallWatch(() => this.#sending, () => this.#answers, (ms) => {
+    if (this.#up) this.#markDown(`no answer from the broker for ${Math.round(ms / 1000)} s with records on their way`);
+  });
   #closed = false;
   #probeTimer: TimerHandle | null = null;
   #probing = false;
@@ -408,6 +416,7 @@ class Platformatic implements PlatformaticTransport {
   start(context: TransportContext): void {
     if (this.#context !== null || this.#closed) return;
     this.#context = context;
+    this.#stall.start();
     // Connect early: load the package, fetch metadata and a producer id.
     void this.#ready(new AbortController().signal).catch(() => {});
   }
@@ -440,6 +449,7 @@ class Platformatic implements PlatformaticTransport {
 
   close(timeoutMs: number): Promise<void> {
     this.#closed = true;
+    this.#stall.stop();
     this.#stopProbe();
     if (this.#closing === null) {
       const client = this.#client;
@@ -521,10 +531,13 @@ class Platformatic implements PlatformaticTransport {
         if (settled) return;
         settled = true;
         client.active--;
+        this.#sending--;
+        this.#answers++;
         client.onDeath.delete(onDeath);
         resolve(outcome);
       };
       client.active++;
+      this.#sending++;
       client.onDeath.add(onDeath);
       let sent: Promise<unknown>;
       try {
@@ -660,7 +673,8 @@ class Platformatic implements PlatformaticTransport {
       this.#markDown(text);
       throw this.#error(text, true, error);
     }
-    this.#markUp();
+    // Metadata may come from the client's cache: it proves nothing while sends get no answer.
+    if (!this.#stall.stalled) this.#markUp();
     return { client, partitions };
   }
 
@@ -701,7 +715,8 @@ class Platformatic implements PlatformaticTransport {
       within(probe, PROBE_EVERY_MS, null).then(
         () => {
           this.#probing = false;
-          if (client === this.#client && !client.dead) this.#markUp();
+          // A broker that answers metadata but not produce requests stays down.
+          if (client === this.#client && !client.dead && !this.#stall.stalled) this.#markUp();
           else this.#scheduleProbe();
         },
         () => {

@@ -159,21 +159,30 @@ test("broker paused 10 s under a load that fits: every record arrives after resu
   await createTopic(topic, 3);
   const sink = createSink<Rec>({ transport: await kafkaTransportForTests({ brokers: BOOTSTRAP, topic }), batch: { lingerMs: 10 } });
   const load = new Load(sink);
+  // A hung broker keeps its connections open: only the records' missing answers tell.
+  let downAfterMs = -1;
   try {
     load.start(2);
     await sleep(2000);
+    assert.equal(sink.stats().transport.state, "up");
     await kafka("pause");
     load.outage = true;
-    await sleep(10_000);
+    const pausedAt = Date.now();
+    while (Date.now() - pausedAt < 10_000) {
+      if (downAfterMs < 0 && sink.stats().transport.state === "down") downAfterMs = Date.now() - pausedAt;
+      await sleep(100);
+    }
     load.outage = false;
     await kafka("resume");
+    await until(() => sink.stats().transport.state === "up", "the transport up again after the resume", 30_000);
     await sleep(2000);
     load.stop();
     const report = await sink.close({ timeoutMs: 60_000 });
     const stats = sink.stats();
-    logFigures("broker-paused", load, stats, ` closeMs=${report.durationMs}`);
+    logFigures("broker-paused", load, stats, ` closeMs=${report.durationMs} downAfterMs=${downAfterMs}`);
     assertSettled(stats);
     assertHotPathRan(load);
+    assert.ok(downAfterMs >= 0, "the transport reported the hung broker down");
     await assertAllArrived(topic, load, stats);
   } finally {
     load.dispose();
