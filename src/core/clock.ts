@@ -11,9 +11,9 @@
  * A read costs a field load and a test: the caller passes a counter that it increments
  * anyway (the sink passes its ring's count of frames, or of records offered) instead of
  * the clock keeping its own.
- * The sink's path for byte records goes further and reads {@linkcode CoarseClock.last}
- * with no test at all: it learns from `onStop` when that value stops being current, and
- * calls `read` itself every so many bytes of a burst.
+ * The sink's fast path (records without key or headers) goes further and reads
+ * {@linkcode CoarseClock.last} with no test at all: it learns from `onStop` when that
+ * value stops being current, and calls `read` itself every so many bytes of a burst.
  *
  * @module
  */

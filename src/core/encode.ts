@@ -352,6 +352,9 @@ export class RecordWriter<T> {
     const most = FRAME_HEADER_BYTES + value.length * 3;
     const at = this.#ring.tryReserve(most);
     if (at < 0) {
+      // As for bytes: past an attention mark, a record that has room reads the time, so
+      // that a long synchronous burst is not stamped with its start.
+      if (this.#ring.reserve(most) >= 0) this.#clock.read();
       if (!this.#writeString(value, FRAME_HEADER_BYTES, null, null)) return false;
       this.#attend();
       return true;

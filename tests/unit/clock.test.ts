@@ -76,29 +76,30 @@ test("a sink stamps a byte record emitted after an idle spell with the current t
   await sink.close();
 });
 
-test("a sink's timestamps follow the wall clock through a synchronous burst of byte records", async () => {
-  const transport = memoryTransport();
-  transport.hang(); // keep everything pending: the burst must not depend on the flusher
-  const sink = createSink({ transport, capacityBytes: 8 * 1024 * 1024 });
-  const record = new Uint8Array(1000);
-  const start = Date.now();
-  const end = start + 40;
-  const stamps: number[] = [];
-  let now = start;
-  // Nothing yields: timers cannot tick, so only the sink's own refreshes move the clock.
-  while (now < end) {
-    assert.ok(sink.emit(record));
-    const spin = performance.now() + 0.02;
-    while (performance.now() < spin);
-    now = Date.now();
-  }
-  const emitted = sink.stats().accepted.records;
-  transport.release();
-  assert.ok(await sink.flush({ timeoutMs: 5000 }));
-  for (const r of transport.received) stamps.push(r.timestamp);
-  assert.equal(stamps.length, emitted);
-  for (let i = 1; i < stamps.length; i++) assert.ok(stamps[i]! >= stamps[i - 1]!, "timestamps never go back");
-  assert.ok(stamps[0]! >= start - 1 && stamps[0]! <= start + 5, `first stamp ${stamps[0]} near the burst's start ${start}`);
-  assert.ok(stamps.at(-1)! >= end - 10, `last stamp ${stamps.at(-1)} within 10 ms of the burst's end ${end}`);
-  await sink.close();
-});
+for (const [kind, record] of [["byte", new Uint8Array(1000)], ["string", "s".repeat(1000)], ["JSON", { pad: "j".repeat(990) }]] as const) {
+  test(`a sink's timestamps follow the wall clock through a synchronous burst of ${kind} records`, async () => {
+    const transport = memoryTransport();
+    transport.hang(); // keep everything pending: the burst must not depend on the flusher
+    const sink = createSink<unknown>({ transport, capacityBytes: 8 * 1024 * 1024 });
+    const start = Date.now();
+    const end = start + 40;
+    const stamps: number[] = [];
+    let now = start;
+    // Nothing yields: timers cannot tick, so only the sink's own refreshes move the clock.
+    while (now < end) {
+      assert.ok(sink.emit(record));
+      const spin = performance.now() + 0.02;
+      while (performance.now() < spin);
+      now = Date.now();
+    }
+    const emitted = sink.stats().accepted.records;
+    transport.release();
+    assert.ok(await sink.flush({ timeoutMs: 5000 }));
+    for (const r of transport.received) stamps.push(r.timestamp);
+    assert.equal(stamps.length, emitted);
+    for (let i = 1; i < stamps.length; i++) assert.ok(stamps[i]! >= stamps[i - 1]!, "timestamps never go back");
+    assert.ok(stamps[0]! >= start - 1 && stamps[0]! <= start + 5, `first stamp ${stamps[0]} near the burst's start ${start}`);
+    assert.ok(stamps.at(-1)! >= end - 10, `last stamp ${stamps.at(-1)} within 10 ms of the burst's end ${end}`);
+    await sink.close();
+  });
+}
