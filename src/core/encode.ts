@@ -363,6 +363,7 @@ export class RecordWriter<T> {
     const size = FRAME_HEADER_BYTES + (utf8 !== null
       ? utf8.utf8Write(value, at + FRAME_HEADER_BYTES, most - FRAME_HEADER_BYTES)
       : this.#encoder.encodeInto(value, this.#bytes.subarray(at + FRAME_HEADER_BYTES, at + most)).written);
+    // The same header and append as in `write`, which keeps them written out (see there).
     const view = this.#view;
     view.setUint32(at + SIZE_AT, size, true);
     view.setFloat64(at + TIMESTAMP_AT, this.#clock.last, true);
