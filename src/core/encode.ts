@@ -351,14 +351,7 @@ export class RecordWriter<T> {
   #writePlainString(value: string): boolean {
     const most = FRAME_HEADER_BYTES + value.length * 3;
     const at = this.#ring.tryReserve(most);
-    if (at < 0) {
-      // As for bytes: past an attention mark, a record that has room reads the time, so
-      // that a long synchronous burst is not stamped with its start.
-      if (this.#ring.reserve(most) >= 0) this.#clock.read();
-      if (!this.#writeString(value, FRAME_HEADER_BYTES, null, null)) return false;
-      this.#attend();
-      return true;
-    }
+    if (at < 0) return this.#writePlainStringSlow(value, most);
     const utf8 = this.#utf8;
     const size = FRAME_HEADER_BYTES + (utf8 !== null
       ? utf8.utf8Write(value, at + FRAME_HEADER_BYTES, most - FRAME_HEADER_BYTES)
@@ -369,6 +362,15 @@ export class RecordWriter<T> {
     view.setFloat64(at + TIMESTAMP_AT, this.#clock.last, true);
     view.setFloat64(at + KEY_LENGTH_AT, NO_KEY_NO_HEADERS, true);
     this.#ring.append(at, size);
+    return true;
+  }
+
+  #writePlainStringSlow(value: string, most: number): boolean {
+    // As for bytes: past an attention mark, a record that has room reads the time, so
+    // that a long synchronous burst is not stamped with its start.
+    if (this.#ring.reserve(most) >= 0) this.#clock.read();
+    if (!this.#writeString(value, FRAME_HEADER_BYTES, null, null)) return false;
+    this.#attend();
     return true;
   }
 
