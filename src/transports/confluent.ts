@@ -39,7 +39,25 @@
  * `up` once a broker answered; `down` when librdkafka reports every broker connection
  * down, and when produced records get no delivery report at all for 5 s (a hung broker
  * keeps its connections open: `stall.ts`); `up` again with the next delivery, or when a
- * metadata probe (every second while down) is answered and reports flow again.
+ * metadata probe (every second while down and nothing is stalled) is answered. No probe
+ * is sent while records wait unanswered: the delivery reports tell, and a metadata
+ * request queued on a hung broker is answered the moment it resumes, which is when a
+ * fenced broker answers with no broker at all (below).
+ *
+ * ## A producer left without brokers
+ *
+ * librdkafka (since 2.10) forgets the brokers a metadata response does not list, and a
+ * KRaft broker that was fenced (its controller heard nothing from it for
+ * `broker.session.timeout.ms`, for example after a pause that long) lists none until it
+ * is unfenced, a few milliseconds later. On a cluster whose brokers were all fenced (a
+ * single broker, say), a producer that asked in that window has no broker left, and
+ * nothing in librdkafka brings one back: with no local message timeout its records would
+ * wait forever. The transport reads librdkafka's statistics (`statistics.interval.ms`,
+ * 5 s by default here) while records are stalled; when they list no broker, the
+ * producer is destroyed, a new one connects, and the records it held come back as
+ * `retry` and are sent again. A record the old producer had sent without an answer may
+ * have been written, and then appears twice; every other outcome would lose records.
+ * Setting `statistics.interval.ms` to 0 through `config` turns this off.
  *
  * ## Invariant 4: a record counted as dropped is never delivered
  *
@@ -85,7 +103,7 @@ import * as v from "valibot";
 import { parseOptions, rejectOwned } from "../validate.ts";
 import { BROKERS_EXPECTED, KAFKA_OPTION_ENTRIES, type KafkaOptions, resolveKafkaOptions, type ResolvedKafkaOptions } from "./options.ts";
 import { type TimerHandle, unrefTimeout } from "../runtime.ts";
-import { StallWatch } from "./stall.ts";
+import { STALL_MS, StallWatch } from "./stall.ts";
 import {
   type Batch,
   type OutRecord,
@@ -109,7 +127,9 @@ export interface ConfluentTransportOptions extends KafkaOptions {
    * given: an escape hatch for TLS, SASL, timeouts and tuning. The properties this
    * transport sets for its guarantees (brokers, client id, idempotence, acks,
    * compression, queue bounds, delivery reports) cannot be overridden here; setting
-   * `message.timeout.ms` re-enables librdkafka's local timeout (see the module docs).
+   * `message.timeout.ms` re-enables librdkafka's local timeout, and setting
+   * `statistics.interval.ms` to 0 turns off the replacement of a producer left without
+   * brokers (see the module docs).
    */
   config?: Readonly<Record<string, LibrdkafkaValue>>;
 }
@@ -127,7 +147,16 @@ export interface ConfluentTransport extends Transport {
  * reachable.
  */
 export function confluentTransport(options: ConfluentTransportOptions): ConfluentTransport {
-  return new Confluent(resolveOptions(options));
+  return new Confluent(resolveOptions(options), importPackage, STALL_MS);
+}
+
+/**
+ * The transport on a binding module other than the installed package, with the stall
+ * watch's quiet time given: how the unit tests drive it without librdkafka.
+ * @internal
+ */
+export function confluentTransportOn(load: () => Promise<unknown>, options: ConfluentTransportOptions, stallMs: number = STALL_MS): ConfluentTransport {
+  return new Confluent(resolveOptions(options), load, stallMs);
 }
 
 // ------------------------------------------------------------------ options
@@ -239,6 +268,11 @@ const PROBE_EVERY_MS = 1000;
 const ABORT_GRACE_MS = 2000;
 /** How long a producer that hit a fatal error may drain before it is destroyed. */
 const RETIRE_MAX_MS = 30_000;
+/**
+ * How often librdkafka reports its statistics, read (only while stalled) to notice a
+ * producer that has forgotten every broker.
+ */
+const STATS_EVERY_MS = 5000;
 
 // Per-record state inside a send.
 const NOT_PRODUCED = 0;
@@ -338,9 +372,7 @@ class Confluent implements ConfluentTransport {
   /** Delivery reports received, for the stall watch. */
   #answers = 0;
   /** A broker that stops answering while records wait: `down`, though no error came. */
-  readonly #stall = new StallWatch(() => this.#outstanding, () => this.#answers, () => {
-    if (this.#up) this.#markDown();
-  });
+  readonly #stall: StallWatch;
   /** An isolated group is being produced (or waits for the queue to drain): others wait. */
   #exclusive = false;
   #exclusiveChain: Promise<void> = Promise.resolve();
@@ -349,8 +381,14 @@ class Confluent implements ConfluentTransport {
   /** Records refused as too large in a group: the group size to isolate them in next time. */
   readonly #isolate: WeakMap<OutRecord, number> = new WeakMap();
 
-  constructor(options: Resolved) {
+  readonly #import: () => Promise<unknown>;
+
+  constructor(options: Resolved, load: () => Promise<unknown>, stallMs: number) {
     this.#o = options;
+    this.#import = load;
+    this.#stall = new StallWatch(() => this.#outstanding, () => this.#answers, () => {
+      if (this.#up) this.#markDown();
+    }, stallMs);
   }
 
   get topic(): string {
@@ -432,8 +470,9 @@ class Confluent implements ConfluentTransport {
 
   #load(): Promise<RdModule> {
     if (this.#module === null) {
-      this.#module = import(PACKAGE).then((m: { default?: unknown }) => {
-        const mod = (typeof (m as unknown as RdModule).Producer === "function" ? m : m.default) as RdModule;
+      this.#module = this.#import().then((loaded) => {
+        const m = loaded as { default?: unknown } | null | undefined;
+        const mod = (typeof (m as RdModule | null | undefined)?.Producer === "function" ? m : m?.default) as RdModule;
         if (mod === undefined || mod === null || typeof mod.Producer !== "function") {
           throw new Error(`${PACKAGE} did not load as expected (no Producer)`);
         }
@@ -564,6 +603,8 @@ class Confluent implements ConfluentTransport {
       "linger.ms": 5,
       "reconnect.backoff.max.ms": 2000,
       "enable.metrics.push": false,
+      // Read while stalled, to notice a producer left without brokers (see #onStats).
+      "statistics.interval.ms": STATS_EVERY_MS,
       ...o.config,
       dr_cb: true,
     };
@@ -587,6 +628,13 @@ class Confluent implements ConfluentTransport {
     });
     // An 'error' event without a listener would throw.
     p.on("error", () => {});
+    p.on("event.stats", (stats: { message?: unknown }) => {
+      try {
+        this.#onStats(client, stats);
+      } catch {
+        // as above
+      }
+    });
     p.on("event.log", (entry: { severity?: unknown; fac?: unknown; message?: unknown }) => {
       try {
         this.#onLog(client, entry);
@@ -645,7 +693,7 @@ class Confluent implements ConfluentTransport {
       this.#probeTimer = null;
       const client = this.#client;
       if (this.#up || this.#closed) return;
-      if (client === null || this.#probing) {
+      if (client === null || this.#probing || this.#stall.stalled) {
         this.#scheduleProbe();
         return;
       }
@@ -684,6 +732,22 @@ class Confluent implements ConfluentTransport {
     if (client.dead || entry.fac !== "FAIL" || typeof entry.message !== "string") return;
     if (this.#client !== null && this.#up) return;
     this.#lastFailLog = entry.message.replace(/^\[thrd:[^\]]*\]:\s*/, "");
+  }
+
+  /**
+   * A producer that has forgotten every broker while its records wait unanswered can
+   * send nothing more: replace it, and send its records again (module docs, "A producer
+   * left without brokers").
+   */
+  #onStats(client: Client, stats: { message?: unknown }): void {
+    if (client.dead || client !== this.#client || client.outstanding === 0 || !this.#stall.stalled) return;
+    const text = stats?.message;
+    if (typeof text !== "string") return;
+    const brokers = (JSON.parse(text) as { brokers?: unknown }).brokers;
+    if (typeof brokers !== "object" || brokers === null || Object.keys(brokers).length > 0) return;
+    this.#client = null;
+    this.#connect();
+    void this.#destroyClient(client, 0, RETRY);
   }
 
   /**
@@ -967,6 +1031,12 @@ class Confluent implements ConfluentTransport {
           job.rejectError ??= new TransportError("TRANSPORT_REJECTED", `confluent: topic "${this.#o.topic}": the producer failed fatally with this record in flight`, {
             retriable: false,
           });
+        } else if (outcome === RETRY) {
+          job.retryError = new TransportError(
+            "TRANSPORT_UNAVAILABLE",
+            `confluent: topic "${this.#o.topic}": librdkafka had lost every broker (a fenced cluster answered metadata with none); the producer was replaced and its records are sent again`,
+            { retriable: true },
+          );
         }
       }
       if (job.waiting <= 0) job.wake?.();
@@ -996,6 +1066,10 @@ class Confluent implements ConfluentTransport {
       { retriable, cause: error },
     );
   }
+}
+
+function importPackage(): Promise<unknown> {
+  return import(PACKAGE);
 }
 
 /** Flushes for up to `flushMs`, then destroys the native producer. Never rejects. */

@@ -181,7 +181,7 @@ test("broker paused 10 s under a load that fits: every record arrives after resu
     load.stop();
     const report = await sink.close({ timeoutMs: 60_000 });
     const stats = sink.stats();
-    logFigures("broker-paused", load, stats, ` closeMs=${report.durationMs} inDoubt=${report.inDoubt.records} downAfterMs=${downAfterMs} sends=${stats.sends} retries=${stats.retries}`);
+    logFigures("broker-paused", load, stats, ` closeMs=${report.durationMs} inDoubt=${report.inDoubt.records} downAfterMs=${downAfterMs} sends=${stats.sends} retries=${stats.retries} lastError=${JSON.stringify(stats.lastError)}`);
     assertSettled(stats);
     assertHotPathRan(load);
     assert.ok(downAfterMs >= 0, "the transport reported the hung broker down");

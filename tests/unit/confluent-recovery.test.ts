@@ -1,0 +1,117 @@
+// confluentTransport() on a stand-in for @confluentinc/kafka-javascript's Producer, so
+// that what it does with librdkafka's events can be provoked on demand: here, a producer
+// whose statistics list no broker at all while its records get no answer. Runs on every
+// runtime (the package is never imported).
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { conservationErrors, createSink } from "../../mod.ts";
+import { confluentTransportOn } from "../../src/transports/confluent.ts";
+import { sleep, until } from "../support/wait.ts";
+
+type Listener = (...args: unknown[]) => void;
+
+/** A Producer stand-in: connects at once; delivers what it is given unless told not to. */
+interface FakeProducer {
+  readonly config: Record<string, unknown>;
+  readonly produced: Array<{ value: Uint8Array; opaque: unknown }>;
+  disconnected: boolean;
+  emit(event: string, ...args: unknown[]): void;
+}
+
+function binding(deliver: (producerIndex: number) => boolean) {
+  const producers: FakeProducer[] = [];
+  class Producer implements FakeProducer {
+    readonly config: Record<string, unknown>;
+    readonly produced: Array<{ value: Uint8Array; opaque: unknown }> = [];
+    readonly #listeners = new Map<string, Listener>();
+    readonly #index: number;
+    #connected = false;
+    disconnected = false;
+    constructor(config: Record<string, unknown>) {
+      this.config = config;
+      this.#index = producers.length;
+      producers.push(this);
+    }
+    connect(_options: unknown, callback: (error: null) => void): void {
+      setTimeout(() => {
+        this.#connected = true;
+        callback(null);
+      }, 0);
+    }
+    produce(_topic: string, _partition: null, value: Uint8Array, _key: unknown, _timestamp: number, opaque: unknown): void {
+      this.produced.push({ value, opaque });
+      if (deliver(this.#index)) setTimeout(() => this.emit("delivery-report", null, { opaque }), 0);
+    }
+    setPollInBackground(): void {}
+    getMetadata(_options: unknown, callback: (error: null) => void): void {
+      setTimeout(() => callback(null), 0);
+    }
+    disconnect(_timeoutMs: number, callback: () => void): void {
+      this.#connected = false;
+      this.disconnected = true;
+      setTimeout(callback, 0);
+    }
+    isConnected(): boolean {
+      return this.#connected;
+    }
+    on(event: string, listener: Listener): void {
+      this.#listeners.set(event, listener);
+    }
+    emit(event: string, ...args: unknown[]): void {
+      this.#listeners.get(event)?.(...args);
+    }
+  }
+  return { load: () => Promise.resolve({ Producer }), producers };
+}
+
+/** librdkafka's statistics, as much of them as the transport reads. */
+function stats(brokers: Record<string, unknown>): { message: string } {
+  return { message: JSON.stringify({ name: "rdkafka#producer-1", type: "producer", brokers, topics: {} }) };
+}
+
+test("a producer that has lost every broker while its records wait is replaced: the records are sent again on a new one and arrive once", async () => {
+  // The first producer never answers (a broker it no longer knows); the next one delivers.
+  const { load, producers } = binding((index) => index > 0);
+  const transport = confluentTransportOn(load, { brokers: "127.0.0.1:1", topic: "t" }, 50);
+  const sink = createSink({ transport, batch: { lingerMs: 1 } });
+  try {
+    await until(() => transport.state() === "up", "the first producer connected");
+    const first = producers[0]!;
+    assert.equal(first.config["statistics.interval.ms"], 5000, "librdkafka reports its statistics");
+
+    // No broker, but nothing waits: nothing to recover.
+    first.emit("event.stats", stats({}));
+    await sleep(20);
+    assert.equal(producers.length, 1, "not replaced while no record waits");
+
+    for (let id = 0; id < 3; id++) sink.emit({ id });
+    await until(() => first.produced.length === 3, "three records handed to the first producer");
+    await until(() => transport.state() === "down", "the stall noticed (no answer for 50 ms)");
+
+    // Stalled, but librdkafka still knows a broker: it may yet answer.
+    first.emit("event.stats", stats({ "127.0.0.1:1/1": { nodeid: 1, state: "UP" } }));
+    await sleep(20);
+    assert.equal(producers.length, 1, "not replaced while librdkafka knows a broker");
+
+    first.emit("event.stats", stats({}));
+    await until(() => sink.stats().delivered.records === 3, "the three records delivered by a new producer");
+    assert.equal(producers.length, 2);
+    assert.ok(first.disconnected, "the producer without brokers was destroyed");
+    const decode = (v: Uint8Array) => (JSON.parse(new TextDecoder().decode(v)) as { id: number }).id;
+    assert.deepEqual(producers[1]!.produced.map((p) => decode(p.value)).sort(), [0, 1, 2]);
+    assert.match(sink.stats().lastError ?? "", /lost every broker/);
+
+    // Reports the destroyed producer might still let out count for nothing.
+    for (const { opaque } of first.produced) first.emit("delivery-report", null, { opaque });
+    assert.equal(sink.stats().delivered.records, 3, "each record counted once");
+    assert.equal(transport.state(), "up");
+
+    const report = await sink.close({ timeoutMs: 1000 });
+    assert.equal(report.delivered.records, 3);
+    assert.deepEqual(conservationErrors(sink.stats()), []);
+    assert.equal(report.inDoubt.records, 0);
+  } finally {
+    await sink.close({ timeoutMs: 100 });
+  }
+});
