@@ -48,6 +48,7 @@ export function transportProducerConfig(brokers: string, capacityBytes: number):
     "linger.ms": 5,
     "reconnect.backoff.max.ms": 2000,
     "enable.metrics.push": false,
+    "statistics.interval.ms": 5000,
     dr_cb: true,
   };
 }
