@@ -117,7 +117,11 @@ if (outage !== null) {
   out.push(
     `### Outage: emit() latency (ns) and event-loop delay (ms) by broker state`,
     "",
-    `${fmt(outage.ratePerSecond)} records/s, capacity ${fmt(outage.capacityBytes / 1048576)} MiB, ${runtimeName(outage)}. Reproduce: \`${NPM.outage}\`.`,
+    `${fmt(outage.ratePerSecond)} records/s, capacity ${fmt(outage.capacityBytes / 1048576)} MiB, ${runtimeName(outage)}. Reproduce: \`${NPM.outage}\`.` +
+      (Array.isArray(outage.ratiosPerCycle)
+        ? ` The phases ran as a cycle ${outage.cycles} times; shown: cycle ${outage.shownCycle}, whose outage p99 / connected p99 is the median` +
+          ` (per cycle: ${(outage.ratiosPerCycle as Json[]).map((r) => `${fmt(r.outageP99VsConnectedP99)}x`).join(", ")}).`
+        : ""),
     "",
     table(["Broker", "emits", "accepted / refused", "p50", "p99", "p999", "max", "loop delay p50 / p99 / max"], rows),
     "",
