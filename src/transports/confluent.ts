@@ -744,7 +744,13 @@ class Confluent implements ConfluentTransport {
     const text = stats?.message;
     if (typeof text !== "string") return;
     const brokers = (JSON.parse(text) as { brokers?: unknown }).brokers;
-    if (typeof brokers !== "object" || brokers === null || Object.keys(brokers).length > 0) return;
+    if (typeof brokers !== "object" || brokers === null) return;
+    // Brokers it could connect to: configured (bootstrap) or learned from metadata, not
+    // the internal or logical ones (a coordinator handle).
+    for (const broker of Object.values(brokers)) {
+      const source = (broker as { source?: unknown } | null)?.source;
+      if (source !== "internal" && source !== "logical") return;
+    }
     this.#client = null;
     this.#connect();
     void this.#destroyClient(client, 0, RETRY);
