@@ -31,7 +31,7 @@
 import { bench, do_not_optimize, run } from "mitata";
 import process from "node:process";
 import { createSink, type Sink } from "../mod.ts";
-import { hostInfo, nullTransport, printTargets, round, runtimeInfo, target, writeResult } from "./lib/common.ts";
+import { hostInfo, median, nullTransport, printTargets, round, runtimeInfo, target, writeResult } from "./lib/common.ts";
 
 const args = process.argv.slice(2);
 const rounds = args.includes("--quick") ? 1 : Number(args[args.indexOf("--rounds") + 1] || 3) || 3;
@@ -265,11 +265,6 @@ if (producer !== null) {
   await new Promise<void>((resolve) => p.flush(30_000, () => resolve()));
   await new Promise<void>((resolve) => p.disconnect(() => resolve()));
 }
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 
 const summary: Record<string, { median_ns: number; p99_ns: number; mean_ns: number; rounds_median_ns: number[]; baseline: boolean; note?: string; verified?: string; ratio_to?: Record<string, number> }> = {};
 for (const c of cases) {

@@ -33,7 +33,7 @@ import { monitorEventLoopDelay } from "node:perf_hooks";
 import { createSink } from "../mod.ts";
 import { confluentTransport } from "../src/transports/confluent.ts";
 import { ensureBroker, kafkaAsync } from "./lib/broker.ts";
-import { distribution, hostInfo, printTargets, round, runtimeInfo, sleep, target, writeResult, telemetryRecord as record } from "./lib/common.ts";
+import { distribution, hostInfo, median, printTargets, round, runtimeInfo, sleep, target, writeResult, telemetryRecord as record } from "./lib/common.ts";
 import { createTopics } from "./lib/kafka.ts";
 
 const args = process.argv.slice(2);
@@ -193,12 +193,7 @@ const ratiosOf = (p: Phases) => {
 };
 type Ratios = ReturnType<typeof ratiosOf>;
 const perCycle = cycles.map(ratiosOf);
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? s[m]! : round((s[m - 1]! + s[m]!) / 2, 3);
-};
-const ratios = Object.fromEntries(Object.keys(perCycle[0]!).map((k) => [k, median(perCycle.map((r) => r[k as keyof Ratios]))])) as Ratios;
+const ratios = Object.fromEntries(Object.keys(perCycle[0]!).map((k) => [k, round(median(perCycle.map((r) => r[k as keyof Ratios])), 3)])) as Ratios;
 // The phases shown: the cycle whose outage ratio is nearest the median.
 const shown = perCycle.reduce(
   (best, r, i) => (Math.abs(r.outageP99VsConnectedP99 - ratios.outageP99VsConnectedP99) < Math.abs(perCycle[best]!.outageP99VsConnectedP99 - ratios.outageP99VsConnectedP99) ? i : best),

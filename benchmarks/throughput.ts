@@ -31,7 +31,7 @@ import { setImmediate as turn } from "node:timers/promises";
 import { createSink } from "../mod.ts";
 import { confluentTransport } from "../src/transports/confluent.ts";
 import { ensureBroker } from "./lib/broker.ts";
-import { hostInfo, printTargets, round, runtimeInfo, sleep, target, writeResult, telemetryRecord as record } from "./lib/common.ts";
+import { hostInfo, median, printTargets, round, runtimeInfo, sleep, target, writeResult, telemetryRecord as record } from "./lib/common.ts";
 import { connectProducer, consumeCount, createTopics, deleteTopics, disconnect, ERR_QUEUE_FULL, transportProducerConfig } from "./lib/kafka.ts";
 
 const args = process.argv.slice(2);
@@ -219,10 +219,6 @@ console.log(`  await/record ${sync.recordsPerSecond} records/s (${sync.distinctI
 // Millions of records: leave the broker's disk as it was.
 await deleteTopics(brokers, [...warmup.map(([, t]) => t), ...plan.map(([, t]) => t), syncTopic]);
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 const shed = median(results.shedsink.map((r) => r.recordsPerSecond));
 const bare = median(results.bare.map((r) => r.recordsPerSecond));
 const paired = results.shedsink.map((r, i) => r.recordsPerSecond / results.bare[i]!.recordsPerSecond);

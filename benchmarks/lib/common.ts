@@ -86,6 +86,12 @@ export function distribution(samples: ArrayLike<number>): { n: number; mean: num
 }
 
 /** Rounds to `digits` significant digits, for readable JSON. */
+/** The median of `xs` (the mean of the middle two for an even count). */
+export function median(xs: ReadonlyArray<number>): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
 export function round(x: number, digits = 4): number {
   if (!Number.isFinite(x) || x === 0) return x;
   return Number(x.toPrecision(digits));
