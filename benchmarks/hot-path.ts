@@ -18,6 +18,11 @@
 //   queue floor          Array.prototype.push of the object (array cleared between samples)
 //   serialization floor  JSON.stringify of the object alone
 //   utf-8 floor          TextEncoder.encodeInto of the 256-char string into a preallocated buffer
+//   JSON bytes floor     JSON.stringify of the object, then its UTF-8 written into a
+//                        preallocated buffer the cheapest way the runtime has (Node and Bun:
+//                        Buffer.prototype.utf8Write in place; Deno: encodeInto into a
+//                        subarray): the least any sink holding the record's bytes pays
+//                        when it serializes with JSON.stringify (informational, no target)
 //   librdkafka produce() of the same 256 bytes, into a producer connected to the
 //                        benchmarks' local broker (Node only; produce() only enqueues,
 //                        librdkafka's threads send in the background; flushed between samples)
@@ -29,6 +34,7 @@
 // per-round medians is reported), --quick (1 round).
 
 import { bench, do_not_optimize, run } from "mitata";
+import { Buffer } from "node:buffer";
 import process from "node:process";
 import { createSink, type Sink } from "../mod.ts";
 import { hostInfo, median, nullTransport, printTargets, round, runtimeInfo, target, writeResult } from "./lib/common.ts";
@@ -164,6 +170,33 @@ add("utf-8 floor: encodeInto 256 chars", true, TEXT, () => (utf8At = 0), (x: str
   utf8At += FRAME + utf8.encodeInto(x, utf8Buffer.subarray(utf8At + FRAME, utf8At + FRAME + 768)).written;
 });
 
+// The engine's cheapest UTF-8 write at an offset, chosen as src/runtime.ts does: a Buffer
+// over the memory where Buffer.prototype.utf8Write exists, except on Deno (whose Buffer is
+// written in JavaScript and slower than encodeInto).
+const jsonBuffer = new Uint8Array(CAPACITY);
+const inPlace = (globalThis as { Deno?: unknown }).Deno === undefined && typeof (Buffer.prototype as { utf8Write?: unknown }).utf8Write === "function"
+  ? (Buffer.from(jsonBuffer.buffer, 0, CAPACITY) as unknown as { utf8Write(s: string, offset: number, length: number): number })
+  : null;
+let jsonAt = 0;
+add(
+  "JSON bytes floor: JSON.stringify + UTF-8 write",
+  true,
+  RECORD,
+  () => (jsonAt = 0),
+  inPlace !== null
+    ? (x: QueryRecord) => {
+      if (jsonAt + FRAME + 3 * 1024 > CAPACITY) jsonAt = 0;
+      const s = JSON.stringify(x);
+      jsonAt += FRAME + inPlace.utf8Write(s, jsonAt + FRAME, s.length * 3);
+    }
+    : (x: QueryRecord) => {
+      if (jsonAt + FRAME + 3 * 1024 > CAPACITY) jsonAt = 0;
+      const s = JSON.stringify(x);
+      jsonAt += FRAME + utf8.encodeInto(s, jsonBuffer.subarray(jsonAt + FRAME, jsonAt + FRAME + s.length * 3)).written;
+    },
+  { note: inPlace !== null ? "encoded by Buffer.prototype.utf8Write in place" : "encoded by TextEncoder.encodeInto into a subarray" },
+);
+
 // librdkafka: Node only (the addon is built on the NAN ABI).
 let produceNote = "not run: the librdkafka addon loads on Node only";
 let producer: { produce: (...a: unknown[]) => unknown; flush: (ms: number, cb: (e?: Error) => void) => void; poll: () => void; disconnect: (cb: () => void) => void } | null = null;
@@ -294,6 +327,12 @@ const ratios: Record<string, number> = {
   emitObjectVsStringify: round(ns("emit(object") / ns("serialization floor"), 3),
 };
 if (producer !== null) ratios.produceVsEmitBytes = round(produce / emitBytes, 3);
+// Informational, no target: how much of JSON.stringify's time UTF-8 encoding adds on this
+// engine, and what the sink costs on top of both.
+const floors = {
+  jsonBytesFloorVsStringify: round(ns("JSON bytes floor") / ns("serialization floor"), 3),
+  emitObjectVsJsonBytesFloor: round(ns("emit(object") / ns("JSON bytes floor"), 3),
+};
 const targets = [
   target("emitBytesVsCopyFloor", ratios.emitBytesVsCopyFloor!, "<=", 2, "emit(bytes) median / copy floor median"),
   ...(producer !== null ? [target("produceVsEmitBytes", ratios.produceVsEmitBytes!, ">=", 20, "librdkafka produce() median / emit(bytes) median")] : []),
@@ -314,10 +353,12 @@ const file = writeResult("hot-path", {
   units: "nanoseconds per call; median_ns = median over rounds of mitata's p50 (each mitata sample is the mean of 4096 calls); p99_ns likewise",
   cases: summary,
   ratios,
+  floors,
   targets,
 });
 
 console.log(`\nratios (median of ${rounds} round(s), ${round(seconds, 3)} s):`);
 printTargets(targets);
+console.log(`  (informational) JSON bytes floor / JSON.stringify = ${floors.jsonBytesFloorVsStringify}; emit(object) / JSON bytes floor = ${floors.emitObjectVsJsonBytesFloor}`);
 for (const c of cases) if (summary[c.name]!.verified) console.log(`  verified ${c.name}: ${summary[c.name]!.verified}`);
 console.log(`wrote ${file}`);
