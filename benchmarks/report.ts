@@ -104,8 +104,8 @@ if (runtimes.length > 0) {
   if (withFloors.length > 0) {
     out.push(
       "JSON bytes floor: `JSON.stringify`, then the string written as UTF-8 into a preallocated buffer the cheapest way the runtime has " +
-        "(informational, no target). What encoding adds to `JSON.stringify` alone, and what `emit(object)` costs next to that floor: " +
-        withFloors.map((k) => `${runtimeName(hot[k]!)} ${fmt(hot[k]!.floors.jsonBytesFloorVsStringify)}x and ${fmt(hot[k]!.floors.emitObjectVsJsonBytesFloor)}x`).join("; ") +
+        "(informational, no target). The floor / `JSON.stringify`, then `emit(object)` / the floor: " +
+        withFloors.map((k) => `${runtimeName(hot[k]!)} ${fmt(hot[k]!.floors.jsonBytesFloorVsStringify)}x, ${fmt(hot[k]!.floors.emitObjectVsJsonBytesFloor)}x`).join("; ") +
         ".",
       "",
     );
