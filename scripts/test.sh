@@ -5,6 +5,7 @@
 #   3. if tests/e2e or tests/faults hold *.test.ts files: start the local Kafka broker
 #      (scripts/kafka.sh start), run those suites on Node 20, Node 24, Deno and Bun, and stop the
 #      broker on exit whatever happened. Without a broker these suites fail, never skip.
+#   4. with the same broker: scripts/examples.sh, every example in self-test mode
 # Every run prints a line "LABEL: N passed, M failed"; the last line of the output is the
 # total over all runs, "N passed, M failed". Exits non-zero if anything failed.
 #
@@ -109,6 +110,9 @@ if [[ ${#e2e_files[@]} -gt 0 || ${#fault_files[@]} -gt 0 ]]; then
       [[ "${RESULT_OK[-1]}" == ok ]] || status=1
     done
   done
+  # examples.sh records its counts (record_result) for the summary; without a broker
+  # every example fails.
+  bash scripts/examples.sh || status=1
   [[ $broker_ok -eq 1 ]] || notes+=("the Kafka broker did not start")
 fi
 
