@@ -5,10 +5,10 @@
  */
 
 import { DROP_REASONS } from "./core/accounting.ts";
-import type { SinkStats } from "./sink.ts";
-import type { TransportState } from "./transport.ts";
+import { InvalidOptionError } from "./core/errors.ts";
+import type { SinkStats } from "./stats.ts";
+import { TRANSPORT_STATES } from "./core/contract.ts";
 
-const TRANSPORT_STATES: ReadonlyArray<TransportState> = ["connecting", "up", "down", "closed"];
 
 /** Options of {@linkcode renderMetrics} and `sink.metrics()`. */
 export interface MetricsOptions {
@@ -31,17 +31,22 @@ const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createSink, memoryTransport, renderMetrics } from "../mod.ts";
+ *
  * const sink = createSink({ transport: memoryTransport() });
  * sink.emit({ hello: "world" });
- * console.assert(renderMetrics(sink.stats()).includes("shedsink_records_accepted_total 1"));
+ * const text = renderMetrics(sink.stats(), { labels: { sink: "demo" } });
+ * assert.match(text, /^shedsink_records_accepted_total\{sink="demo"\} 1$/m);
  * await sink.close();
  * ```
  */
 export function renderMetrics(stats: SinkStats, options: MetricsOptions = {}): string {
   const base = Object.entries(options.labels ?? {});
   for (const [name] of base) {
-    if (!LABEL_NAME.test(name) || name.startsWith("__")) throw new RangeError(`Invalid Prometheus label name: ${JSON.stringify(name)}`);
+    if (!LABEL_NAME.test(name) || name.startsWith("__")) {
+      throw new InvalidOptionError("INVALID_ARGUMENT", `labels.${name}`, name, "a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*, not starting with __)");
+    }
   }
   const labels = (extra: ReadonlyArray<readonly [string, string]> = []) => {
     const all = [...base, ...extra];

@@ -14,7 +14,7 @@
  * @module
  */
 
-import { InvalidOptionError } from "./errors.ts";
+import { InvalidOptionError } from "./core/errors.ts";
 
 /** Why a line could not be parsed. */
 export type InvalidLineReason = "syntax" | "encoding" | "too_long";

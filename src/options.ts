@@ -6,29 +6,13 @@
  */
 
 import * as v from "valibot";
-import { InvalidOptionError } from "./errors.ts";
+import type { Transport } from "./core/contract.ts";
+import { InvalidOptionError } from "./core/errors.ts";
+import type { Scheduler } from "./core/scheduler.ts";
+import type { CoreSettings, Encode, HeaderValues, RecordSchema, WhenFull } from "./core/settings.ts";
 import { parseOptions } from "./validate.ts";
-import type { Transport } from "./transport.ts";
 
-/**
- * A schema that validates a record before it is encoded as JSON: a valibot schema, or any
- * other schema that implements Standard Schema v1 with synchronous validation.
- */
-export interface RecordSchema {
-  readonly "~standard": {
-    readonly version: 1;
-    readonly validate: (value: unknown) => unknown;
-  };
-}
-
-/** How records that are neither `Uint8Array` nor `string` become bytes. */
-export type Encode<T> = "json" | ((record: T) => Uint8Array | string) | RecordSchema;
-
-/** Header values: UTF-8 strings or raw bytes. */
-export type HeaderValues = Readonly<Record<string, string | Uint8Array>>;
-
-/** What to do with a record that does not fit. */
-export type WhenFull = "drop-newest" | "drop-oldest";
+export type { Encode, HeaderValues, RecordSchema, WhenFull } from "./core/settings.ts";
 
 /** How records are grouped into the batches the transport sends. */
 export interface BatchOptions {
@@ -117,6 +101,12 @@ export interface SinkOptions<T = unknown> {
    * `SharedArrayBuffer`). By default the sink allocates an `ArrayBuffer`.
    */
   buffer?: ArrayBuffer | SharedArrayBuffer;
+  /**
+   * Where the sink and its transport read the time and start timers. Tests pass one they
+   * drive by hand.
+   * @default the runtime's own clock and timers (`systemScheduler`)
+   */
+  scheduler?: Scheduler;
 }
 
 /** Every default, in one place. */
@@ -131,22 +121,10 @@ export const DEFAULTS = {
 } as const satisfies Partial<SinkOptions>;
 
 /** Options with every default filled in. */
-export interface ResolvedOptions<T> {
+export interface ResolvedOptions<T> extends CoreSettings<T> {
   readonly transport: Transport;
-  readonly capacityBytes: number;
-  readonly whenFull: WhenFull;
-  readonly maxRecords: number;
-  readonly maxBatchBytes: number;
-  readonly lingerMs: number;
-  readonly maxInFlight: number;
-  readonly maxRecordBytes: number;
-  readonly maxAgeMs: number;
-  readonly encode: Encode<T>;
-  readonly key: ((record: T) => string | Uint8Array | null | undefined) | null;
-  readonly headers: HeaderValues | ((record: T) => HeaderValues | null | undefined) | null;
-  readonly initialDelayMs: number;
-  readonly maxDelayMs: number;
   readonly buffer: ArrayBuffer | SharedArrayBuffer | null;
+  readonly scheduler: Scheduler | null;
 }
 
 const MAX_CAPACITY = 2 ** 31 - 1;
@@ -172,6 +150,12 @@ const isSchema = (x: unknown): x is RecordSchema =>
 const isBuffer = (x: unknown): x is ArrayBuffer | SharedArrayBuffer =>
   x instanceof ArrayBuffer ||
   (typeof SharedArrayBuffer === "function" && x instanceof SharedArrayBuffer);
+
+const isScheduler = (x: unknown): x is Scheduler =>
+  typeof x === "object" && x !== null &&
+  typeof (x as Scheduler).now === "function" &&
+  typeof (x as Scheduler).later === "function" &&
+  typeof (x as Scheduler).every === "function";
 
 const OptionsSchema = v.strictObject(
   {
@@ -224,6 +208,7 @@ const OptionsSchema = v.strictObject(
       ),
     ),
     buffer: v.optional(v.custom<ArrayBuffer | SharedArrayBuffer>(isBuffer, "an ArrayBuffer or SharedArrayBuffer")),
+    scheduler: v.optional(v.custom<Scheduler>(isScheduler, "a Scheduler (an object with now, later and every)")),
   },
   "an options object",
 );
@@ -271,5 +256,30 @@ export function resolveOptions<T>(options: SinkOptions<T>): ResolvedOptions<T> {
     initialDelayMs,
     maxDelayMs,
     buffer: o.buffer ?? null,
+    scheduler: o.scheduler ?? null,
   };
 }
+
+const CloseSchema = v.strictObject(
+  { timeoutMs: v.optional(v.pipe(v.number(), v.finite(), v.minValue(0))) },
+  "an object with timeoutMs",
+);
+const FlushSchema = v.strictObject(
+  { timeoutMs: v.optional(v.pipe(v.number(), v.check((n) => !Number.isNaN(n)), v.minValue(0))) },
+  "an object with timeoutMs",
+);
+
+/** Validates `close()`'s options: returns `timeoutMs`, or throws {@linkcode InvalidOptionError}. */
+export function closeTimeout(options: unknown): number {
+  const o = parseOptions(CloseSchema, options, { code: "INVALID_ARGUMENT", prefix: "close", whole: { timeoutMs: "a finite number >= 0" } });
+  return o.timeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
+}
+
+/** Validates `flush()`'s options: returns `timeoutMs`, or throws {@linkcode InvalidOptionError}. */
+export function flushTimeout(options: unknown): number {
+  const o = parseOptions(FlushSchema, options, { code: "INVALID_ARGUMENT", prefix: "flush", whole: { timeoutMs: "a number >= 0" } });
+  return o.timeoutMs ?? Infinity;
+}
+
+/** How long `close()` keeps flushing by default, in milliseconds. */
+export const DEFAULT_CLOSE_TIMEOUT_MS = 5000;

@@ -11,9 +11,9 @@
 
 import type { Attributes, BatchObservableCallback, Meter, Observable } from "@opentelemetry/api";
 import { DROP_REASONS } from "./core/accounting.ts";
-import { InvalidOptionError } from "./errors.ts";
-import type { SinkStats } from "./sink.ts";
-import type { TransportState } from "./transport.ts";
+import { InvalidOptionError } from "./core/errors.ts";
+import type { SinkStats } from "./stats.ts";
+import { TRANSPORT_STATES } from "./core/contract.ts";
 
 /** Options of {@linkcode registerSinkMetrics}. */
 export interface SinkMetricsOptions {
@@ -38,7 +38,6 @@ export interface SinkMetricsRegistration {
   unregister(): void;
 }
 
-const TRANSPORT_STATES: ReadonlyArray<TransportState> = ["connecting", "up", "down", "closed"];
 const NAME = /^[A-Za-z][A-Za-z0-9_.\-/]*$/;
 
 /**

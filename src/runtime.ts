@@ -1,41 +1,62 @@
 /**
- * The one place that knows which runtime it runs on: timers that do not keep the process
- * alive, and the cheapest way to encode JSON and strings into the buffer on each engine.
- * Everything else in the core uses Web standards only.
+ * The one place that knows which runtime it runs on: its name, timers that do not keep
+ * the process alive (the default {@linkcode Scheduler}), and the cheapest way to encode
+ * JSON and strings into the buffer on each engine. The core uses Web standards only and
+ * gets all of this injected.
  *
  * @module
  */
 
-/** What `setTimeout` returns on any runtime. */
-export type TimerHandle = ReturnType<typeof setTimeout>;
+import type { Scheduler, Timer, TimerOptions } from "./core/scheduler.ts";
+import type { Utf8Target } from "./core/settings.ts";
+
+type TimerHandle = ReturnType<typeof setTimeout>;
 
 interface DenoTimers {
   unrefTimer?: (id: number) => void;
 }
 
-/**
- * Starts a timer that does not keep the process alive: `unref()` on Node and Bun,
- * `Deno.unrefTimer` on Deno, a plain timer elsewhere (browsers have nothing to keep
- * alive).
- */
-export function unrefTimeout(callback: () => void, ms: number): TimerHandle {
-  return unref(setTimeout(callback, ms));
-}
-
-/** Like {@linkcode unrefTimeout}, for an interval timer (clear it with `clearInterval`). */
-export function unrefInterval(callback: () => void, ms: number): TimerHandle {
-  return unref(setInterval(callback, ms));
-}
-
-function unref(handle: TimerHandle): TimerHandle {
+/** Lets a timer not keep the process alive: `unref()` on Node and Bun, `Deno.unrefTimer` on Deno. */
+function unref(handle: TimerHandle): void {
   const timer = handle as unknown as { unref?: () => void } | number;
   if (typeof timer === "object" && timer !== null && typeof timer.unref === "function") {
     timer.unref();
   } else if (typeof timer === "number") {
-    const deno = (globalThis as { Deno?: DenoTimers }).Deno;
-    deno?.unrefTimer?.(timer);
+    (globalThis as { Deno?: DenoTimers }).Deno?.unrefTimer?.(timer);
   }
-  return handle;
+}
+
+/**
+ * The runtime's own clock and timers, as a {@linkcode Scheduler}: timers that do not keep
+ * the process alive unless `keepAlive` is set (browsers have nothing to keep alive).
+ */
+export const systemScheduler: Scheduler = {
+  now: () => Date.now(),
+  later(ms: number, fn: () => void, options?: TimerOptions): Timer {
+    const handle = setTimeout(fn, ms > 0 ? ms : 0);
+    if (options?.keepAlive !== true) unref(handle);
+    return { cancel: () => clearTimeout(handle) };
+  },
+  every(ms: number, fn: () => void, options?: TimerOptions): Timer {
+    const handle = setInterval(fn, ms);
+    if (options?.keepAlive !== true) unref(handle);
+    return { cancel: () => clearInterval(handle) };
+  },
+};
+
+interface RuntimeGlobals {
+  Deno?: unknown;
+  Bun?: unknown;
+  process?: { versions?: { node?: unknown } };
+}
+
+/** The runtime this code runs on. */
+export function runtimeName(): "node" | "deno" | "bun" | "other" {
+  const g = globalThis as RuntimeGlobals;
+  if (g.Deno !== undefined) return "deno";
+  if (g.Bun !== undefined) return "bun";
+  if (typeof g.process?.versions?.node === "string") return "node";
+  return "other";
 }
 
 interface EngineGlobals {
@@ -63,20 +84,16 @@ export function preferDirectJson(): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { directJsonFor } from "./runtime.ts";
- * console.assert(directJsonFor("v8", "11.3.244.8-node.38") && !directJsonFor("v8", "12.4.254.21"));
+ * assert.equal(directJsonFor("v8", "11.3.244.8-node.38"), true);
+ * assert.equal(directJsonFor("v8", "12.4.254.21"), false);
  * ```
  */
 export function directJsonFor(engine: "v8" | "jsc", v8Version: string | undefined): boolean {
   if (engine !== "v8" || typeof v8Version !== "string") return false;
   const major = Number(v8Version.split(".")[0]);
   return Number.isFinite(major) && major > 0 && major < 12;
-}
-
-/** Writes a string as UTF-8 at a byte offset of the buffer it was made for (a Node `Buffer`). */
-export interface Utf8Target {
-  /** Writes `text` at `offset`, at most `length` bytes and never part of a character; returns the bytes written. */
-  utf8Write(text: string, offset: number, length: number): number;
 }
 
 interface BufferGlobals {

@@ -6,32 +6,16 @@
  * @module
  */
 
-import { Accounting, CLOSED, type Counts } from "./core/accounting.ts";
-import { headerPairs, RecordWriter } from "./core/encode.ts";
-import { Flusher } from "./core/flusher.ts";
-import { ByteRing } from "./core/ring.ts";
-import { CoarseClock } from "./core/clock.ts";
-import { InvalidOptionError } from "./errors.ts";
+import { CLOSED, type Counts } from "./core/accounting.ts";
+import type { Transport, TransportState } from "./core/contract.ts";
+import { type Core, createCore } from "./core/core.ts";
+import { type Scheduler, withDeadline } from "./core/scheduler.ts";
 import { type MetricsOptions, renderMetrics } from "./metrics.ts";
-import { resolveOptions, type SinkOptions } from "./options.ts";
-import { preferDirectJson, utf8TargetFor } from "./runtime.ts";
-import type { TransportState } from "./transport.ts";
+import { closeTimeout, flushTimeout, resolveOptions, type SinkOptions } from "./options.ts";
+import { preferDirectJson, systemScheduler, utf8TargetFor } from "./runtime.ts";
+import type { SinkState, SinkStats } from "./stats.ts";
 
-/** Where a sink is in its life. */
-export type SinkState = "open" | "closing" | "closed";
-
-/** A snapshot of a sink's counters and state. See {@linkcode Counts} for the law they keep. */
-export interface SinkStats extends Counts {
-  readonly state: SinkState;
-  readonly capacityBytes: number;
-  readonly transport: { readonly name: string; readonly state: TransportState };
-  /** Batches handed to the transport so far. */
-  readonly sends: number;
-  /** Sends that failed retriably and were scheduled again. */
-  readonly retries: number;
-  /** The last error the transport reported, as text, or null. */
-  readonly lastError: string | null;
-}
+export type { SinkState, SinkStats } from "./stats.ts";
 
 /** What `close()` reports: the final counters, and how the shutdown went. */
 export interface CloseReport extends Counts {
@@ -102,8 +86,6 @@ export interface Sink<T> {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-const DEFAULT_CLOSE_TIMEOUT_MS = 5000;
-
 const STATE_OPEN = 0;
 const STATE_CLOSING = 1;
 const STATE_CLOSED = 2;
@@ -116,30 +98,34 @@ const asyncDispose: typeof Symbol.asyncDispose = Symbol.asyncDispose ?? Symbol.f
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createSink, memoryTransport } from "../mod.ts";
  *
  * const transport = memoryTransport();
  * const sink = createSink({ transport, batch: { lingerMs: 5 } });
- * sink.emit({ table: "users", rows: 3, latencyMs: 1.7 });
+ * assert.equal(sink.emit({ table: "users", rows: 3, latencyMs: 1.7 }), true);
  * const writer = sink.writable.getWriter();
  * await writer.write({ table: "orders", rows: 1, latencyMs: 0.4 });
  * const report = await sink.close({ timeoutMs: 1000 });
- * console.assert(report.delivered.records === 2 && transport.received.length === 2);
+ * assert.equal(report.delivered.records, 2);
+ * assert.deepEqual(transport.texts(), [
+ *   '{"table":"users","rows":3,"latencyMs":1.7}',
+ *   '{"table":"orders","rows":1,"latencyMs":0.4}',
+ * ]);
  * ```
  */
 export function createSink<T = unknown>(options: SinkOptions<T>): Sink<T> {
   return new ShedSink<T>(options);
 }
 
+/** How this engine writes text fastest, found once. */
+const ENGINE = { directJson: preferDirectJson(), utf8For: utf8TargetFor };
+
 class ShedSink<T> implements Sink<T> {
-  readonly #acct: Accounting;
-  readonly #ring: ByteRing;
-  readonly #writer: RecordWriter<T>;
-  readonly #flusher: Flusher<T>;
+  readonly #core: Core<T>;
   readonly #capacityBytes: number;
-  // When the ticker stops, the writer's fast path (which uses the last tick) must read the time again.
-  readonly #clock: CoarseClock = new CoarseClock(() => this.#acct.offeredRecords, 1, () => this.#ring.attendNow());
-  readonly #transport;
+  readonly #transport: Transport;
+  readonly #scheduler: Scheduler;
   #state = STATE_OPEN;
   #writable: WritableStream<T> | null = null;
   #closing: Promise<CloseReport> | null = null;
@@ -148,24 +134,18 @@ class ShedSink<T> implements Sink<T> {
     const o = resolveOptions(options);
     this.#capacityBytes = o.capacityBytes;
     this.#transport = o.transport;
-    // The ring counts the accepted records; the records in flight count against its capacity.
-    this.#ring = new ByteRing(o.buffer ?? new ArrayBuffer(o.capacityBytes), () => this.#acct.inFlightBytes);
-    this.#acct = new Accounting(this.#ring);
-    this.#writer = new RecordWriter(this.#ring, this.#acct, o, this.#clock, preferDirectJson(), utf8TargetFor(this.#ring.bytes));
-    const staticHeaders = o.headers !== null && typeof o.headers === "object" ? headerPairs(o.headers, new TextEncoder()) : null;
-    this.#flusher = new Flusher(this.#ring, this.#acct, this.#writer, o.transport, o, staticHeaders && staticHeaders.length > 0 ? staticHeaders : null);
-    this.#writer.attach(this.#flusher);
-    o.transport.start?.({ maxAgeMs: o.maxAgeMs, capacityBytes: o.capacityBytes });
+    this.#scheduler = o.scheduler ?? systemScheduler;
+    this.#core = createCore({ settings: o, transport: o.transport, scheduler: this.#scheduler, buffer: o.buffer, engine: ENGINE });
+    o.transport.start?.({ maxAgeMs: o.maxAgeMs, capacityBytes: o.capacityBytes, scheduler: this.#scheduler });
   }
 
   emit(record: T): boolean {
     if (this.#state !== STATE_OPEN) {
-      this.#acct.refuse(CLOSED, 0);
+      this.#core.ledger.refuse(CLOSED, 0);
       return false;
     }
-    return this.#writer.write(record);
+    return this.#core.writer.write(record);
   }
-
   get writable(): WritableStream<T> {
     if (this.#writable === null) this.#writable = this.writableStream();
     return this.#writable;
@@ -185,12 +165,13 @@ class ShedSink<T> implements Sink<T> {
 
   stats(): SinkStats {
     let lastError: string | null = null;
-    const error = this.#flusher.lastError;
+    const flusher = this.#core.flusher;
+    const error = flusher.lastError;
     if (error !== null) lastError = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
     // Field by field, not `{ ...snapshot, … }`: on V8 11 (Node 20) the spread's copies
     // outlived the young generation, so a stats() every millisecond grew the old
     // generation by megabytes a second.
-    const c = this.#acct.snapshot();
+    const c = this.#core.ledger.snapshot();
     return {
       offered: c.offered,
       accepted: c.accepted,
@@ -203,8 +184,8 @@ class ShedSink<T> implements Sink<T> {
       state: STATE_NAMES[this.#state]!,
       capacityBytes: this.#capacityBytes,
       transport: { name: this.#transport.name, state: this.#transportState() },
-      sends: this.#flusher.sends,
-      retries: this.#flusher.retries,
+      sends: flusher.sends,
+      retries: flusher.retries,
       lastError,
     };
   }
@@ -213,19 +194,23 @@ class ShedSink<T> implements Sink<T> {
     return renderMetrics(this.stats(), options);
   }
 
-  flush(options: FlushOptions = {}): Promise<boolean> {
-    const timeoutMs = options.timeoutMs ?? Infinity;
-    if (typeof timeoutMs !== "number" || Number.isNaN(timeoutMs) || timeoutMs < 0) {
-      return Promise.reject(new InvalidOptionError("INVALID_ARGUMENT", "flush.timeoutMs", timeoutMs, "a number >= 0"));
+  flush(options?: FlushOptions): Promise<boolean> {
+    let timeoutMs: number;
+    try {
+      timeoutMs = flushTimeout(options ?? {});
+    } catch (error) {
+      return Promise.reject(error);
     }
-    return this.#flusher.flush(timeoutMs);
+    return this.#core.flusher.flush(timeoutMs);
   }
 
-  close(options: CloseOptions = {}): Promise<CloseReport> {
+  close(options?: CloseOptions): Promise<CloseReport> {
     if (this.#closing !== null) return this.#closing;
-    const timeoutMs = options.timeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
-    if (typeof timeoutMs !== "number" || !Number.isFinite(timeoutMs) || timeoutMs < 0) {
-      return Promise.reject(new InvalidOptionError("INVALID_ARGUMENT", "close.timeoutMs", timeoutMs, "a finite number >= 0"));
+    let timeoutMs: number;
+    try {
+      timeoutMs = closeTimeout(options ?? {});
+    } catch (error) {
+      return Promise.reject(error);
     }
     this.#state = STATE_CLOSING;
     this.#closing = this.#shutdown(timeoutMs);
@@ -241,19 +226,22 @@ class ShedSink<T> implements Sink<T> {
   }
 
   async #shutdown(timeoutMs: number): Promise<CloseReport> {
-    const started = Date.now();
+    const { flusher, ledger, clock } = this.#core;
+    const scheduler = this.#scheduler;
+    const started = scheduler.now();
     const deadline = started + timeoutMs;
     // Flushing gets most of the budget; the rest is for aborting sends still in flight
     // and closing the transport.
-    this.#flusher.drain();
-    const flushed = timeoutMs > 0 ? await this.#flusher.flush(Math.floor(timeoutMs * 0.8)) : this.#acct.pendingRecords + this.#acct.inFlightRecords === 0;
-    await this.#flusher.stop(Math.max(0, Math.floor(deadline - Date.now()) - Math.floor(timeoutMs * 0.1)));
-    const left = Math.max(0, deadline - Date.now());
-    await withDeadline(Promise.resolve().then(() => this.#transport.close(left)).catch(() => {}), left);
+    flusher.drain();
+    const flushed = timeoutMs > 0 ? await flusher.flush(Math.floor(timeoutMs * 0.8)) : ledger.pendingRecords + ledger.inFlightRecords === 0;
+    await flusher.stop(Math.max(0, Math.floor(deadline - scheduler.now()) - Math.floor(timeoutMs * 0.1)));
+    const left = Math.max(0, deadline - scheduler.now());
+    const closing = Promise.resolve().then(() => this.#transport.close(left));
+    await withDeadline(scheduler, closing, left, { keepAlive: true }).catch(() => {});
     this.#state = STATE_CLOSED;
-    this.#clock.stop();
-    const inDoubt = { records: this.#flusher.inDoubt.records, bytes: this.#flusher.inDoubt.bytes };
-    return { ...this.#acct.snapshot(), durationMs: Date.now() - started, flushed, inDoubt };
+    clock.stop();
+    const inDoubt = { records: flusher.inDoubt.records, bytes: flusher.inDoubt.bytes };
+    return { ...ledger.snapshot(), durationMs: scheduler.now() - started, flushed, inDoubt };
   }
 
   #transportState(): TransportState {
@@ -263,14 +251,4 @@ class ShedSink<T> implements Sink<T> {
       return "down";
     }
   }
-}
-
-function withDeadline(promise: Promise<unknown>, ms: number): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    promise.then(() => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
 }

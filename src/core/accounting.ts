@@ -64,10 +64,14 @@ export interface Counts {
   readonly dropped: Readonly<Record<DropReason, Count>>;
 }
 
-/** Where accepted records are counted: the frames a ring took in, and their bytes. */
+/**
+ * Where accepted records are counted (the frames a ring took in, and their bytes), and
+ * where the bytes in flight are told, since they count against the same capacity.
+ */
 export interface Intake {
   readonly appended: number;
   readonly appendedBytes: number;
+  outside: number;
 }
 
 /**
@@ -93,7 +97,10 @@ export class Accounting {
   readonly lostRecords: Float64Array = new Float64Array(DROP_REASONS.length);
   readonly lostBytes: Float64Array = new Float64Array(DROP_REASONS.length);
 
-  /** `intake` counts the accepted records: the sink's ring counts the frames it takes in. */
+  /**
+   * `intake` counts the accepted records (the sink's ring counts the frames it takes
+   * in), and is told the bytes in flight.
+   */
   constructor(intake: Intake) {
     this.#intake = intake;
   }
@@ -141,7 +148,7 @@ export class Accounting {
     this.#leftRecords += records;
     this.#leftBytes += bytes;
     this.inFlightRecords += records;
-    this.inFlightBytes += bytes;
+    this.#intake.outside = this.inFlightBytes += bytes;
   }
 
   /** A pending record was dropped (evicted, expired or left at shutdown). */
@@ -155,7 +162,7 @@ export class Accounting {
   /** In-flight records were delivered. */
   deliver(records: number, bytes: number): void {
     this.inFlightRecords -= records;
-    this.inFlightBytes -= bytes;
+    this.#intake.outside = this.inFlightBytes -= bytes;
     this.deliveredRecords += records;
     this.deliveredBytes += bytes;
   }
@@ -163,16 +170,9 @@ export class Accounting {
   /** In-flight records were dropped. */
   loseInFlight(reason: number, records: number, bytes: number): void {
     this.inFlightRecords -= records;
-    this.inFlightBytes -= bytes;
+    this.#intake.outside = this.inFlightBytes -= bytes;
     this.lostRecords[reason]! += records;
     this.lostBytes[reason]! += bytes;
-  }
-
-  /** Records settled for good (delivered or lost) so far. */
-  get settledRecords(): number {
-    let lost = 0;
-    for (let i = 0; i < DROP_REASONS.length; i++) lost += this.lostRecords[i]!;
-    return this.deliveredRecords + lost;
   }
 
   /** A plain snapshot. */
@@ -212,9 +212,15 @@ export class Accounting {
  *
  * @example
  * ```ts
- * import { Accounting, conservationErrors } from "./accounting.ts";
- * const a = new Accounting({ appended: 1, appendedBytes: 30 });
- * console.assert(conservationErrors(a.snapshot()).length === 0);
+ * import assert from "node:assert/strict";
+ * import { createSink, conservationErrors, memoryTransport } from "../../mod.ts";
+ *
+ * const sink = createSink({ transport: memoryTransport() });
+ * sink.emit({ table: "orders" });
+ * assert.deepEqual(conservationErrors(sink.stats()), []);
+ * const broken = { ...sink.stats(), delivered: { records: 5, bytes: 999 } };
+ * assert.equal(conservationErrors(broken).length, 2); // records and bytes
+ * await sink.close();
  * ```
  */
 export function conservationErrors(c: Counts): string[] {

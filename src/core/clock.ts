@@ -18,7 +18,7 @@
  * @module
  */
 
-import { type TimerHandle, unrefInterval } from "../runtime.ts";
+import type { Scheduler, Timer } from "./scheduler.ts";
 
 /** Reads between two forced refreshes during a synchronous burst. A power of two. */
 export const REFRESH_EVERY = 64;
@@ -26,7 +26,8 @@ export const REFRESH_EVERY = 64;
 /** A wall clock, in milliseconds since the epoch, cheap to read. */
 export class CoarseClock {
   #now = 0;
-  #timer: TimerHandle | null = null;
+  #timer: Timer | null = null;
+  readonly #scheduler: Scheduler;
   /** The activity counter at the last tick. */
   #seen = -1;
   readonly #activity: () => number;
@@ -34,11 +35,12 @@ export class CoarseClock {
   readonly #onStop: () => void;
 
   /**
-   * `activity` returns a number that changes whenever the clock is read (the counter
-   * the reads pass); the ticker stops after a tick in which it did not change, and then
-   * calls `onStop`.
+   * The clock reads `scheduler`'s time. `activity` returns a number that changes
+   * whenever the clock is read (the counter the reads pass); the ticker stops after a
+   * tick in which it did not change, and then calls `onStop`.
    */
-  constructor(activity: () => number, tickMs = 1, onStop: () => void = () => {}) {
+  constructor(scheduler: Scheduler, activity: () => number, tickMs = 1, onStop: () => void = () => {}) {
+    this.#scheduler = scheduler;
     this.#activity = activity;
     this.#tickMs = tickMs;
     this.#onStop = onStop;
@@ -69,24 +71,24 @@ export class CoarseClock {
 
   /** Stops the ticking timer (a later read starts it again). */
   stop(): void {
-    if (this.#timer !== null) clearInterval(this.#timer);
+    this.#timer?.cancel();
     this.#timer = null;
     this.#onStop();
   }
 
   #refresh(): number {
-    this.#now = Date.now();
+    this.#now = this.#scheduler.now();
     if (this.#timer === null) {
       this.#seen = this.#activity();
-      this.#timer = unrefInterval(() => {
+      this.#timer = this.#scheduler.every(this.#tickMs, () => {
         const activity = this.#activity();
         if (activity === this.#seen) {
           this.stop();
           return;
         }
         this.#seen = activity;
-        this.#now = Date.now();
-      }, this.#tickMs);
+        this.#now = this.#scheduler.now();
+      });
     }
     return this.#now;
   }

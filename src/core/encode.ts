@@ -15,61 +15,40 @@
  */
 
 import type { Accounting } from "./accounting.ts";
-import { BUFFER_FULL, EXPIRED, INVALID, OVERSIZE } from "./accounting.ts";
-import { encodeHeaders, FRAME_HEADER_BYTES, frameTimestamp, type Header, HEADERS_LENGTH_AT, KEY_LENGTH_AT, SIZE_AT, TIMESTAMP_AT, writeFrameHeader } from "./frame.ts";
-import { JsonWriter, NOT_PLAIN } from "./json.ts";
-import type { ByteRing } from "./ring.ts";
+import { BUFFER_FULL, INVALID, OVERSIZE } from "./accounting.ts";
+import type { Backlog } from "./backlog.ts";
 import type { CoarseClock } from "./clock.ts";
-import type { HeaderValues, RecordSchema, ResolvedOptions } from "../options.ts";
-import type { Utf8Target } from "../runtime.ts";
+import { encodeHeaders, FRAME_HEADER_BYTES, headerPairs, writeFrameHeader, writePlainFrameHeader } from "./frame.ts";
+import { JsonWriter, NO_JSON, NOT_PLAIN } from "./json.ts";
+import type { ByteRing } from "./ring.ts";
+import type { CoreSettings, HeaderValues, RecordSchema, Utf8Target } from "./settings.ts";
 
 const ENCODE_JSON = 0;
 const ENCODE_FUNCTION = 1;
 const ENCODE_SCHEMA = 2;
 
-/** Turns header values into the `[name, bytes]` pairs records carry. */
-export function headerPairs(values: HeaderValues, encoder: TextEncoder): Header[] {
-  const out: Header[] = [];
-  for (const name of Object.keys(values)) {
-    const value = values[name]!;
-    out.push([name, typeof value === "string" ? encoder.encode(value) : value]);
-  }
-  return out;
-}
-
 /**
- * Bytes of byte records (no key, no headers) the fast path writes between two visits to
- * the slow path, which reads the real time: a synchronous burst is stamped at most this
- * many bytes late.
+ * Bytes of records without key or headers that the fast path takes between two visits
+ * to the slow path, which reads the real time: a synchronous burst is stamped at most
+ * this many bytes late.
  */
-/**
- * The key length (-1: none) and headers length (0) of a frame with neither, which follow
- * each other in the frame header, as the float64 with the same eight bytes: the byte
- * path writes both with one store.
- */
-const NO_KEY_NO_HEADERS = (() => {
-  const view = new DataView(new ArrayBuffer(8));
-  view.setInt32(KEY_LENGTH_AT - KEY_LENGTH_AT, -1, true);
-  view.setUint32(HEADERS_LENGTH_AT - KEY_LENGTH_AT, 0, true);
-  return view.getFloat64(0, true);
-})();
-
 export const ATTENTION_BYTES = 64 * 1024;
 
-/** What the writer tells of accepted records: the flusher. */
-export interface Wakeable {
+/**
+ * Who hears of accepted records (the flusher), and how many it can go without hearing
+ * of: the fast path tells nobody until the ring's attention mark (see #attend).
+ */
+export interface AcceptListener {
   /** A record was accepted by a path other than the fast one. */
-  notify(): void;
+  accepted(): void;
   /**
-   * Bytes of records that may be accepted without `notify` before the flusher needs to
+   * Bytes of records that may be accepted without `accepted()` before the listener must
    * hear of one (0: the next one; it may be negative or Infinity).
    */
-  bytesUntilWake(): number;
-  /** Likewise, records (0: the next one; it may be negative or Infinity). */
-  recordsUntilWake(): number;
+  unheardBytes(): number;
+  /** Likewise, records. */
+  unheardRecords(): number;
 }
-
-const IDLE: Wakeable = { notify() {}, bytesUntilWake: () => Infinity, recordsUntilWake: () => Infinity };
 
 /**
  * Writes records into the ring under the capacity and `whenFull` policy, counting every
@@ -77,13 +56,13 @@ const IDLE: Wakeable = { notify() {}, bytesUntilWake: () => Infinity, recordsUnt
  */
 export class RecordWriter<T> {
   readonly #ring: ByteRing;
+  readonly #backlog: Backlog;
   readonly #bytes: Uint8Array;
   readonly #view: DataView;
   readonly #acct: Accounting;
   readonly #encoder: TextEncoder = new TextEncoder();
   readonly #capacity: number;
   readonly #maxRecordBytes: number;
-  readonly #maxAgeMs: number;
   readonly #dropOldest: boolean;
   readonly #encodeKind: number;
   readonly #encodeFn: ((record: T) => Uint8Array | string) | null;
@@ -100,37 +79,42 @@ export class RecordWriter<T> {
   /** Size of the last record the JSON writer wrote, to skip runs it would not fit in. */
   #lastJsonBytes = 0;
   #scratch: Uint8Array | null = null;
-  #wake: Wakeable = IDLE;
+  readonly #listener: AcceptListener;
 
   /**
    * `directJson`: write records encoded as JSON straight into the ring as UTF-8 (see
    * `json.ts`) instead of through `JSON.stringify` and `TextEncoder`; the bytes are the
-   * same, the cost depends on the engine.
+   * same, the cost depends on the engine. `utf8`: a target that encodes strings in place
+   * into the ring's bytes, or null to use `encodeInto`.
    */
-  constructor(ring: ByteRing, acct: Accounting, options: ResolvedOptions<T>, clock: CoarseClock, directJson = false, utf8: Utf8Target | null = null) {
+  constructor(
+    backlog: Backlog,
+    acct: Accounting,
+    settings: CoreSettings<T>,
+    clock: CoarseClock,
+    listener: AcceptListener,
+    directJson: boolean,
+    utf8: Utf8Target | null,
+  ) {
     this.#clock = clock;
-    this.#ring = ring;
-    this.#bytes = ring.bytes;
-    this.#view = ring.view;
+    this.#backlog = backlog;
+    this.#ring = backlog.ring;
+    this.#bytes = this.#ring.bytes;
+    this.#view = this.#ring.view;
     this.#acct = acct;
-    this.#capacity = options.capacityBytes;
-    this.#maxRecordBytes = options.maxRecordBytes;
-    this.#maxAgeMs = options.maxAgeMs;
-    this.#dropOldest = options.whenFull === "drop-oldest";
-    const encode = options.encode;
+    this.#listener = listener;
+    this.#capacity = settings.capacityBytes;
+    this.#maxRecordBytes = settings.maxRecordBytes;
+    this.#dropOldest = settings.whenFull === "drop-oldest";
+    const encode = settings.encode;
     this.#encodeKind = encode === "json" ? ENCODE_JSON : typeof encode === "function" ? ENCODE_FUNCTION : ENCODE_SCHEMA;
     this.#encodeFn = typeof encode === "function" ? encode : null;
     this.#schema = typeof encode === "object" ? encode : null;
-    this.#keyFn = options.key;
-    this.#headersFn = typeof options.headers === "function" ? options.headers : null;
+    this.#keyFn = settings.key;
+    this.#headersFn = typeof settings.headers === "function" ? settings.headers : null;
     this.#plain = this.#keyFn === null && this.#headersFn === null;
     this.#json = directJson && this.#encodeKind === ENCODE_JSON ? new JsonWriter() : null;
     this.#utf8 = utf8;
-  }
-
-  /** Who is told of accepted records (the flusher). */
-  attach(wake: Wakeable): void {
-    this.#wake = wake;
   }
 
   /** Writes one record. Returns true when it was accepted. Never throws. */
@@ -146,10 +130,7 @@ export class RecordWriter<T> {
     const at = this.#ring.tryReserve(size);
     if (at < 0) return this.#writePlainBytesSlow(record, size);
     this.#bytes.set(record, at + FRAME_HEADER_BYTES);
-    const view = this.#view;
-    view.setUint32(at + SIZE_AT, size, true);
-    view.setFloat64(at + TIMESTAMP_AT, this.#clock.last, true);
-    view.setFloat64(at + KEY_LENGTH_AT, NO_KEY_NO_HEADERS, true);
+    writePlainFrameHeader(this.#view, at, size, this.#clock.last);
     this.#ring.append(at, size);
     return true;
   }
@@ -179,10 +160,10 @@ export class RecordWriter<T> {
    * flusher wants to hear of a record.
    */
   #attend(): void {
-    const wake = this.#wake.bytesUntilWake();
+    const unheard = this.#listener.unheardBytes();
     // At most maxRecordBytes too: a record that the fast path fits in is never oversize.
     const most = ATTENTION_BYTES < this.#maxRecordBytes ? ATTENTION_BYTES : this.#maxRecordBytes;
-    this.#ring.attendAfter(wake < most ? wake : most, this.#wake.recordsUntilWake());
+    this.#ring.attendAfter(unheard < most ? unheard : most, this.#listener.unheardRecords());
   }
 
   #writeAny(record: T): boolean {
@@ -226,29 +207,6 @@ export class RecordWriter<T> {
       : this.#writeBytes(value, value.length, fixed, key, headers);
   }
 
-  /**
-   * Drops pending records older than `maxAgeMs` from the front of the ring as `expired`.
-   * Returns how many were dropped.
-   */
-  expire(now: number): number {
-    const ring = this.#ring;
-    const oldest = now - this.#maxAgeMs;
-    let dropped = 0;
-    for (let at = ring.peek(); at >= 0 && frameTimestamp(this.#view, at) < oldest; at = ring.peek()) {
-      this.#acct.losePending(EXPIRED, ring.shift());
-      dropped++;
-    }
-    return dropped;
-  }
-
-  /** Drops the oldest pending record under `reason`. Returns false when none is left. */
-  dropOldest(reason: number): boolean {
-    const size = this.#ring.shift();
-    if (size === 0) return false;
-    this.#acct.losePending(reason, size);
-    return true;
-  }
-
   #encodeValue(record: T): Uint8Array | string | null {
     try {
       if (this.#encodeKind === ENCODE_JSON) {
@@ -275,8 +233,7 @@ export class RecordWriter<T> {
    */
   #writeJson(record: T, fixed: number, key: Uint8Array | null, headers: Uint8Array | null): boolean {
     const ring = this.#ring;
-    const acct = this.#acct;
-    const most = Math.min(this.#maxRecordBytes, this.#capacity - ring.frameBytes - acct.inFlightBytes);
+    const most = Math.min(this.#maxRecordBytes, this.#capacity - ring.frameBytes - ring.outside);
     let run = Math.min(most, ring.freeAtHead());
     let plain = true;
     for (let attempt = 0; attempt < 2; attempt++) {
@@ -295,7 +252,7 @@ export class RecordWriter<T> {
           this.#finish(at, end - at, key, headers);
           return true;
         }
-        if (end === -2) return this.#refuse(INVALID, 0);
+        if (end === NO_JSON) return this.#refuse(INVALID, 0);
         if (end === NOT_PLAIN) {
           plain = false;
           break;
@@ -317,7 +274,7 @@ export class RecordWriter<T> {
         return this.#refuse(INVALID, 0);
       }
       if (end >= 0) return this.#writeBytes(this.#scratch!, end, fixed, key, headers);
-      if (end === -2) return this.#refuse(INVALID, 0);
+      if (end === NO_JSON) return this.#refuse(INVALID, 0);
     }
     // Not plain data, or larger than maxRecordBytes: the general path through a string.
     return this.#writeStringified(record, fixed, key, headers);
@@ -356,11 +313,7 @@ export class RecordWriter<T> {
     const size = FRAME_HEADER_BYTES + (utf8 !== null
       ? utf8.utf8Write(value, at + FRAME_HEADER_BYTES, most - FRAME_HEADER_BYTES)
       : this.#encoder.encodeInto(value, this.#bytes.subarray(at + FRAME_HEADER_BYTES, at + most)).written);
-    // The same header and append as in `write`, which keeps them written out (see there).
-    const view = this.#view;
-    view.setUint32(at + SIZE_AT, size, true);
-    view.setFloat64(at + TIMESTAMP_AT, this.#clock.last, true);
-    view.setFloat64(at + KEY_LENGTH_AT, NO_KEY_NO_HEADERS, true);
+    writePlainFrameHeader(this.#view, at, size, this.#clock.last);
     this.#ring.append(at, size);
     return true;
   }
@@ -405,11 +358,11 @@ export class RecordWriter<T> {
     const at = this.#ring.reserve(size);
     if (at >= 0) return at;
     // Full: expired records go first, whatever the policy.
-    this.expire(this.#clock.now(this.#acct.offeredRecords));
+    this.#backlog.expire(this.#clock.now(this.#acct.offeredRecords));
     for (;;) {
       const at = this.#ring.reserve(size);
       if (at >= 0) return at;
-      if (!this.#dropOldest || !this.dropOldest(BUFFER_FULL)) return -1;
+      if (!this.#dropOldest || !this.#backlog.dropOldest(BUFFER_FULL)) return -1;
     }
   }
 
@@ -424,7 +377,7 @@ export class RecordWriter<T> {
     // The ring's count of frames steps once per record accepted: the clock's read counter.
     writeFrameHeader(this.#view, at, size, this.#clock.now(this.#ring.appended), keyLength, headers === null ? 0 : headers.length);
     this.#ring.commit(at, size); // counts it accepted (the ring is the accounting's intake)
-    this.#wake.notify();
+    this.#listener.accepted();
   }
 
   #refuse(reason: number, bytes: number): false {

@@ -18,7 +18,8 @@
  * @module
  */
 
-import type { OutRecord } from "../transport.ts";
+import type { OutRecord } from "./contract.ts";
+import type { HeaderValues } from "./settings.ts";
 
 /** Bytes of framing every record costs on top of its key, headers and value. */
 export const FRAME_HEADER_BYTES = 20;
@@ -42,6 +43,28 @@ export function writeFrameHeader(
   view.setFloat64(at + TIMESTAMP_AT, timestamp, true);
   view.setInt32(at + KEY_LENGTH_AT, keyLength, true);
   view.setUint32(at + HEADERS_LENGTH_AT, headersLength, true);
+}
+
+/**
+ * The key length (-1: none) and headers length (0) of a frame with neither, which follow
+ * each other in the frame header, as the float64 with the same eight bytes: one store
+ * writes both.
+ */
+const NO_KEY_NO_HEADERS = (() => {
+  const view = new DataView(new ArrayBuffer(8));
+  view.setInt32(0, -1, true);
+  view.setUint32(HEADERS_LENGTH_AT - KEY_LENGTH_AT, 0, true);
+  return view.getFloat64(0, true);
+})();
+
+/**
+ * Writes the header of a frame with no key and no headers at `at`: the hot path's
+ * {@linkcode writeFrameHeader}, three stores.
+ */
+export function writePlainFrameHeader(view: DataView, at: number, size: number, timestamp: number): void {
+  view.setUint32(at + SIZE_AT, size, true);
+  view.setFloat64(at + TIMESTAMP_AT, timestamp, true);
+  view.setFloat64(at + KEY_LENGTH_AT, NO_KEY_NO_HEADERS, true);
 }
 
 /** The timestamp of the frame at `at`. */
@@ -80,6 +103,16 @@ export function readFrame(
     at += headersLength;
   }
   return { key, value: bytes.subarray(at, start + size), headers, timestamp, size };
+}
+
+/** Turns header values into the `[name, bytes]` pairs records carry. */
+export function headerPairs(values: HeaderValues, encoder: TextEncoder): Header[] {
+  const out: Header[] = [];
+  for (const name of Object.keys(values)) {
+    const value = values[name]!;
+    out.push([name, typeof value === "string" ? encoder.encode(value) : value]);
+  }
+  return out;
 }
 
 /** Encodes headers into the frame's header block layout. */

@@ -20,6 +20,10 @@ const NO_ROOM: Error = new RangeError("JSON output does not fit");
 
 /** Returned by {@linkcode JsonWriter.write} when the value needs `JSON.stringify`. */
 export const NOT_PLAIN = -3;
+/** `JsonWriter.write` found no room for the value. */
+export const NO_ROOM_LEFT = -1;
+/** `JsonWriter.write` found a value `JSON.stringify` gives no text for (a function, a symbol, undefined). */
+export const NO_JSON = -2;
 const GIVE_UP: Error = new TypeError("not plain data");
 
 const QUOTE = 0x22;
@@ -61,11 +65,12 @@ function hasControl(bytes: Uint8Array, from: number, to: number): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { JsonWriter } from "./json.ts";
  *
  * const out = new Uint8Array(64);
  * const end = new JsonWriter().write({ a: [1, "é"], b: null }, out, 0, out.length);
- * console.assert(new TextDecoder().decode(out.subarray(0, end)) === '{"a":[1,"é"],"b":null}');
+ * assert.equal(new TextDecoder().decode(out.subarray(0, end)), '{"a":[1,"é"],"b":null}');
  * ```
  */
 export class JsonWriter {
@@ -77,19 +82,19 @@ export class JsonWriter {
 
   /**
    * Writes `JSON.stringify(value)` as UTF-8 into `out[at, limit)` and returns where it
-   * ends. Returns -1 when it does not fit, -2 when `JSON.stringify` would return
-   * undefined (a function, a symbol, undefined), and {@linkcode NOT_PLAIN} when the value
-   * holds something only `JSON.stringify` handles; in those cases what was written is
-   * garbage. Throws what a getter or `toJSON` throws.
+   * ends. Returns {@linkcode NO_ROOM_LEFT} when it does not fit, {@linkcode NO_JSON}
+   * when `JSON.stringify` would return undefined (a function, a symbol, undefined), and
+   * {@linkcode NOT_PLAIN} when the value holds something only `JSON.stringify` handles;
+   * in those cases what was written is garbage. Throws what a getter or `toJSON` throws.
    */
   write(value: unknown, out: Uint8Array, at: number, limit: number): number {
     this.#out = out;
     this.#at = at;
     this.#limit = limit;
     try {
-      return this.#value(value, "", true) ? this.#at : -2;
+      return this.#value(value, "", true) ? this.#at : NO_JSON;
     } catch (e) {
-      if (e === NO_ROOM) return -1;
+      if (e === NO_ROOM) return NO_ROOM_LEFT;
       if (e === GIVE_UP) return NOT_PLAIN;
       throw e;
     } finally {

@@ -32,14 +32,16 @@ function prefault(bytes: Uint8Array): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ByteRing } from "./ring.ts";
+ *
  * const ring = new ByteRing(new ArrayBuffer(64));
  * const at = ring.reserve(8);
- * ring.view.setUint32(at, 8, true);
+ * ring.view.setUint32(at, 8, true); // a frame starts with its length
  * ring.commit(at, 8);
- * console.assert(ring.count === 1 && ring.peek() === at);
- * ring.shift();
- * console.assert(ring.count === 0);
+ * assert.deepEqual([ring.count, ring.peek()], [1, at]);
+ * assert.equal(ring.shift(), 8);
+ * assert.equal(ring.count, 0);
  * ```
  */
 export class ByteRing {
@@ -71,15 +73,14 @@ export class ByteRing {
   // The same rules keep it right; reserve uses it before computing the room again.
   #room = -1;
 
-  readonly #outside: () => number;
-
   /**
-   * `outside` returns the bytes held elsewhere that count against the same capacity (a
-   * sink's records in flight). It may grow only by bytes that leave the ring (by `shift`)
-   * in the same synchronous step; it may shrink at any time.
+   * Bytes held elsewhere that count against the same capacity (a sink's records in
+   * flight), kept up to date by their owner. It may grow only by bytes that leave the
+   * ring (by `shift`) in the same synchronous step; it may shrink at any time.
    */
-  constructor(buffer: ArrayBuffer | SharedArrayBuffer, outside: () => number = () => 0) {
-    this.#outside = outside;
+  outside = 0;
+
+  constructor(buffer: ArrayBuffer | SharedArrayBuffer) {
     if (buffer.byteLength < LENGTH_BYTES * 2) {
       throw new RangeError(`ByteRing needs a buffer of at least ${LENGTH_BYTES * 2} bytes, got ${buffer.byteLength}`);
     }
@@ -115,22 +116,17 @@ export class ByteRing {
     return this.#removed;
   }
 
-  /** Bytes occupied, padding included (never above `capacity`). */
-  get used(): number {
-    return this.#appendedBytes - this.#removedBytes + this.#padding;
-  }
-
   /**
    * The offset at which a frame of `size` bytes can be written contiguously, or -1 when
    * it does not fit now. Changes nothing: call `commit` once the frame is written.
    *
-   * The frame must also fit the budget: the frames held, the bytes held `outside` (see
-   * the constructor) and `size` together within `capacity`.
+   * The frame must also fit the budget: the frames held, the bytes held `outside` and
+   * `size` together within `capacity`.
    */
   reserve(size: number): number {
     const head = this.#head;
     if (head + size <= this.#room) return head;
-    const outside = this.#outside();
+    const outside = this.outside;
     this.#room = this.#roomEnd(outside);
     if (head + size <= this.#room) return head;
     if (head <= this.#tail || this.#appended === this.#removed) return -1;
@@ -155,7 +151,7 @@ export class ByteRing {
    * that the owner gets control back then. `attendNow` makes the next `tryReserve` fail.
    */
   attendAfter(bytes: number, frames = Infinity): void {
-    const end = (this.#room = this.#roomEnd(this.#outside()));
+    const end = (this.#room = this.#roomEnd(this.outside));
     const mark = this.#head + bytes;
     this.#fast = mark < end ? mark : end;
     this.#fastFrames = this.#appended + frames;
@@ -254,17 +250,6 @@ export class ByteRing {
       this.#room = -1;
     }
     return size;
-  }
-
-  /** Drops every frame. */
-  clear(): void {
-    this.#removed = this.#appended;
-    this.#removedBytes = this.#appendedBytes;
-    this.#head = 0;
-    this.#tail = 0;
-    this.#padding = 0;
-    this.#fast = -1;
-    this.#room = -1;
   }
 
   #skipPadding(): void {

@@ -6,12 +6,17 @@
  * @module
  */
 
-import { type Batch, type OutRecord, type SendReport, type Transport, TransportError, type TransportState } from "../transport.ts";
+import type { Batch, OutRecord, SendReport, Transport, TransportContext, TransportState } from "../core/contract.ts";
+import type { Scheduler } from "../core/scheduler.ts";
+import * as v from "valibot";
+import { parseOptions } from "../validate.ts";
+import { systemScheduler } from "../runtime.ts";
+import { TransportError } from "../core/errors.ts";
 
 /** Options of {@linkcode memoryTransport}. */
 export interface MemoryTransportOptions {
   /**
-   * Milliseconds each send takes before it settles.
+   * Milliseconds each send takes before it settles, on the sink's scheduler.
    * @default 0
    */
   latencyMs?: number;
@@ -54,19 +59,28 @@ export interface MemoryTransport extends Transport {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createSink } from "../sink.ts";
  * import { memoryTransport } from "./memory.ts";
+ *
  * const transport = memoryTransport();
- * const sink = createSink({ transport });
+ * const sink = createSink({ transport, retry: { initialDelayMs: 1, maxDelayMs: 5 } });
  * transport.failNext(2); // the first two sends fail, the flusher retries
  * sink.emit("hello");
- * await sink.close();
- * console.assert(transport.texts()[0] === "hello");
+ * const report = await sink.close();
+ * assert.deepEqual(transport.texts(), ["hello"]);
+ * assert.equal(report.delivered.records, 1);
  * ```
  */
 export function memoryTransport(options: MemoryTransportOptions = {}): MemoryTransport {
-  return new Memory(options.latencyMs ?? 0);
+  const o = parseOptions(OptionsSchema, options);
+  return new Memory(o.latencyMs ?? 0);
 }
+
+const OptionsSchema = v.strictObject(
+  { latencyMs: v.optional(v.pipe(v.number(), v.finite(), v.minValue(0, "a finite number >= 0"))) },
+  "an options object with latencyMs",
+);
 
 const decoder = new TextDecoder();
 
@@ -82,10 +96,14 @@ class Memory implements MemoryTransport {
   #retry: ((record: OutRecord) => boolean) | null = null;
   #permanent = false;
   #state: TransportState = "up";
+  #scheduler: Scheduler = systemScheduler;
 
   constructor(latencyMs: number) {
-    if (!(latencyMs >= 0)) throw new RangeError(`memoryTransport: latencyMs must be >= 0, got ${latencyMs}`);
     this.#latencyMs = latencyMs;
+  }
+
+  start(context: TransportContext): void {
+    this.#scheduler = context.scheduler;
   }
 
   get sendCalls(): number {
@@ -140,7 +158,7 @@ class Memory implements MemoryTransport {
       if (aborted) return { retry: batch.records.map((_, i) => i) };
     }
     if (this.#latencyMs > 0) {
-      await new Promise<void>((resolve) => setTimeout(resolve, this.#latencyMs));
+      await new Promise<void>((resolve) => this.#scheduler.later(this.#latencyMs, resolve, { keepAlive: true }));
     }
     if (signal.aborted) return { retry: batch.records.map((_, i) => i) };
     if (this.#failures > 0) {

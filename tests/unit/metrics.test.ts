@@ -40,6 +40,6 @@ test("metrics({ labels }) adds escaped labels to every sample and rejects bad la
   for (const line of text.trimEnd().split("\n")) {
     if (!line.startsWith("#")) assert.ok(line.includes('sink="a\\"b\\\\c"'), line);
   }
-  assert.throws(() => renderMetrics(sink.stats(), { labels: { "bad-name": "x" } }), RangeError);
+  assert.throws(() => renderMetrics(sink.stats(), { labels: { "bad-name": "x" } }), { name: "InvalidOptionError", code: "INVALID_ARGUMENT", option: "labels.bad-name" });
   await sink.close({ timeoutMs: 100 });
 });

@@ -1,5 +1,7 @@
 /**
- * The contract between the sink's flusher and a Kafka transport.
+ * The contract between the sink's flusher and a transport. The core owns it; each
+ * transport (`src/transports/`) implements it, and the core never knows which one it
+ * talks to.
  *
  * The flusher owns buffering, batching, retries with backoff, expiry and accounting.
  * A transport owns exactly one thing: getting a batch of already-encoded records to
@@ -8,6 +10,8 @@
  *
  * @module
  */
+
+import type { Scheduler } from "./scheduler.ts";
 
 /** One encoded record as the transport sees it. Byte arrays are owned by the batch. */
 export interface OutRecord {
@@ -51,11 +55,16 @@ export interface SendReport {
   readonly error?: unknown;
 }
 
-/** How a transport sees its connection, for `stats()` and `metrics()`. */
-export type TransportState = "connecting" | "up" | "down" | "closed";
+/** Every state a transport's connection can be in. */
+export const TRANSPORT_STATES = ["connecting", "up", "down", "closed"] as const;
+
+/** How a transport sees its connection, for `stats()` and `metrics()`: one of {@linkcode TRANSPORT_STATES}. */
+export type TransportState = (typeof TRANSPORT_STATES)[number];
 
 /** Everything a transport is told when the sink starts it. */
 export interface TransportContext {
+  /** Time and timers: the one the sink runs on (a fake one in tests). */
+  readonly scheduler: Scheduler;
   /** The sink's `maxAgeMs`: a transport with its own delivery timeout aligns it to this. */
   readonly maxAgeMs: number;
   /** The sink's `capacityBytes`: a transport with its own queue bounds it by this. */
@@ -91,43 +100,6 @@ export interface Transport {
   close(timeoutMs: number): Promise<void>;
 }
 
-/** Machine-readable reasons a transport reports a failure. */
-export const TRANSPORT_ERROR_CODES = [
-  "TRANSPORT_UNAVAILABLE",
-  "TRANSPORT_TIMEOUT",
-  "TRANSPORT_REJECTED",
-  "TRANSPORT_CLOSED",
-] as const;
-
-/** One of {@linkcode TRANSPORT_ERROR_CODES}. */
-export type TransportErrorCode = (typeof TRANSPORT_ERROR_CODES)[number];
-
-/**
- * A failure a transport reports. `retriable` tells the flusher whether sending the same
- * records again later may succeed.
- *
- * @example
- * ```ts
- * import { TransportError } from "./transport.ts";
- * const err = new TransportError("TRANSPORT_UNAVAILABLE", "broker down", { retriable: true });
- * console.assert(err.retriable && err.code === "TRANSPORT_UNAVAILABLE");
- * ```
- */
-export class TransportError extends Error {
-  readonly code: TransportErrorCode;
-  readonly retriable: boolean;
-  constructor(
-    code: TransportErrorCode,
-    message: string,
-    options: { retriable: boolean; cause?: unknown },
-  ) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.name = "TransportError";
-    this.code = code;
-    this.retriable = options.retriable;
-  }
-}
-
 /** What became of one record of a batch, as a transport classifies it. */
 export type RecordOutcome = "delivered" | "rejected" | "retry" | "expired" | "aborted";
 
@@ -138,7 +110,7 @@ export type RecordOutcome = "delivered" | "rejected" | "retry" | "expired" | "ab
  *
  * @example
  * ```ts
- * import { buildReport } from "./transport.ts";
+ * import { buildReport } from "./contract.ts";
  * const report = buildReport(3, (i) => (i === 1 ? "rejected" : "delivered"), { rejected: new Error("too large") });
  * console.assert(report?.rejected?.[0] === 1);
  * ```

@@ -1,0 +1,75 @@
+/**
+ * The one factory of the core: builds the ring, the ledger, the backlog, the writer, the
+ * flusher and the clock from the settings, a transport and a scheduler, and wires them.
+ * `createSink` builds its core here, and so do the tests.
+ *
+ * The objects depend on each other in one direction only:
+ *
+ * ```
+ * writer ──> backlog ──> ring <── ledger (accounting)
+ *    │          └──────────────────> ledger
+ *    └──> flusher (told of accepted records) ──> backlog, ledger, transport, scheduler
+ * ```
+ *
+ * The ring counts the accepted records (the hot path touches nothing else) and is told
+ * the bytes in flight by the ledger, since they count against the same capacity.
+ *
+ * @module
+ */
+
+import { Accounting } from "./accounting.ts";
+import { Backlog } from "./backlog.ts";
+import { CoarseClock } from "./clock.ts";
+import type { Transport } from "./contract.ts";
+import { RecordWriter } from "./encode.ts";
+import { Flusher } from "./flusher.ts";
+import { type Header, headerPairs } from "./frame.ts";
+import { ByteRing } from "./ring.ts";
+import type { Scheduler } from "./scheduler.ts";
+import type { CoreSettings, EngineHints } from "./settings.ts";
+
+/** What {@linkcode createCore} is given. */
+export interface CoreParts<T> {
+  readonly settings: CoreSettings<T>;
+  readonly transport: Transport;
+  readonly scheduler: Scheduler;
+  /** The ring's memory: `capacityBytes` bytes (an `ArrayBuffer` is made when null). */
+  readonly buffer?: ArrayBuffer | SharedArrayBuffer | null;
+  /** How this engine writes text fastest; plain `JSON.stringify` and `encodeInto` by default. */
+  readonly engine?: EngineHints;
+  /** Random numbers for the retry backoff's jitter. */
+  readonly random?: () => number;
+}
+
+/** The core's objects, wired. */
+export interface Core<T> {
+  readonly ring: ByteRing;
+  readonly ledger: Accounting;
+  readonly backlog: Backlog;
+  readonly writer: RecordWriter<T>;
+  readonly flusher: Flusher;
+  readonly clock: CoarseClock;
+}
+
+const PLAIN_ENGINE: EngineHints = { directJson: false, utf8For: () => null };
+
+/** Builds and wires the core (see the module docs). Starts nothing: no timer runs until a record arrives. */
+export function createCore<T>(parts: CoreParts<T>): Core<T> {
+  const { settings, transport, scheduler } = parts;
+  const engine = parts.engine ?? PLAIN_ENGINE;
+  const ring = new ByteRing(parts.buffer ?? new ArrayBuffer(settings.capacityBytes));
+  const ledger = new Accounting(ring);
+  const backlog = new Backlog(ring, ledger, settings.maxAgeMs, settings.maxRecords, staticHeaders(settings.headers));
+  const flusher = new Flusher(backlog, ledger, transport, settings, scheduler, parts.random);
+  // When the clock's ticker stops, the writer's fast path (which stamps records with the
+  // last tick) must come back and read the time again.
+  const clock = new CoarseClock(scheduler, () => ledger.offeredRecords, 1, () => ring.attendNow());
+  const writer = new RecordWriter<T>(backlog, ledger, settings, clock, flusher, engine.directJson, engine.utf8For(ring.bytes));
+  return { ring, ledger, backlog, writer, flusher, clock };
+}
+
+function staticHeaders<T>(headers: CoreSettings<T>["headers"]): ReadonlyArray<Header> | null {
+  if (headers === null || typeof headers !== "object") return null;
+  const pairs = headerPairs(headers, new TextEncoder());
+  return pairs.length > 0 ? pairs : null;
+}

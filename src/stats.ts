@@ -1,0 +1,25 @@
+/**
+ * What a sink tells about itself: {@linkcode SinkStats}, read by `stats()`, and rendered
+ * by `metrics()` and the OpenTelemetry bridge.
+ *
+ * @module
+ */
+
+import type { Counts } from "./core/accounting.ts";
+import type { TransportState } from "./core/contract.ts";
+
+/** Where a sink is in its life. */
+export type SinkState = "open" | "closing" | "closed";
+
+/** A snapshot of a sink's counters and state. See {@linkcode Counts} for the law they keep. */
+export interface SinkStats extends Counts {
+  readonly state: SinkState;
+  readonly capacityBytes: number;
+  readonly transport: { readonly name: string; readonly state: TransportState };
+  /** Batches handed to the transport so far. */
+  readonly sends: number;
+  /** Sends that failed retriably and were scheduled again. */
+  readonly retries: number;
+  /** The last error the transport reported, as text, or null. */
+  readonly lastError: string | null;
+}
