@@ -6,12 +6,14 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createSink, memoryTransport } from "./mod.ts";
  *
  * const sink = createSink({ transport: memoryTransport(), capacityBytes: 1 << 20 });
  * sink.emit({ keyspace: "commerce", table: "orders", rows: 12, latencyMs: 3.1 });
- * console.log(sink.stats().accepted.records); // 1
- * await sink.close({ timeoutMs: 1000 });
+ * assert.equal(sink.stats().accepted.records, 1);
+ * const report = await sink.close({ timeoutMs: 1000 });
+ * assert.equal(report.delivered.records, 1);
  * ```
  *
  * @module
@@ -27,7 +29,7 @@ export { ERROR_CODES, InvalidOptionError, ShedsinkError, TransportError } from "
 export type { ErrorCode, TransportErrorCode } from "./src/core/errors.ts";
 export { renderMetrics } from "./src/metrics.ts";
 export type { MetricsOptions } from "./src/metrics.ts";
-export { buildReport } from "./src/core/contract.ts";
+export { buildReport, TRANSPORT_STATES } from "./src/core/contract.ts";
 export type { Batch, OutRecord, RecordOutcome, SendReport, Transport, TransportContext, TransportState } from "./src/core/contract.ts";
 export { ABORTED, TIMED_OUT, withDeadline } from "./src/core/scheduler.ts";
 export type { DeadlineOptions, Scheduler, Timer, TimerOptions } from "./src/core/scheduler.ts";

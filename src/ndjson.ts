@@ -2,7 +2,7 @@
  * `ndjson()`: a `TransformStream` that turns newline-delimited JSON (bytes or text, split
  * anywhere) into parsed values, one per line, for piping an upload into a sink:
  *
- * ```ts
+ * ```ts ignore
  * await request.body.pipeThrough(ndjson()).pipeTo(sink.writableStream());
  * ```
  *
@@ -63,11 +63,15 @@ const PREVIEW_CHARS = 120;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { InvalidLine, ndjson } from "./ndjson.ts";
+ *
  * const out: unknown[] = [];
  * await ReadableStream.from(['{"a":1}\n', "{oops\n"]).pipeThrough(ndjson())
  *   .pipeTo(new WritableStream({ write: (v) => void out.push(v) }));
- * console.assert(out[1] instanceof InvalidLine && (out[1] as InvalidLine).line === 2);
+ * assert.deepEqual(out[0], { a: 1 });
+ * assert.ok(out[1] instanceof InvalidLine);
+ * assert.deepEqual([out[1].line, out[1].reason], [2, "syntax"]);
  * ```
  */
 export class InvalidLine {
@@ -82,6 +86,7 @@ export class InvalidLine {
   /** The parse or decode error, if any. */
   readonly error: unknown;
 
+  /** A line that could not be used; see the fields for each argument. */
   constructor(line: number, reason: InvalidLineReason, bytes: number, preview: string, error?: unknown) {
     this.line = line;
     this.reason = reason;
@@ -126,12 +131,15 @@ const nextTurn = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createSink, memoryTransport, ndjson } from "../mod.ts";
+ *
  * const sink = createSink({ transport: memoryTransport() });
  * const upload = new Blob(['{"table":"orders","rows":1}\n{"tab', 'le":"users","rows":3}\nnot json\n']);
  * await upload.stream().pipeThrough(ndjson()).pipeTo(sink.writableStream());
  * const report = await sink.close();
- * console.assert(report.delivered.records === 2 && report.dropped.invalid.records === 1);
+ * assert.equal(report.delivered.records, 2);
+ * assert.equal(report.dropped.invalid.records, 1);
  * ```
  */
 export function ndjson(options: NdjsonOptions = {}): TransformStream<Uint8Array | string, unknown> {

@@ -3,17 +3,54 @@
  * observable instruments on an OpenTelemetry `Meter`, read from `sink.stats()` once per
  * collection.
  *
- * `@opentelemetry/api` is an optional peer dependency and this module only uses its
- * types: it imports nothing at run time, you pass in the `Meter`.
+ * `@opentelemetry/api` is an optional peer dependency and this module imports nothing
+ * of it, not even its types: you pass in the `Meter`, which it uses through the few
+ * methods named in {@linkcode ObservingMeter}.
  *
  * @module
  */
 
-import type { Attributes, BatchObservableCallback, Meter, Observable } from "@opentelemetry/api";
 import { DROP_REASONS } from "./core/accounting.ts";
 import { InvalidOptionError } from "./core/errors.ts";
 import type { SinkStats } from "./stats.ts";
 import { TRANSPORT_STATES } from "./core/contract.ts";
+
+/** Attribute values, as OpenTelemetry takes them. */
+export type MetricAttributes = Readonly<Record<string, string | number | boolean | ReadonlyArray<string> | ReadonlyArray<number> | ReadonlyArray<boolean> | undefined>>;
+
+/** An observable instrument, as the meter made it (opaque here). */
+export type ObservableInstrument = object;
+
+/** What a batch callback of a meter is given: where to record observations. */
+export interface ObservationResult {
+  /** Records one value of an instrument, with attributes. */
+  observe(instrument: ObservableInstrument, value: number, attributes?: MetricAttributes): void;
+}
+
+/** The options an instrument is created with. */
+export interface InstrumentOptions {
+  /** The unit, in UCUM case-sensitive notation. */
+  unit?: string;
+  /** What the instrument measures. */
+  description?: string;
+}
+
+/**
+ * The part of an OpenTelemetry `Meter` (from `@opentelemetry/api`, such as
+ * `metrics.getMeter("my-service")`) that {@linkcode registerSinkMetrics} uses.
+ */
+export interface ObservingMeter {
+  /** Creates an observable counter. */
+  createObservableCounter(name: string, options?: InstrumentOptions): ObservableInstrument;
+  /** Creates an observable up-down counter. */
+  createObservableUpDownCounter(name: string, options?: InstrumentOptions): ObservableInstrument;
+  /** Creates an observable gauge. */
+  createObservableGauge(name: string, options?: InstrumentOptions): ObservableInstrument;
+  /** Calls `callback` once per collection for all of `observables`. */
+  addBatchObservableCallback(callback: (result: ObservationResult) => void, observables: ObservableInstrument[]): void;
+  /** Undoes `addBatchObservableCallback`. */
+  removeBatchObservableCallback(callback: (result: ObservationResult) => void, observables: ObservableInstrument[]): void;
+}
 
 /** Options of {@linkcode registerSinkMetrics}. */
 export interface SinkMetricsOptions {
@@ -22,7 +59,7 @@ export interface SinkMetricsOptions {
    * process runs several sinks.
    * @default {}
    */
-  attributes?: Attributes;
+  attributes?: MetricAttributes;
   /**
    * The first part of every instrument name.
    * @default "shedsink"
@@ -64,14 +101,16 @@ const NAME = /^[A-Za-z][A-Za-z0-9_.\-/]*$/;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { metrics } from "@opentelemetry/api";
- * import { createSink, memoryTransport } from "shedsink";
- * import { registerSinkMetrics } from "shedsink/otel";
+ * import { createSink, memoryTransport } from "../mod.ts";
+ * import { registerSinkMetrics } from "./otel.ts";
  *
  * const sink = createSink({ transport: memoryTransport() });
  * const registration = registerSinkMetrics(sink, metrics.getMeter("my-service"), {
  *   attributes: { sink: "query-insights" },
  * });
+ * assert.ok(registration.instruments.includes("shedsink.records.dropped"));
  * // ... at shutdown:
  * registration.unregister();
  * await sink.close();
@@ -79,16 +118,16 @@ const NAME = /^[A-Za-z][A-Za-z0-9_.\-/]*$/;
  */
 export function registerSinkMetrics(
   sink: { stats(): SinkStats },
-  meter: Meter,
+  meter: ObservingMeter,
   options: SinkMetricsOptions = {},
 ): SinkMetricsRegistration {
   const prefix = options.prefix ?? "shedsink";
   if (typeof prefix !== "string" || !NAME.test(prefix)) {
     throw new InvalidOptionError("INVALID_OPTION", "prefix", prefix, "an instrument name prefix: a letter, then letters, digits, '_', '.', '-' or '/'");
   }
-  const base: Attributes = { ...(options.attributes ?? {}) };
+  const base: MetricAttributes = { ...(options.attributes ?? {}) };
   const names: string[] = [];
-  const observables: Observable[] = [];
+  const observables: ObservableInstrument[] = [];
   const counter = (name: string, unit: string, description: string) => {
     names.push(`${prefix}.${name}`);
     const o = meter.createObservableCounter(`${prefix}.${name}`, { unit, description });
@@ -125,7 +164,7 @@ export function registerSinkMetrics(
   const utilization = gauge("buffer.utilization", "1", "Share of the capacity held by pending and in-flight records, from 0 to 1.");
   const transportState = gauge("transport.state", "1", "1 for the transport's current connection state, 0 for the others.");
 
-  const callback: BatchObservableCallback = (result) => {
+  const callback = (result: ObservationResult): void => {
     const s = sink.stats();
     result.observe(recordsOffered, s.offered.records, base);
     result.observe(recordsAccepted, s.accepted.records, base);

@@ -13,8 +13,11 @@ export type SinkState = "open" | "closing" | "closed";
 
 /** A snapshot of a sink's counters and state. See {@linkcode Counts} for the law they keep. */
 export interface SinkStats extends Counts {
+  /** Where the sink is in its life. */
   readonly state: SinkState;
+  /** The sink's `capacityBytes`. */
   readonly capacityBytes: number;
+  /** The transport's name and connection state. */
   readonly transport: { readonly name: string; readonly state: TransportState };
   /** Batches handed to the transport so far. */
   readonly sends: number;

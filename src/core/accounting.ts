@@ -40,7 +40,9 @@ export const SHUTDOWN = 6;
 
 /** A count in records and in bytes. */
 export interface Count {
+  /** How many records. */
   readonly records: number;
+  /** Their bytes, framing included (see `capacityBytes`). */
   readonly bytes: number;
 }
 

@@ -29,6 +29,7 @@ export interface OutRecord {
 
 /** A batch of records handed to {@linkcode Transport.send}. */
 export interface Batch {
+  /** The records, in the order they were accepted. */
   readonly records: ReadonlyArray<OutRecord>;
   /** Sum of `size` over `records`. */
   readonly bytes: number;
@@ -110,9 +111,13 @@ export type RecordOutcome = "delivered" | "rejected" | "retry" | "expired" | "ab
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { buildReport } from "./contract.ts";
- * const report = buildReport(3, (i) => (i === 1 ? "rejected" : "delivered"), { rejected: new Error("too large") });
- * console.assert(report?.rejected?.[0] === 1);
+ *
+ * const tooLarge = new Error("too large");
+ * const report = buildReport(3, (i) => (i === 1 ? "rejected" : "delivered"), { rejected: tooLarge });
+ * assert.deepEqual(report, { rejected: [1], error: tooLarge });
+ * assert.equal(buildReport(3, () => "delivered"), undefined);
  * ```
  */
 export function buildReport(

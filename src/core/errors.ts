@@ -45,6 +45,7 @@ export class ShedsinkError extends Error {
   readonly code: ErrorCode;
   /** Whether the same operation may succeed if tried again later. */
   readonly retriable: boolean;
+  /** `options.cause`: the error behind this one; `options.retriable`: see the field (default false). */
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown; retriable?: boolean }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
@@ -74,6 +75,7 @@ export class InvalidOptionError extends ShedsinkError {
   readonly value: unknown;
   /** What would have been accepted. */
   readonly expected: string;
+  /** The message is made from `option`, `value` and `expected`. */
   constructor(
     code: "INVALID_OPTION" | "INVALID_ARGUMENT",
     option: string,
@@ -105,7 +107,9 @@ export type TransportErrorCode = "TRANSPORT_UNAVAILABLE" | "TRANSPORT_REJECTED" 
  * ```
  */
 export class TransportError extends ShedsinkError {
+  /** What went wrong. */
   declare readonly code: TransportErrorCode;
+  /** `options.retriable`: whether the flusher may send the same records again later. */
   constructor(code: TransportErrorCode, message: string, options: { retriable: boolean; cause?: unknown }) {
     super(code, message, options);
   }

@@ -11,9 +11,12 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { backoffDelay } from "./policy.ts";
- * const d = backoffDelay(3, 50, 2000, Math.random);
- * console.assert(d >= 0 && d < 400);
+ *
+ * // The fourth retry waits less than 50 * 2 ** 3 = 400 ms, at random.
+ * assert.equal(backoffDelay(3, 50, 2000, () => 0.5), 200);
+ * assert.equal(backoffDelay(10, 50, 2000, () => 0.5), 1000); // capped at 2000
  * ```
  */
 export function backoffDelay(attempt: number, initialMs: number, maxMs: number, random: () => number): number {

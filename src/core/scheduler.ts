@@ -60,7 +60,8 @@ export interface DeadlineOptions extends TimerOptions {
  * import { systemScheduler } from "../runtime.ts";
  *
  * const never = new Promise<string>(() => {});
- * assert.equal(await withDeadline(systemScheduler, never, 5), TIMED_OUT);
+ * // keepAlive: the timer is all this program waits for.
+ * assert.equal(await withDeadline(systemScheduler, never, 5, { keepAlive: true }), TIMED_OUT);
  * assert.equal(await withDeadline(systemScheduler, Promise.resolve("done"), 5), "done");
  * ```
  */

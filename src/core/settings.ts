@@ -11,6 +11,7 @@
  * other schema that implements Standard Schema v1 with synchronous validation.
  */
 export interface RecordSchema {
+  /** The Standard Schema v1 interface: `validate` must answer synchronously. */
   readonly "~standard": {
     readonly version: 1;
     readonly validate: (value: unknown) => unknown;

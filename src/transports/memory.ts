@@ -24,9 +24,13 @@ export interface MemoryTransportOptions {
 
 /** A record as the memory transport kept it (its own copy). */
 export interface ReceivedRecord {
+  /** The partition key, or null. */
   readonly key: Uint8Array | null;
+  /** The encoded value. */
   readonly value: Uint8Array;
+  /** The headers, or null when there are none. */
   readonly headers: ReadonlyArray<readonly [string, Uint8Array]> | null;
+  /** When the record was emitted, in milliseconds since the epoch. */
   readonly timestamp: number;
 }
 
