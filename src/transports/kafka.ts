@@ -27,122 +27,108 @@
  */
 
 import * as v from "valibot";
-import { InvalidOptionError } from "../errors.ts";
-import { type Batch, type SendReport, type Transport, type TransportContext, TransportError, type TransportState } from "../transport.ts";
-import { type Compression, confluentTransport, type LibrdkafkaValue } from "./confluent.ts";
-import { platformaticTransport } from "./platformatic.ts";
+import type { Batch, SendReport, Transport, TransportContext, TransportState } from "../core/contract.ts";
+import { TransportError } from "../core/errors.ts";
+import { runtimeName } from "../runtime.ts";
+import { parseOptions } from "../validate.ts";
+import { Confluent } from "./confluent/adapter.ts";
+import { importPackage as importConfluent, LIBRDKAFKA_CONFIG, type LibrdkafkaValue, PACKAGE as CONFLUENT_PACKAGE } from "./confluent/binding.ts";
+import { BROKERS_EXPECTED, KAFKA_OPTION_ENTRIES, type KafkaOptions, OPTIONS_EXPECTED, withConfig } from "./kafka/options.ts";
+import { Platformatic } from "./platformatic/adapter.ts";
+import { importPackage as importPlatformatic, PRODUCER_CONFIG } from "./platformatic/binding.ts";
 
-export type { Compression } from "./confluent.ts";
+export type { Compression } from "./kafka/options.ts";
 
-/** The Kafka transports {@linkcode kafkaTransport} can pick. */
+/**
+ * The Kafka transports {@linkcode kafkaTransport} can pick.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type KafkaClient, kafkaTransport } from "./kafka.ts";
+ *
+ * const use: KafkaClient = "platformatic";
+ * assert.equal(kafkaTransport({ brokers: "127.0.0.1:39092", topic: "query-insights", use }).name, "platformatic");
+ * ```
+ */
 export type KafkaClient = "confluent" | "platformatic";
 
-/** Options of {@linkcode kafkaTransport}: the same on every runtime. */
-export interface KafkaTransportOptions {
-  /** Bootstrap brokers: `"host:port"`, a comma-separated list, or an array. Required. */
-  brokers: string | ReadonlyArray<string>;
-  /** The topic every record is written to. Required. */
-  topic: string;
-  /**
-   * The client id the broker sees.
-   * @default "shedsink"
-   */
-  clientId?: string;
-  /**
-   * Compression of record batches.
-   * @default "lz4"
-   */
-  compression?: Compression;
+/**
+ * Options of {@linkcode kafkaTransport}: the same on every runtime.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { kafkaTransport, type KafkaTransportOptions } from "./kafka.ts";
+ *
+ * const options: KafkaTransportOptions = {
+ *   brokers: "127.0.0.1:39092",
+ *   topic: "query-insights",
+ *   compression: "zstd",
+ *   confluent: { "socket.timeout.ms": 10_000 },
+ *   platformatic: { requestTimeout: 10_000 },
+ * };
+ * assert.equal(kafkaTransport(options).state(), "connecting");
+ * ```
+ */
+export interface KafkaTransportOptions extends KafkaOptions {
   /**
    * The transport to use instead of the runtime's default (see the module docs). Its
    * package must be installed, and `confluent` runs on Node only.
+   * @default the runtime's: confluent on Node when its package imports, else platformatic
    */
   use?: KafkaClient;
-  /** librdkafka properties, applied when `confluent` is used (its `config` option). */
+  /**
+   * librdkafka properties, applied when `confluent` is used (its `config` option).
+   * @default {}
+   */
   confluent?: Readonly<Record<string, LibrdkafkaValue>>;
-  /** `@platformatic/kafka` producer options, applied when `platformatic` is used (its `config` option). */
+  /**
+   * `@platformatic/kafka` producer options, applied when `platformatic` is used (its `config` option).
+   * @default {}
+   */
   platformatic?: Readonly<Record<string, unknown>>;
 }
 
-const OptionsSchema = v.looseObject(
+const OptionsSchema = v.strictObject(
   {
+    ...KAFKA_OPTION_ENTRIES,
     use: v.optional(v.picklist(["confluent", "platformatic"], '"confluent" or "platformatic"')),
+    confluent: v.optional(LIBRDKAFKA_CONFIG.schema),
+    platformatic: v.optional(PRODUCER_CONFIG.schema),
   },
-  "an options object with brokers and topic",
+  OPTIONS_EXPECTED,
 );
-
-/** Imported only to find out whether it can be (a variable: bundlers leave it alone). */
-const CONFLUENT_PACKAGE = "@confluentinc/kafka-javascript";
-
-const KNOWN = new Set(["brokers", "topic", "clientId", "compression", "use", "confluent", "platformatic"]);
-
-interface RuntimeGlobals {
-  Deno?: unknown;
-  Bun?: unknown;
-  process?: { versions?: { node?: unknown } };
-}
-
-/** The runtime this code runs on, as far as the choice of transport goes. */
-export function runtimeName(): "node" | "deno" | "bun" | "other" {
-  const g = globalThis as RuntimeGlobals;
-  if (g.Deno !== undefined) return "deno";
-  if (g.Bun !== undefined) return "bun";
-  if (typeof g.process?.versions?.node === "string") return "node";
-  return "other";
-}
 
 /**
  * Creates the Kafka transport for the running runtime (see the module docs). Validates
  * the options at once, for every transport they could go to, throwing
- * {@linkcode InvalidOptionError}; connects only when the sink starts it.
+ * `InvalidOptionError`; connects only when the sink starts it.
  *
  * On Node without `use`, whether `@confluentinc/kafka-javascript` can be imported is
  * found out when the sink starts the transport; until then its `name` is `"kafka"`.
+ *
+ * @example
+ * ```ts ignore
+ * import { createSink } from "shedsink";
+ * import { kafkaTransport } from "shedsink/kafka";
+ *
+ * const sink = createSink({
+ *   transport: kafkaTransport({ brokers: "127.0.0.1:39092", topic: "query-insights", platformatic: { requestTimeout: 10_000 } }),
+ * });
+ * sink.emit({ table: "users", latencyMs: 1.2 });
+ * await sink.close({ timeoutMs: 5000 });
+ * ```
  */
 export function kafkaTransport(options: KafkaTransportOptions): Transport {
-  const result = v.safeParse(OptionsSchema, options);
-  if (!result.success) {
-    const issue = result.issues[0];
-    const path = v.getDotPath(issue) ?? "options";
-    throw new InvalidOptionError("INVALID_OPTION", path, issue.path === undefined ? options : issue.input, issue.message);
-  }
-  for (const key of Object.keys(options)) {
-    if (!KNOWN.has(key)) {
-      throw new InvalidOptionError("INVALID_OPTION", key, (options as unknown as Record<string, unknown>)[key], "no such option (check its spelling)");
-    }
-  }
-  const common = { brokers: options.brokers, topic: options.topic, clientId: options.clientId, compression: options.compression };
-  const make = {
-    confluent: () => renamed("confluent", () => confluentTransport({ ...defined(common), ...(options.confluent === undefined ? {} : { config: options.confluent }) })),
-    platformatic: () =>
-      renamed("platformatic", () => platformaticTransport({ ...defined(common), ...(options.platformatic === undefined ? {} : { config: options.platformatic }) })),
-  };
-  // Both are built (and so validated) whatever is picked: the same options work everywhere.
-  const confluent = make.confluent();
-  const platformatic = make.platformatic();
+  parseOptions(OptionsSchema, options, { whole: { brokers: BROKERS_EXPECTED } });
+  // Both are resolved (and so validated) whatever is picked: the same options work everywhere.
+  const confluent = new Confluent(withConfig(options, options.confluent, LIBRDKAFKA_CONFIG, "confluent"), importConfluent);
+  const platformatic = new Platformatic(withConfig(options, options.platformatic, PRODUCER_CONFIG, "platformatic"), importPlatformatic);
   if (options.use === "confluent") return confluent;
   if (options.use === "platformatic") return platformatic;
   if (runtimeName() !== "node") return platformatic;
   return new Auto(confluent, platformatic);
-}
-
-/** `brokers`, `topic`, and the optional options that were given. */
-function defined<T extends Record<string, unknown>>(o: T): { brokers: KafkaTransportOptions["brokers"]; topic: string } & Partial<T> {
-  const out: Record<string, unknown> = {};
-  for (const [k, value] of Object.entries(o)) if (value !== undefined) out[k] = value;
-  return out as { brokers: KafkaTransportOptions["brokers"]; topic: string } & Partial<T>;
-}
-
-/** Runs `build`, renaming a `config.x` option in its error to `<client>.x`. */
-function renamed<T>(client: KafkaClient, build: () => T): T {
-  try {
-    return build();
-  } catch (error) {
-    if (error instanceof InvalidOptionError && (error.option === "config" || error.option.startsWith("config."))) {
-      throw new InvalidOptionError("INVALID_OPTION", client + error.option.slice("config".length), error.value, error.expected, { cause: error });
-    }
-    throw error;
-  }
 }
 
 /**

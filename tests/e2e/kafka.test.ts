@@ -8,7 +8,7 @@ import { conservationErrors, createSink, type SinkStats } from "../../mod.ts";
 import { consumeWithHeaders } from "../support/headers.ts";
 import { BOOTSTRAP, consumeValues, createTopic, requireBroker, topicPartitions, uniqueTopic } from "../support/kafka.ts";
 import { kafkaTransportForTests } from "../support/transports.ts";
-import { murmur2 } from "../../src/transports/partition.ts";
+import { murmur2 } from "../../src/transports/kafka/partition.ts";
 
 interface Rec {
   id: number;

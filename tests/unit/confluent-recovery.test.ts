@@ -1,13 +1,14 @@
 // confluentTransport() on a stand-in for @confluentinc/kafka-javascript's Producer, so
 // that what it does with librdkafka's events can be provoked on demand: here, a producer
 // whose statistics list no broker at all while its records get no answer. Runs on every
-// runtime (the package is never imported).
+// runtime (the package is never imported), on a fake scheduler: time moves only when the
+// test says so.
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { conservationErrors, createSink } from "../../mod.ts";
-import { confluentTransportOn } from "../../src/transports/confluent.ts";
-import { sleep, until } from "../support/wait.ts";
+import { confluentWith } from "../../src/transports/confluent/adapter.ts";
+import { FakeScheduler, settle } from "../support/scheduler.ts";
 
 type Listener = (...args: unknown[]) => void;
 
@@ -34,23 +35,23 @@ function binding(deliver: (producerIndex: number) => boolean) {
       producers.push(this);
     }
     connect(_options: unknown, callback: (error: null) => void): void {
-      setTimeout(() => {
+      queueMicrotask(() => {
         this.#connected = true;
         callback(null);
-      }, 0);
+      });
     }
     produce(_topic: string, _partition: null, value: Uint8Array, _key: unknown, _timestamp: number, opaque: unknown): void {
       this.produced.push({ value, opaque });
-      if (deliver(this.#index)) setTimeout(() => this.emit("delivery-report", null, { opaque }), 0);
+      if (deliver(this.#index)) queueMicrotask(() => this.emit("delivery-report", null, { opaque }));
     }
     setPollInBackground(): void {}
     getMetadata(_options: unknown, callback: (error: null) => void): void {
-      setTimeout(() => callback(null), 0);
+      queueMicrotask(() => callback(null));
     }
     disconnect(_timeoutMs: number, callback: () => void): void {
       this.#connected = false;
       this.disconnected = true;
-      setTimeout(callback, 0);
+      queueMicrotask(callback);
     }
     isConnected(): boolean {
       return this.#connected;
@@ -70,33 +71,44 @@ function stats(brokers: Record<string, unknown>): { message: string } {
   return { message: JSON.stringify({ name: "rdkafka#producer-1", type: "producer", brokers, topics: {} }) };
 }
 
+/** Moves fake time on in small steps until `condition` holds; fails after `limitMs` of it. */
+async function until(scheduler: FakeScheduler, condition: () => boolean, what: string, limitMs = 30_000): Promise<void> {
+  for (let waited = 0; !condition(); waited += 10) {
+    if (waited > limitMs) throw new Error(`not within ${limitMs} ms (fake time): ${what}`);
+    await scheduler.advance(10);
+  }
+}
+
 test("a producer that has lost every broker while its records wait is replaced: the records are sent again on a new one and arrive once", async () => {
   // The first producer never answers (a broker it no longer knows); the next one delivers.
   const { load, producers } = binding((index) => index > 0);
-  const transport = confluentTransportOn(load, { brokers: "127.0.0.1:1", topic: "t" }, 50);
-  const sink = createSink({ transport, batch: { lingerMs: 1 } });
+  const scheduler = new FakeScheduler();
+  const transport = confluentWith(load, { brokers: "127.0.0.1:1", topic: "t" });
+  const sink = createSink({ transport, batch: { lingerMs: 1 }, scheduler });
   try {
-    await until(() => transport.state() === "up", "the first producer connected");
+    await until(scheduler, () => transport.state() === "up", "the first producer connected");
     const first = producers[0]!;
     assert.equal(first.config["statistics.interval.ms"], 5000, "librdkafka reports its statistics");
 
     // No broker, but nothing waits: nothing to recover.
     first.emit("event.stats", stats({}));
-    await sleep(20);
+    await settle();
     assert.equal(producers.length, 1, "not replaced while no record waits");
 
     for (let id = 0; id < 3; id++) sink.emit({ id });
-    await until(() => first.produced.length === 3, "three records handed to the first producer");
-    await until(() => transport.state() === "down", "the stall noticed (no answer for 50 ms)");
+    await until(scheduler, () => first.produced.length === 3, "three records handed to the first producer");
+    await scheduler.advance(4000);
+    assert.equal(transport.state(), "up", "4 s without an answer: not yet a stall");
+    await until(scheduler, () => transport.state() === "down", "the stall noticed (no answer for 5 s)", 2000);
 
     // Stalled, but librdkafka still knows a broker: it may yet answer.
     first.emit("event.stats", stats({ "127.0.0.1:1/1": { nodeid: 1, state: "UP", source: "learned" } }));
-    await sleep(20);
+    await scheduler.advance(1000);
     assert.equal(producers.length, 1, "not replaced while librdkafka knows a broker");
 
     // Only librdkafka's own handles (no connection to a broker behind them) count as none.
     first.emit("event.stats", stats({ ":0/internal": { nodeid: -1, source: "internal" }, "GroupCoordinator": { nodeid: -1, source: "logical" } }));
-    await until(() => sink.stats().delivered.records === 3, "the three records delivered by a new producer");
+    await until(scheduler, () => sink.stats().delivered.records === 3, "the three records delivered by a new producer");
     assert.equal(producers.length, 2);
     assert.ok(first.disconnected, "the producer without brokers was destroyed");
     const decode = (v: Uint8Array) => (JSON.parse(new TextDecoder().decode(v)) as { id: number }).id;
@@ -108,11 +120,12 @@ test("a producer that has lost every broker while its records wait is replaced: 
     assert.equal(sink.stats().delivered.records, 3, "each record counted once");
     assert.equal(transport.state(), "up");
 
-    const report = await sink.close({ timeoutMs: 1000 });
+    const report = await scheduler.drive(sink.close({ timeoutMs: 1000 }));
     assert.equal(report.delivered.records, 3);
     assert.deepEqual(conservationErrors(sink.stats()), []);
     assert.equal(report.inDoubt.records, 0);
+    assert.equal(transport.state(), "closed");
   } finally {
-    await sink.close({ timeoutMs: 100 });
+    await scheduler.drive(sink.close({ timeoutMs: 100 }));
   }
 });

@@ -8,16 +8,17 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { MultipleErrors, NetworkError, ResponseError, UserError } from "@platformatic/kafka";
 import { InvalidOptionError, type OutRecord, TransportError } from "../../mod.ts";
-import { kafkaTransport, type KafkaTransportOptions, runtimeName } from "../../src/transports/kafka.ts";
-import {
-  classifyError,
-  describeError,
-  groupByPartition,
-  platformaticTransport,
-  type PlatformaticTransportOptions,
-  resolveOptions,
-} from "../../src/transports/platformatic.ts";
-import { murmur2, partitionForKey } from "../../src/transports/partition.ts";
+import { runtimeName, systemScheduler } from "../../src/runtime.ts";
+import { kafkaTransport, type KafkaTransportOptions } from "../../src/transports/kafka.ts";
+import { resolveClientOptions } from "../../src/transports/kafka/options.ts";
+import { groupByPartition, murmur2, partitionForKey } from "../../src/transports/kafka/partition.ts";
+import { platformaticTransport, type PlatformaticTransportOptions } from "../../src/transports/platformatic.ts";
+import { platformaticWith } from "../../src/transports/platformatic/adapter.ts";
+import { PRODUCER_CONFIG } from "../../src/transports/platformatic/binding.ts";
+import { classifyError, describeError } from "../../src/transports/platformatic/errors.ts";
+import { FakeScheduler } from "../support/scheduler.ts";
+
+const resolveOptions = (options: PlatformaticTransportOptions) => resolveClientOptions(PRODUCER_CONFIG, options);
 
 function invalid(options: unknown, option: string, build: (o: never) => unknown = platformaticTransport as never): void {
   assert.throws(
@@ -161,7 +162,8 @@ test("construction connects nothing; a send aborted before sending reports every
 
 test("a send to a broker that is not there fails on time with a TransportError, nothing sent", async () => {
   const t = platformaticTransport({ brokers: "127.0.0.1:1", topic: "t", config: { connectTimeout: 500 } });
-  t.start?.({ maxAgeMs: 60_000, capacityBytes: 1 << 20 });
+  // A real connection attempt: the transport's deadlines run on the runtime's own timers.
+  t.start?.({ maxAgeMs: 60_000, capacityBytes: 1 << 20, scheduler: systemScheduler });
   const started = Date.now();
   const supported = typeof (Promise as { withResolvers?: unknown }).withResolvers === "function";
   await assert.rejects(t.send({ records: [rec(null)], bytes: 21 }, new AbortController().signal), (e: unknown) => {
@@ -189,4 +191,63 @@ test("kafkaTransport validates once for every transport and picks the runtime's"
   // Node decides when the transport starts (can the confluent package be imported?).
   assert.equal(auto.name, runtimeName() === "node" ? "kafka" : "platformatic");
   assert.equal(auto.state(), "connecting");
+});
+
+/** A stand-in for @platformatic/kafka whose broker never answers (a hung broker). */
+function hungClient() {
+  const made: Array<{ closed: boolean }> = [];
+  class Producer {
+    closed = false;
+    producerId = undefined;
+    constructor() {
+      made.push(this);
+    }
+    metadata(): Promise<never> {
+      return new Promise(() => {});
+    }
+    send(): Promise<never> {
+      return new Promise(() => {});
+    }
+    initIdempotentProducer(): Promise<never> {
+      return new Promise(() => {});
+    }
+    close(): Promise<void> {
+      this.closed = true;
+      return Promise.resolve();
+    }
+    on(): void {}
+  }
+  return { load: () => Promise.resolve({ Producer }), made };
+}
+
+test("a send to a broker that never answers fails retriably after 2 s of the transport's time, nothing sent; close() closes the client", async () => {
+  const { load, made } = hungClient();
+  const scheduler = new FakeScheduler();
+  const t = platformaticWith(load, { brokers: "127.0.0.1:1", topic: "t" });
+  t.start({ maxAgeMs: 60_000, capacityBytes: 1 << 20, scheduler });
+  let settled = false;
+  const sending = t.send({ records: [rec(null)], bytes: 21 }, new AbortController().signal).then(
+    (report: unknown) => report,
+    (error: unknown) => error,
+  ).finally(() => (settled = true));
+  if (typeof (Promise as { withResolvers?: unknown }).withResolvers !== "function") {
+    // Node 20: @platformatic/kafka cannot run there; the transport says so at once, for good.
+    const setup = await sending;
+    assert.ok(setup instanceof TransportError && !setup.retriable && /Node >= 22/.test(setup.message), String(setup));
+    assert.equal(made.length, 0);
+    await t.close(1000);
+    return;
+  }
+  await scheduler.advance(1999);
+  assert.equal(settled, false, "waits for metadata up to 2 s");
+  await scheduler.advance(1);
+  const outcome = await sending;
+  assert.ok(outcome instanceof TransportError && outcome.retriable && outcome.code === "TRANSPORT_UNAVAILABLE", String(outcome));
+  assert.match(outcome.message, /no answer from 127\.0\.0\.1:1 within 2000 ms/);
+  assert.equal(t.state(), "connecting", "never up");
+  assert.equal(made.length, 1, "one client, made once");
+  await scheduler.drive(t.close(1000));
+  assert.equal(t.state(), "closed");
+  assert.ok(made[0]!.closed, "the client was closed");
+  assert.equal(scheduler.pending, 0, "no timer left behind");
 });

@@ -1,55 +1,75 @@
+// The stall watch (src/transports/kafka/health.ts) on a fake scheduler: it looks once a
+// second (or every quietMs, if shorter), and time moves only when the test says so.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { StallWatch } from "../../src/transports/stall.ts";
+import { StallWatch } from "../../src/transports/kafka/health.ts";
+import { FakeScheduler } from "../support/scheduler.ts";
 
 function watch(quietMs = 5000) {
   const state = { waiting: 0, answers: 0, stalls: [] as number[] };
   const w = new StallWatch(() => state.waiting, () => state.answers, (ms) => state.stalls.push(ms), quietMs);
-  return { w, state };
+  const scheduler = new FakeScheduler();
+  w.start(scheduler);
+  return { w, state, scheduler };
 }
 
-test("StallWatch: records waiting with no answer for quietMs is a stall, told once per quietMs", () => {
-  const { w, state } = watch();
+test("StallWatch: records waiting with no answer for quietMs is a stall, told once per quietMs", async () => {
+  const { w, state, scheduler } = watch();
   state.waiting = 3;
-  w.check(0);
-  w.check(4999);
+  // The first look (at 1 s) starts the quiet time.
+  await scheduler.advance(5999);
   assert.deepEqual(state.stalls, []);
   assert.equal(w.stalled, false);
-  w.check(5000);
+  await scheduler.advance(1);
   assert.deepEqual(state.stalls, [5000]);
   assert.equal(w.stalled, true);
-  w.check(6000);
+  await scheduler.advance(1000);
   assert.deepEqual(state.stalls, [5000], "not again before another quietMs");
-  w.check(10_000);
+  await scheduler.advance(4000);
   assert.deepEqual(state.stalls, [5000, 10_000], "the quiet time counts from the last answer");
+  w.stop();
 });
 
-test("StallWatch: an answer, or nothing waiting, ends the stall and restarts the clock", () => {
-  const { w, state } = watch();
+test("StallWatch: an answer, or nothing waiting, ends the stall and restarts the clock", async () => {
+  const { w, state, scheduler } = watch();
   state.waiting = 1;
-  w.check(0);
-  w.check(5000);
+  await scheduler.advance(6000);
   assert.equal(w.stalled, true);
   state.answers++;
-  w.check(5500);
+  await scheduler.advance(1000);
   assert.equal(w.stalled, false, "an answer came");
-  w.check(10_000);
-  assert.equal(w.stalled, false, "4.5 s since the answer");
-  w.check(10_500);
+  await scheduler.advance(4000);
+  assert.equal(w.stalled, false, "4 s since the answer");
+  await scheduler.advance(1000);
   assert.equal(w.stalled, true);
   state.waiting = 0;
-  w.check(11_000);
+  await scheduler.advance(1000);
   assert.equal(w.stalled, false, "nothing waits");
-  w.check(30_000);
-  assert.deepEqual(state.stalls.length, 2, "an idle transport never stalls");
+  await scheduler.advance(30_000);
+  assert.equal(state.stalls.length, 2, "an idle transport never stalls");
+  w.stop();
 });
 
-test("StallWatch: answers that keep coming, however slowly, are no stall", () => {
-  const { w, state } = watch(1000);
+test("StallWatch: answers that keep coming, however slowly, are no stall", async () => {
+  const { w, state, scheduler } = watch(1000);
   state.waiting = 100;
-  for (let t = 0; t <= 20_000; t += 900) {
-    state.answers++;
-    w.check(t);
-  }
+  const answering = scheduler.every(900, () => state.answers++);
+  await scheduler.advance(20_000);
   assert.deepEqual(state.stalls, []);
+  answering.cancel();
+  await scheduler.advance(1000);
+  assert.equal(state.stalls.length, 1, "and once they stop, the stall is told");
+  w.stop();
+});
+
+test("StallWatch: stop() cancels its timer and clears the stall; start() is idempotent", async () => {
+  const { w, state, scheduler } = watch();
+  w.start(scheduler);
+  assert.equal(scheduler.pending, 1, "one timer, however often started");
+  state.waiting = 1;
+  await scheduler.advance(6000);
+  assert.equal(w.stalled, true);
+  w.stop();
+  assert.equal(w.stalled, false);
+  assert.equal(scheduler.pending, 0);
 });

@@ -1,11 +1,17 @@
 /**
  * The options every Kafka transport takes, with one schema and one meaning for all of
- * them, so that `kafkaTransport()` passes the same options whichever client it picks.
+ * them, so that `kafkaTransport()` passes the same options whichever client it picks;
+ * how a client's own `config` joins them (validated, with the keys the transport owns
+ * refused); and the one context a transport runs in when it is sent to before the sink
+ * started it.
  *
  * @module
  */
 
 import * as v from "valibot";
+import type { TransportContext } from "../../core/contract.ts";
+import { systemScheduler } from "../../runtime.ts";
+import { parseOptions, rejectOwned } from "../../validate.ts";
 
 /** Compression codecs of record batches. */
 export type Compression = "none" | "gzip" | "snappy" | "lz4" | "zstd";
@@ -30,6 +36,9 @@ export interface KafkaOptions {
 
 /** What the `brokers` option expects, for error messages. */
 export const BROKERS_EXPECTED = 'a broker address ("host:port"), a comma-separated list of them, or a non-empty array of them';
+
+/** What an options object as a whole must be, for error messages. */
+export const OPTIONS_EXPECTED = "an options object with brokers and topic";
 
 const TOPIC_NAME = /^[a-zA-Z0-9._-]{1,249}$/;
 /** `host`, `host:port`, `[ipv6]` or `[ipv6]:port` (the port defaults to 9092). */
@@ -67,6 +76,19 @@ export interface ResolvedKafkaOptions {
   readonly compression: Compression;
 }
 
+/** Resolved options of a transport on one client: the common ones and the client's own `config`. */
+export interface ClientOptions<C> extends ResolvedKafkaOptions {
+  readonly config: Readonly<Record<string, C>>;
+}
+
+/** What a client adds to the common options: the schema of its `config`, and the keys of it the transport owns. */
+export interface ClientConfig<C> {
+  /** Validates the client's `config` object. */
+  readonly schema: v.GenericSchema<unknown, Readonly<Record<string, C>>>;
+  /** Keys `config` may not set, each with why (the transport sets them for its guarantees). */
+  readonly owned: ReadonlyMap<string, string>;
+}
+
 /** Fills in defaults of options already validated against {@linkcode KAFKA_OPTION_ENTRIES}. */
 export function resolveKafkaOptions(options: KafkaOptions): ResolvedKafkaOptions {
   const list = typeof options.brokers === "string" ? options.brokers.split(",") : options.brokers;
@@ -77,3 +99,32 @@ export function resolveKafkaOptions(options: KafkaOptions): ResolvedKafkaOptions
     compression: options.compression ?? "lz4",
   };
 }
+
+/**
+ * Joins the client's `config` (already validated against its schema) to the common
+ * options: refuses a key the transport owns, naming it `<name>.<key>`, and copies the rest.
+ */
+export function withConfig<C>(common: KafkaOptions, config: Readonly<Record<string, C>> | undefined, client: ClientConfig<C>, name: string): ClientOptions<C> {
+  const given = config ?? {};
+  rejectOwned(given, client.owned, name);
+  return { ...resolveKafkaOptions(common), config: { ...given } };
+}
+
+const schemas = new WeakMap<ClientConfig<unknown>, v.GenericSchema>();
+
+/**
+ * Validates the options of a transport on one client (the common ones and `config`) and
+ * fills in defaults. Throws `InvalidOptionError` naming the first bad option.
+ */
+export function resolveClientOptions<C>(client: ClientConfig<C>, options: KafkaOptions & { config?: Readonly<Record<string, C>> }): ClientOptions<C> {
+  let schema = schemas.get(client);
+  if (schema === undefined) {
+    schema = v.strictObject({ ...KAFKA_OPTION_ENTRIES, config: v.optional(client.schema) }, OPTIONS_EXPECTED);
+    schemas.set(client, schema);
+  }
+  parseOptions(schema, options, { whole: { brokers: BROKERS_EXPECTED } });
+  return withConfig(options, options.config, client, "config");
+}
+
+/** The context of a transport sent to before the sink started it. */
+export const DEFAULT_CONTEXT: TransportContext = { scheduler: systemScheduler, capacityBytes: 5 * 1024 * 1024, maxAgeMs: 120_000 };

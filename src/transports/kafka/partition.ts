@@ -5,6 +5,8 @@
  * @module
  */
 
+import type { OutRecord } from "../../core/contract.ts";
+
 /**
  * Kafka's murmur2 hash (the Java client's `Utils.murmur2`), as a signed 32-bit integer.
  */
@@ -40,4 +42,21 @@ export function murmur2(data: Uint8Array): number {
 /** The partition Kafka's Java client picks for `key` among `partitions`. */
 export function partitionForKey(key: Uint8Array, partitions: number): number {
   return (murmur2(key) & 0x7fffffff) % partitions;
+}
+
+/**
+ * Groups a batch's record indexes by partition: keyed records by their key's hash, the
+ * unkeyed ones all in `sticky`. Groups come in order of first appearance; each keeps the
+ * batch's order.
+ */
+export function groupByPartition(records: ReadonlyArray<OutRecord>, partitions: number, sticky: number): Map<number, number[]> {
+  const groups = new Map<number, number[]>();
+  for (let i = 0; i < records.length; i++) {
+    const key = records[i]!.key;
+    const p = key === null ? sticky % partitions : partitionForKey(key, partitions);
+    const group = groups.get(p);
+    if (group === undefined) groups.set(p, [i]);
+    else group.push(i);
+  }
+  return groups;
 }

@@ -1,0 +1,279 @@
+/**
+ * The platformatic transport: the Kafka skeleton (`../kafka/base.ts`) on
+ * `@platformatic/kafka`'s producer. How it sends is told in `../platformatic.ts`.
+ *
+ * @module
+ */
+
+import type { Batch, SendReport } from "../../core/contract.ts";
+import type { TransportError } from "../../core/errors.ts";
+import { ABORTED as DEADLINE_ABORTED, TIMED_OUT, withDeadline } from "../../core/scheduler.ts";
+import { Client as BaseClient, KafkaBase } from "../kafka/base.ts";
+import { optionalPackage } from "../kafka/load.ts";
+import { type ClientOptions, type KafkaOptions, resolveClientOptions } from "../kafka/options.ts";
+import { ABORTED, DELIVERED, Outcomes, RETRY } from "../kafka/outcomes.ts";
+import { groupByPartition } from "../kafka/partition.ts";
+import * as plt from "./binding.ts";
+import { classifyError, describeError } from "./errors.ts";
+
+/** How long a send waits for metadata and a producer id before failing retriably. */
+const READY_WAIT_MS = 2000;
+/** After close() asks the client to close: how long before its sockets are destroyed. */
+const CLOSE_GRACE_MS = 1000;
+
+/**
+ * The platformatic transport with `load` standing for `import("@platformatic/kafka")`:
+ * `platformaticTransport()` passes the real import, tests may pass another.
+ */
+export function platformaticWith(load: () => Promise<unknown>, options: KafkaOptions & { config?: Readonly<Record<string, unknown>> }): Platformatic {
+  return new Platformatic(resolveClientOptions(plt.PRODUCER_CONFIG, options), load);
+}
+
+/** One client instance and the sends under way on it. */
+class Client extends BaseClient<plt.PltProducer> {
+  /** Wakes the sends waiting on this client when it dies. */
+  readonly onDeath: Set<() => void> = new Set();
+}
+
+type Outcome = { ok: true } | { ok: false; error: unknown } | { ok: false; dead: true };
+
+/** The platformatic transport (`PlatformaticTransport`). */
+export class Platformatic extends KafkaBase<unknown, plt.PltModule> {
+  readonly name = "platformatic";
+  #client: Client | null = null;
+  /** Produce calls in progress, for the stall watch. */
+  #sending = 0;
+  /** Partition for the next batch's unkeyed records. */
+  #sticky = Math.floor(Math.random() * 1024);
+  #closing: Promise<void> | null = null;
+
+  constructor(options: ClientOptions<unknown>, load: () => Promise<unknown>) {
+    super(options, optionalPackage<plt.PltModule>("platformatic", plt.PACKAGE, load));
+  }
+
+  protected waiting(): number {
+    return this.#sending;
+  }
+
+  /** Connects early: loads the package, fetches metadata and a producer id. */
+  protected connect(): void {
+    void this.#ready(new AbortController().signal).catch(() => {});
+  }
+
+  protected async transmit(batch: Batch, signal: AbortSignal): Promise<SendReport | undefined> {
+    const job = new Outcomes(batch.records);
+    const { client, partitions } = await this.#ready(signal);
+    if (signal.aborted) return job.report(signal);
+    const sticky = this.#sticky++ % partitions;
+    const groups = groupByPartition(job.records, partitions, sticky);
+    const onAbort = () => this.#kill(client);
+    signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      await Promise.all([...groups].map(([partition, indexes]) => this.#sendGroup(client, job, partition, indexes, signal)));
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+    }
+    return job.report(signal);
+  }
+
+  protected shutdown(timeoutMs: number): Promise<void> {
+    if (this.#closing === null) {
+      const client = this.#client;
+      this.#client = null;
+      this.#closing = client === null ? Promise.resolve() : this.#shutClient(client, timeoutMs);
+    }
+    return this.#closing;
+  }
+
+  /** While down: fresh metadata; an answer means up unless the client changed meanwhile. */
+  protected probe(): Promise<boolean> | null {
+    const client = this.#client;
+    if (client === null) return null;
+    const metadata = client.producer.metadata({ topics: [this.options.topic], forceUpdate: true, autocreateTopics: false, retries: 0 });
+    return metadata.then(() => client === this.#client && !client.dead);
+  }
+
+  // ---------------------------------------------------------------- sending
+
+  /** Sends one partition's records; halves the group when the broker refuses its content. */
+  async #sendGroup(client: Client, job: Outcomes, partition: number, indexes: ReadonlyArray<number>, signal: AbortSignal): Promise<void> {
+    const result = await this.#produce(client, job, partition, indexes);
+    if (result.ok) {
+      for (const i of indexes) job.codes[i] = DELIVERED;
+      this.health.markUp();
+      return;
+    }
+    if ("dead" in result || signal.aborted || client.dead) {
+      for (const i of indexes) job.codes[i] = signal.aborted || this.health.closed ? ABORTED : RETRY;
+      job.retryError ??= this.error("the client was closed with these records in flight", true);
+      return;
+    }
+    const error = result.error;
+    switch (classifyError(error)) {
+      case "records":
+        if (indexes.length === 1) {
+          job.reject(indexes[0]!, this.error(describeError(error), false, error));
+          return;
+        }
+        {
+          // The broker refused the whole group: find the records it refuses on their own.
+          const half = Math.ceil(indexes.length / 2);
+          await this.#sendGroup(client, job, partition, indexes.slice(0, half), signal);
+          await this.#sendGroup(client, job, partition, indexes.slice(half), signal);
+        }
+        return;
+      case "rejected": {
+        const rejected = this.error(describeError(error), false, error);
+        for (const i of indexes) job.reject(i, rejected);
+        return;
+      }
+      default:
+        job.retry(indexes, this.error(describeError(error), true, error));
+        this.health.down();
+    }
+  }
+
+  /** One call of the client's `send()`, cut short if the client dies meanwhile. */
+  #produce(client: Client, job: Outcomes, partition: number, indexes: ReadonlyArray<number>): Promise<Outcome> {
+    if (client.dead) return Promise.resolve({ ok: false, dead: true });
+    const messages = plt.messagesOf(job.records, indexes, this.options.topic, partition);
+    return new Promise<Outcome>((resolve) => {
+      let settled = false;
+      const onDeath = () => finish({ ok: false, dead: true });
+      const finish = (outcome: Outcome) => {
+        if (settled) return;
+        settled = true;
+        this.#sending--;
+        this.health.answered();
+        client.onDeath.delete(onDeath);
+        resolve(outcome);
+      };
+      this.#sending++;
+      client.onDeath.add(onDeath);
+      let sent: Promise<unknown>;
+      try {
+        sent = client.producer.send({ messages });
+      } catch (error) {
+        finish({ ok: false, error });
+        return;
+      }
+      sent.then(
+        () => finish(client.dead ? { ok: false, dead: true } : { ok: true }),
+        (error: unknown) => finish(client.dead ? { ok: false, dead: true } : { ok: false, error }),
+      );
+    });
+  }
+
+  // ---------------------------------------------------------------- connecting
+
+  /** The current client, created on first use. Throws a setup error (final). */
+  async #currentClient(): Promise<Client> {
+    if (this.setupError !== null) throw this.setupError;
+    let mod: plt.PltModule;
+    try {
+      mod = await this.load();
+    } catch (error) {
+      throw (this.setupError = error as TransportError);
+    }
+    if (this.health.closed) throw this.closedError();
+    if (this.#client !== null) return this.#client;
+    if (typeof (Promise as { withResolvers?: unknown }).withResolvers !== "function") {
+      throw this.setupFailed(`${plt.PACKAGE} needs Promise.withResolvers (Node >= 22, Deno, Bun); on older Node use the confluent transport`);
+    }
+    if ((globalThis as { Buffer?: unknown }).Buffer === undefined) {
+      throw this.setupFailed(`${plt.PACKAGE} needs a runtime with a global Buffer (Node, Deno, Bun)`);
+    }
+    const o = this.options;
+    let producer: plt.PltProducer;
+    try {
+      producer = new mod.Producer({
+        autocreateTopics: true,
+        retryDelay: plt.retryDelay,
+        ...o.config,
+        clientId: o.clientId,
+        bootstrapBrokers: [...o.brokers],
+        idempotent: true,
+        acks: -1,
+        retries: Number.MAX_SAFE_INTEGER,
+        compression: o.compression,
+      });
+    } catch (error) {
+      throw this.setupFailed(`${plt.PACKAGE} refused the options: ${describeError(error)}`, error);
+    }
+    const client = new Client(producer);
+    const down = () => {
+      if (!client.dead && client === this.#client) this.health.down();
+    };
+    producer.on("client:broker:failed", down);
+    producer.on("client:broker:disconnect", down);
+    // An 'error' event without a listener would throw.
+    producer.on("error", () => {});
+    this.#client = client;
+    return client;
+  }
+
+  /**
+   * Makes sure the client has the topic's metadata and a producer id, waiting at most
+   * READY_WAIT_MS. Throws a retriable TransportError when it cannot, a final one when the
+   * topic does not exist (and may not be created) or the setup failed.
+   */
+  async #ready(signal: AbortSignal): Promise<{ client: Client; partitions: number }> {
+    const client = await this.#currentClient();
+    const p = client.producer;
+    const topic = this.options.topic;
+    const auto = this.options.config.autocreateTopics;
+    const work = (async () => {
+      const metadata = await p.metadata({ topics: [topic], autocreateTopics: auto === undefined || auto === true, retries: 1 });
+      const partitions = metadata.topics.get(topic)?.partitionsCount ?? 0;
+      if (!(partitions > 0)) throw new Error(`no partitions in the metadata of topic "${topic}"`);
+      if (p.producerId === undefined) await p.initIdempotentProducer({});
+      return partitions;
+    })();
+    let partitions: number | typeof TIMED_OUT | typeof DEADLINE_ABORTED;
+    try {
+      partitions = await withDeadline(this.scheduler, work, READY_WAIT_MS, { signal });
+    } catch (error) {
+      const text = describeError(error);
+      if (/unknown topic/i.test(text)) {
+        throw this.error(`unknown topic "${topic}": it does not exist, and the client may not create it (autocreateTopics) or the broker does not`, false, error);
+      }
+      if (classifyError(error) === "rejected") throw this.error(text, false, error);
+      this.health.down();
+      throw this.error(text, true, error);
+    }
+    if (partitions === TIMED_OUT) {
+      this.health.down();
+      throw this.error(`no answer from ${this.options.brokers.join(",")} within ${READY_WAIT_MS} ms`, true);
+    }
+    if (partitions === DEADLINE_ABORTED) return { client, partitions: 1 };
+    // Metadata may come from the client's cache: it proves nothing while sends get no answer.
+    if (!this.health.stalled) this.health.markUp();
+    return { client, partitions };
+  }
+
+  // ---------------------------------------------------------------- shutting down
+
+  /** Closes a client whose sends were aborted: nothing it holds may be delivered later. */
+  #kill(client: Client): void {
+    if (client.dead) return;
+    if (this.#client === client) this.#client = null;
+    void this.#shutClient(client, 0);
+  }
+
+  /** Closes a client; after `graceMs` (at least CLOSE_GRACE_MS) destroys its sockets. Never rejects. */
+  async #shutClient(client: Client, graceMs: number): Promise<void> {
+    client.dead = true;
+    for (const wake of [...client.onDeath]) wake();
+    client.onDeath.clear();
+    const p = client.producer;
+    let closing: Promise<void>;
+    try {
+      closing = p.close(true);
+    } catch {
+      plt.destroySockets(p);
+      return;
+    }
+    const closed = await withDeadline(this.scheduler, closing, Math.max(CLOSE_GRACE_MS, graceMs)).catch(() => undefined);
+    if (closed === TIMED_OUT) plt.destroySockets(p);
+  }
+}
