@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command (`npm test`, .ci/run):
 #   1. scripts/setup.sh (skipped with SHEDSINK_SKIP_SETUP=1)
-#   2. scripts/test-unit.sh: tests/unit on Node 20, Node 24, Deno and Bun
+#   2. scripts/test-unit.sh: tests/unit on Node 20, Node 24, Deno and Bun; then
+#      scripts/check-docs.sh: doc examples run, doc lint, JSR dry run
 #   3. if tests/e2e or tests/faults hold *.test.ts files: start the local Kafka broker
 #      (scripts/kafka.sh start), run those suites on Node 20, Node 24, Deno and Bun, and stop the
 #      broker on exit whatever happened. Without a broker these suites fail, never skip.
@@ -62,6 +63,12 @@ fi
 if ! bash scripts/test-unit.sh; then
   status=1
   notes+=("unit suite (see the unit summary above)")
+fi
+
+# ------------------------------------------------------------------------- docs
+if ! bash scripts/check-docs.sh; then
+  status=1
+  notes+=("docs (doc examples, doc lint or the JSR dry run)")
 fi
 
 # ------------------------------------------------------------- e2e and fault suites

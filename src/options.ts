@@ -260,6 +260,9 @@ export function resolveOptions<T>(options: SinkOptions<T>): ResolvedOptions<T> {
   };
 }
 
+/** How long `close()` keeps flushing by default, in milliseconds (see `CloseOptions`). */
+const DEFAULT_CLOSE_TIMEOUT_MS = 5000;
+
 const CloseSchema = v.strictObject(
   { timeoutMs: v.optional(v.pipe(v.number(), v.finite(), v.minValue(0))) },
   "an object with timeoutMs",
@@ -280,6 +283,3 @@ export function flushTimeout(options: unknown): number {
   const o = parseOptions(FlushSchema, options, { code: "INVALID_ARGUMENT", prefix: "flush", whole: { timeoutMs: "a number >= 0" } });
   return o.timeoutMs ?? Infinity;
 }
-
-/** How long `close()` keeps flushing by default, in milliseconds. */
-export const DEFAULT_CLOSE_TIMEOUT_MS = 5000;

@@ -41,7 +41,7 @@ const OUTCOME_EXPIRED = 3;
 const OUTCOME_ABORTED = 4;
 
 /** Whether an error says that trying again may work. */
-export function isRetriable(error: unknown): boolean {
+function isRetriable(error: unknown): boolean {
   return typeof error === "object" && error !== null && (error as { retriable?: unknown }).retriable === true;
 }
 
