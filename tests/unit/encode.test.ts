@@ -2,27 +2,29 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as v from "valibot";
 import { createSink, memoryTransport } from "../../mod.ts";
-import { sleep } from "../support/wait.ts";
+import { FakeScheduler } from "../support/scheduler.ts";
 import { utf8TargetFor } from "../../src/runtime.ts";
 
 const text = (bytes: Uint8Array | null) => (bytes === null ? null : new TextDecoder().decode(bytes));
 
 test("emit(Uint8Array) copies the bytes: changing the source afterwards changes nothing", async () => {
   const transport = memoryTransport();
-  const sink = createSink({ transport });
+  const scheduler = new FakeScheduler();
+  const sink = createSink({ transport, scheduler });
   const source = new Uint8Array([1, 2, 3, 4]);
   sink.emit(source);
   source.fill(9);
-  await sink.close({ timeoutMs: 1000 });
+  await scheduler.drive(sink.close({ timeoutMs: 1000 }));
   assert.deepEqual([...transport.received[0]!.value], [1, 2, 3, 4]);
 });
 
 test("emit(string) writes UTF-8, multi-byte characters and surrogate pairs included", async () => {
   const transport = memoryTransport();
-  const sink = createSink({ transport });
+  const scheduler = new FakeScheduler();
+  const sink = createSink({ transport, scheduler });
   const values = ["", "plain", "héllo wörld", "日本語", "🦀 and 🐘", "a".repeat(5000)];
   for (const value of values) assert.equal(sink.emit(value), true);
-  const report = await sink.close({ timeoutMs: 1000 });
+  const report = await scheduler.drive(sink.close({ timeoutMs: 1000 }));
   assert.deepEqual(transport.texts(), values);
   const utf8 = values.reduce((sum, value) => sum + new TextEncoder().encode(value).length + 20, 0);
   assert.equal(report.delivered.bytes, utf8, "bytes are counted as UTF-8 length plus 20 bytes of framing");
@@ -30,10 +32,11 @@ test("emit(string) writes UTF-8, multi-byte characters and surrogate pairs inclu
 
 test("emit(string) writes the bytes TextEncoder writes, lone surrogates (as U+FFFD) included", async () => {
   const transport = memoryTransport();
-  const sink = createSink({ transport });
+  const scheduler = new FakeScheduler();
+  const sink = createSink({ transport, scheduler });
   const values = ["a\uD800b", "\uDC00", "x\uD83D", "\uD83D\uDE00\uDE00", "\u0080\u07FF\u0800\uFFFF", "\u00E9".repeat(300), "\u0000\u007F"];
   for (const value of values) assert.equal(sink.emit(value), true);
-  await sink.close({ timeoutMs: 1000 });
+  await scheduler.drive(sink.close({ timeoutMs: 1000 }));
   const encoder = new TextEncoder();
   assert.deepEqual(
     transport.received.map((r) => [...r.value]),
@@ -58,7 +61,8 @@ test("strings are encoded in place on Node and Bun, through TextEncoder on Deno,
 test("strings are written correctly when the ring is nearly full and they must wrap", async () => {
   const transport = memoryTransport();
   transport.hang();
-  const sink = createSink({ transport, capacityBytes: 1024, whenFull: "drop-oldest", batch: { lingerMs: 10_000, maxRecords: 1000 } });
+  const scheduler = new FakeScheduler();
+  const sink = createSink({ transport, scheduler, capacityBytes: 1024, whenFull: "drop-oldest", batch: { lingerMs: 10_000, maxRecords: 1000 } });
   const values: string[] = [];
   for (let i = 0; i < 200; i++) {
     const value = `${i}:${"é".repeat(i % 40)}`;
@@ -66,7 +70,7 @@ test("strings are written correctly when the ring is nearly full and they must w
     sink.emit(value);
   }
   transport.release();
-  await sink.close({ timeoutMs: 1000 });
+  await scheduler.drive(sink.close({ timeoutMs: 1000 }));
   const got = transport.texts();
   assert.ok(got.length > 5);
   assert.deepEqual(got, values.slice(values.length - got.length), "the newest records survive, intact and in order");
@@ -74,25 +78,29 @@ test("strings are written correctly when the ring is nearly full and they must w
 
 test("objects are encoded as JSON by default", async () => {
   const transport = memoryTransport();
-  const sink = createSink({ transport });
+  const scheduler = new FakeScheduler();
+  const sink = createSink({ transport, scheduler });
   const record = { keyspace: "commerce", table: "orders", rows: 3, tags: ["a", "b"], nested: { ok: true } };
   sink.emit(record);
-  await sink.close({ timeoutMs: 1000 });
+  await scheduler.drive(sink.close({ timeoutMs: 1000 }));
   assert.deepEqual(JSON.parse(transport.texts()[0]!), record);
 });
 
 test("a custom encode function is used for objects; strings and bytes bypass it", async () => {
   const transport = memoryTransport();
-  const sink = createSink<unknown>({ transport, encode: (r) => `custom:${(r as { id: number }).id}` });
+  const scheduler = new FakeScheduler();
+  const sink = createSink<unknown>({ transport, scheduler, encode: (r) => `custom:${(r as { id: number }).id}` });
   sink.emit({ id: 7 });
   sink.emit("raw");
   sink.emit(new TextEncoder().encode("bytes"));
-  await sink.close({ timeoutMs: 1000 });
+  await scheduler.drive(sink.close({ timeoutMs: 1000 }));
   assert.deepEqual(transport.texts(), ["custom:7", "raw", "bytes"]);
 });
 
 test("a custom encode function that throws or returns a non-byte value drops the record as invalid", async () => {
+  const scheduler = new FakeScheduler();
   const sink = createSink<{ id: number }>({
+    scheduler,
     transport: memoryTransport(),
     encode: (r) => {
       if (r.id === 1) throw new Error("bad");
@@ -103,24 +111,27 @@ test("a custom encode function that throws or returns a non-byte value drops the
   assert.equal(sink.emit({ id: 2 }), false);
   assert.equal(sink.emit({ id: 3 }), true);
   assert.equal(sink.stats().dropped.invalid.records, 2);
-  await sink.close({ timeoutMs: 1000 });
+  await scheduler.drive(sink.close({ timeoutMs: 1000 }));
 });
 
 test("a valibot schema validates before JSON: failures are invalid, output transforms apply", async () => {
   const Query = v.object({ table: v.string(), rows: v.pipe(v.number(), v.integer()), ms: v.pipe(v.number(), v.transform((n) => Math.round(n))) });
   const transport = memoryTransport();
-  const sink = createSink<unknown>({ transport, encode: Query });
+  const scheduler = new FakeScheduler();
+  const sink = createSink<unknown>({ transport, scheduler, encode: Query });
   assert.equal(sink.emit({ table: "t", rows: 2, ms: 1.6 }), true);
   assert.equal(sink.emit({ table: "t", rows: 2.5, ms: 1 }), false);
   assert.equal(sink.emit({ rows: 1, ms: 1 }), false);
-  await sink.close({ timeoutMs: 1000 });
+  await scheduler.drive(sink.close({ timeoutMs: 1000 }));
   assert.deepEqual(transport.texts().map((t) => JSON.parse(t)), [{ table: "t", rows: 2, ms: 2 }]);
   assert.equal(sink.stats().dropped.invalid.records, 2);
 });
 
 test("key and headers reach the transport; a throwing key function drops the record as invalid", async () => {
   const transport = memoryTransport();
+  const scheduler = new FakeScheduler();
   const sink = createSink<{ table: string; id: number }>({
+    scheduler,
     transport,
     key: (r) => {
       if (r.id < 0) throw new Error("no key");
@@ -132,7 +143,7 @@ test("key and headers reach the transport; a throwing key function drops the rec
   sink.emit({ table: "users", id: 2 });
   sink.emit({ table: "users", id: 3 });
   assert.equal(sink.emit({ table: "users", id: -1 }), false);
-  await sink.close({ timeoutMs: 1000 });
+  await scheduler.drive(sink.close({ timeoutMs: 1000 }));
   const [a, b, c] = transport.received;
   assert.equal(text(a!.key), "users");
   assert.deepEqual([...b!.key!], [0xff]);
@@ -143,10 +154,11 @@ test("key and headers reach the transport; a throwing key function drops the rec
 
 test("static headers are attached to every record", async () => {
   const transport = memoryTransport();
-  const sink = createSink({ transport, headers: { source: "vtgate-1" } });
+  const scheduler = new FakeScheduler();
+  const sink = createSink({ transport, scheduler, headers: { source: "vtgate-1" } });
   sink.emit("a");
   sink.emit("b");
-  await sink.close({ timeoutMs: 1000 });
+  await scheduler.drive(sink.close({ timeoutMs: 1000 }));
   for (const record of transport.received) {
     assert.deepEqual(record.headers!.map(([name, value]) => [name, text(value)]), [["source", "vtgate-1"]]);
   }
@@ -154,44 +166,47 @@ test("static headers are attached to every record", async () => {
 
 test("each record carries the timestamp taken when it was emitted", async () => {
   const transport = memoryTransport();
-  const sink = createSink({ transport, batch: { lingerMs: 0 } });
-  const stamps: Array<[number, number]> = [];
+  const scheduler = new FakeScheduler();
+  const sink = createSink({ transport, scheduler, batch: { lingerMs: 0 } });
+  const stamps: number[] = [];
   for (let i = 0; i < 5; i++) {
-    const before = Date.now();
+    stamps.push(scheduler.now());
     sink.emit(`t${i}`);
-    stamps.push([before, Date.now()]);
-    await sleep(15);
+    await scheduler.advance(15);
   }
-  await sink.close({ timeoutMs: 1000 });
+  await scheduler.drive(sink.close({ timeoutMs: 1000 }));
+  assert.equal(transport.received.length, 5);
   transport.received.forEach((record, i) => {
-    const [before, after] = stamps[i]!;
+    const at = stamps[i]!;
     // The hot path reads a clock refreshed every millisecond: a stamp may lag by a tick.
-    assert.ok(record.timestamp >= before - 5 && record.timestamp <= after, `${record.timestamp} within [${before} - 5, ${after}]`);
+    assert.ok(record.timestamp >= at - 1 && record.timestamp <= at, `${record.timestamp} within [${at} - 1, ${at}]`);
   });
 });
 
 test("a SharedArrayBuffer given as buffer holds the ring", async () => {
   const transport = memoryTransport();
   const buffer = new SharedArrayBuffer(4096);
-  const sink = createSink({ transport, capacityBytes: 4096, buffer, batch: { lingerMs: 10_000 } });
+  const scheduler = new FakeScheduler();
+  const sink = createSink({ transport, scheduler, capacityBytes: 4096, buffer, batch: { lingerMs: 10_000 } });
   sink.emit("shared");
   assert.ok(new TextDecoder().decode(new Uint8Array(buffer).slice(20, 26)) === "shared", "the frame is in the given buffer");
-  await sink.close({ timeoutMs: 1000 });
+  await scheduler.drive(sink.close({ timeoutMs: 1000 }));
   assert.deepEqual(transport.texts(), ["shared"]);
 });
 
 test("byte records without key or headers arrive with key null, headers null and their bytes, on every path", async () => {
   const transport = memoryTransport();
-  const sink = createSink({ transport });
+  const scheduler = new FakeScheduler();
+  const sink = createSink({ transport, scheduler });
   // The first record takes the general path, the next ones the short path for bytes.
   const values = Array.from({ length: 20 }, (_, i) => new Uint8Array(i).fill(i));
   for (const value of values) assert.equal(sink.emit(value), true);
-  assert.ok(await sink.flush({ timeoutMs: 2000 }));
+  assert.ok(await scheduler.drive(sink.flush({ timeoutMs: 2000 })));
   assert.equal(transport.received.length, values.length);
   transport.received.forEach((r, i) => {
     assert.equal(r.key, null, `record ${i}: no key`);
     assert.equal(r.headers, null, `record ${i}: no headers`);
     assert.deepEqual(r.value, values[i]);
   });
-  await sink.close();
+  await scheduler.drive(sink.close());
 });

@@ -4,12 +4,13 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { conservationErrors, createSink, DROP_REASONS, memoryTransport } from "../../mod.ts";
-import { sleep } from "../support/wait.ts";
+import { FakeScheduler } from "../support/scheduler.ts";
 
 test("invariant 1: emit() and writable.write() return while the transport hangs, and never throw for load", async () => {
   const transport = memoryTransport();
   transport.hang();
-  const sink = createSink({ transport, capacityBytes: 64 * 1024, batch: { lingerMs: 0 } });
+  const scheduler = new FakeScheduler();
+  const sink = createSink({ transport, scheduler, capacityBytes: 64 * 1024, batch: { lingerMs: 0 } });
   const writer = sink.writable.getWriter();
   let kept = 0;
   let dropped = 0;
@@ -28,7 +29,7 @@ test("invariant 1: emit() and writable.write() return while the transport hangs,
   await writer.ready;
   assert.ok(kept > 0 && dropped > 0);
   assert.equal(sink.stats().offered.records, 51_000);
-  await sink.close({ timeoutMs: 50 });
+  await scheduler.drive(sink.close({ timeoutMs: 50 }));
 });
 
 test("invariant 2: bytes held (pending + in flight) never exceed capacityBytes during a long outage", async () => {
@@ -37,7 +38,8 @@ test("invariant 2: bytes held (pending + in flight) never exceed capacityBytes d
   for (const [whenFull, kind] of [["drop-newest", "string"], ["drop-oldest", "string"], ["drop-newest", "bytes"], ["drop-oldest", "bytes"]] as const) {
     const transport = memoryTransport();
     transport.failNext(Number.MAX_SAFE_INTEGER);
-    const sink = createSink({ transport, capacityBytes, whenFull, batch: { lingerMs: 0, maxRecords: 50 }, retry: { initialDelayMs: 1, maxDelayMs: 2 } });
+    const scheduler = new FakeScheduler();
+    const sink = createSink({ transport, scheduler, capacityBytes, whenFull, batch: { lingerMs: 0, maxRecords: 50 }, retry: { initialDelayMs: 1, maxDelayMs: 2 } });
     let offeredBytes = 0;
     let maxHeld = 0;
     for (let round = 0; round < 40; round++) {
@@ -49,12 +51,12 @@ test("invariant 2: bytes held (pending + in flight) never exceed capacityBytes d
         maxHeld = Math.max(maxHeld, s.pending.bytes + s.inFlight.bytes);
         assert.ok(s.pending.bytes + s.inFlight.bytes <= capacityBytes, `held ${s.pending.bytes + s.inFlight.bytes} > ${capacityBytes}`);
       }
-      await sleep(1);
+      await scheduler.advance(1);
     }
     assert.ok(offeredBytes > 10 * capacityBytes, "producers wrote many times the capacity");
     assert.ok(maxHeld > capacityBytes * 0.9, `the buffer was actually filled (max held ${maxHeld})`);
     assert.ok(sink.stats().retries > 0, "the flusher kept retrying");
-    await sink.close({ timeoutMs: 50 });
+    await scheduler.drive(sink.close({ timeoutMs: 50 }));
   }
 });
 
@@ -79,7 +81,9 @@ test("invariant 3: conservation holds at every step under random load, failures 
       fc.integer({ min: 0, max: 3 }),
       async (ops, whenFull, linger) => {
         const transport = memoryTransport();
+        const scheduler = new FakeScheduler();
         const sink = createSink<unknown>({
+          scheduler,
           transport,
           capacityBytes: 4096,
           whenFull,
@@ -121,12 +125,12 @@ test("invariant 3: conservation holds at every step under random load, failures 
               transport.retryWhen(step.on ? (r) => r.value.length % 4 === 1 : null);
               break;
             case "tick":
-              await sleep(step.ms);
+              await scheduler.advance(step.ms);
               break;
             case "flush": {
               // flush() resolving true means every record accepted before it is settled.
               const accepted = sink.stats().accepted.records;
-              if (await sink.flush({ timeoutMs: 20 })) {
+              if (await scheduler.drive(sink.flush({ timeoutMs: 20 }))) {
                 const s = sink.stats();
                 assert.ok(s.delivered.records + s.lost.records >= accepted, `flush() resolved with ${accepted - s.delivered.records - s.lost.records} of its records unsettled`);
               }
@@ -137,7 +141,7 @@ test("invariant 3: conservation holds at every step under random load, failures 
         }
         transport.release();
         transport.retryWhen(null);
-        const report = await sink.close({ timeoutMs: 200 });
+        const report = await scheduler.drive(sink.close({ timeoutMs: 200 }));
         assert.deepEqual(conservationErrors(report), []);
         assert.equal(report.pending.records, 0);
         assert.equal(report.inFlight.records, 0);
@@ -154,14 +158,15 @@ test("invariant 4: a dropped record is never delivered and a delivered one is co
   const transport = memoryTransport();
   const id = (value: Uint8Array) => Number(new TextDecoder().decode(value));
   transport.rejectWhen((record) => id(record.value) % 7 === 0);
-  const sink = createSink({ transport, capacityBytes: 2048, batch: { lingerMs: 0, maxRecords: 10, maxInFlight: 1 }, retry: { initialDelayMs: 1, maxDelayMs: 2 } });
+  const scheduler = new FakeScheduler();
+  const sink = createSink({ transport, scheduler, capacityBytes: 2048, batch: { lingerMs: 0, maxRecords: 10, maxInFlight: 1 }, retry: { initialDelayMs: 1, maxDelayMs: 2 } });
   const refused = new Set<number>();
   for (let i = 1; i <= 3000; i++) {
     if (i % 500 === 0) transport.failNext(2);
     if (!sink.emit(String(i))) refused.add(i);
-    if (i % 100 === 0) await sleep(0);
+    if (i % 100 === 0) await scheduler.advance(1);
   }
-  const report = await sink.close({ timeoutMs: 2000 });
+  const report = await scheduler.drive(sink.close({ timeoutMs: 2000 }));
   const delivered = transport.texts().map(Number);
   assert.equal(new Set(delivered).size, delivered.length, "no record delivered twice");
   assert.equal(report.delivered.records, delivered.length, "delivered counted once each");
@@ -175,16 +180,17 @@ test("invariant 4: a dropped record is never delivered and a delivered one is co
 
 test("invariant 5: an outage whose records fit in the buffer loses nothing", async () => {
   const transport = memoryTransport();
-  const sink = createSink({ transport, capacityBytes: 256 * 1024, batch: { lingerMs: 1 }, retry: { initialDelayMs: 2, maxDelayMs: 10 } });
+  const scheduler = new FakeScheduler();
+  const sink = createSink({ transport, scheduler, capacityBytes: 256 * 1024, batch: { lingerMs: 1 }, retry: { initialDelayMs: 2, maxDelayMs: 10 } });
   transport.failNext(25); // the "outage": the next 25 sends fail retriably
   const sent: string[] = [];
   for (let i = 0; i < 2000; i++) {
     const text = JSON.stringify({ id: i, path: "/q" });
     sent.push(text);
     assert.equal(sink.emit(text), true);
-    if (i % 50 === 0) await sleep(1);
+    if (i % 50 === 0) await scheduler.advance(1);
   }
-  const report = await sink.close({ timeoutMs: 5000 });
+  const report = await scheduler.drive(sink.close({ timeoutMs: 5000 }));
   assert.equal(report.lost.records, 0);
   assert.equal(report.refused.records, 0);
   assert.ok(sink.stats().retries >= 1);
@@ -192,7 +198,8 @@ test("invariant 5: an outage whose records fit in the buffer loses nothing", asy
 });
 
 test("invariant 6: every drop reason has its own counter in stats() and metrics()", async () => {
-  const sink = createSink({ transport: memoryTransport() });
+  const scheduler = new FakeScheduler();
+  const sink = createSink({ transport: memoryTransport(), scheduler });
   const stats = sink.stats();
   const metrics = sink.metrics();
   for (const reason of DROP_REASONS) {
@@ -201,5 +208,5 @@ test("invariant 6: every drop reason has its own counter in stats() and metrics(
   }
   sink.emit({ bad: 1n });
   assert.match(sink.metrics(), /^shedsink_records_dropped_total\{reason="invalid"\} 1$/m);
-  await sink.close({ timeoutMs: 100 });
+  await scheduler.drive(sink.close({ timeoutMs: 100 }));
 });

@@ -2,14 +2,12 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { JsonWriter, NOT_PLAIN } from "../../src/core/json.ts";
-import { RecordWriter } from "../../src/core/encode.ts";
-import { ByteRing } from "../../src/core/ring.ts";
-import { Accounting, BUFFER_FULL, INVALID, OVERSIZE } from "../../src/core/accounting.ts";
-import { CoarseClock } from "../../src/core/clock.ts";
-import { readFrame } from "../../src/core/frame.ts";
+import { createCore } from "../../src/core/core.ts";
+import { BUFFER_FULL, conservationErrors, INVALID, OVERSIZE } from "../../src/core/accounting.ts";
 import { resolveOptions } from "../../src/options.ts";
 import { memoryTransport } from "../../mod.ts";
 import { directJsonFor } from "../../src/runtime.ts";
+import { FakeScheduler } from "../support/scheduler.ts";
 
 const utf8 = new TextEncoder();
 const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
@@ -164,19 +162,17 @@ test("JsonWriter reports no room instead of writing past its limit, and throws w
   assert.throws(() => new JsonWriter().write(boom, new Uint8Array(64), 0, 64), /getter/);
 });
 
-/** A RecordWriter that writes JSON directly, as the sink does on engines where that is faster. */
+/** A core whose writer writes JSON directly, as the sink does on engines where that is faster. */
 function directWriter(options: Parameters<typeof resolveOptions<unknown>>[0]) {
-  const o = resolveOptions<unknown>(options);
-  const ring: ByteRing = new ByteRing(new ArrayBuffer(o.capacityBytes), (): number => acct.inFlightBytes);
-  const acct: Accounting = new Accounting(ring);
-  const clock = new CoarseClock(() => acct.offeredRecords);
-  const writer = new RecordWriter(ring, acct, o, clock, true);
+  const settings = resolveOptions<unknown>(options);
+  const scheduler = new FakeScheduler();
+  const core = createCore<unknown>({ settings, transport: settings.transport, scheduler, engine: { directJson: true, utf8For: () => null } });
+  const { writer, ring, ledger: acct, clock, backlog } = core;
+  /** Takes every pending record out (as the flusher would) and parses it. */
   const values = (): unknown[] => {
-    const out: unknown[] = [];
-    for (let at = ring.peek(); at >= 0; at = ring.peek()) {
-      out.push(JSON.parse(decode(readFrame(ring.bytes, ring.view, at, null).value)));
-      ring.shift();
-    }
+    const shipment = backlog.take(Math.max(1, ring.count), Infinity);
+    const out = (shipment?.batch.records ?? []).map((record) => JSON.parse(decode(record.value)));
+    assert.deepEqual(conservationErrors(acct.snapshot()), []);
     return out;
   };
   return { writer, ring, acct, clock, values };

@@ -2,6 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { conservationErrors, createSink, InvalidLine, InvalidOptionError, memoryTransport, ndjson } from "../../mod.ts";
 import type { NdjsonOptions } from "../../mod.ts";
+import { FakeScheduler, settle } from "../support/scheduler.ts";
 
 const enc = new TextEncoder();
 
@@ -134,10 +135,11 @@ test("yieldEvery: a large chunk is parsed in slices with event-loop turns betwee
   let timerRan = false;
   let valuesWhenTimerRan = -1;
   const out: unknown[] = [];
-  setTimeout(() => {
+  // A task queued before the stream starts: it runs at the first turn the stream yields.
+  void settle().then(() => {
     timerRan = true;
     valuesWhenTimerRan = out.length;
-  }, 0);
+  });
   await streamOf([lines.join("\n")]).pipeThrough(ndjson({ yieldEvery: 100 })).pipeTo(new WritableStream({ write: (v) => void out.push(v) }));
   assert.equal(out.length, 5000);
   assert.ok(out.every((v, i) => (v as { i: number }).i === i), "in order");
@@ -154,13 +156,14 @@ test("bad options throw InvalidOptionError naming the option", () => {
 
 test("piped into a sink, every line is accounted for: valid lines delivered, bad ones dropped as invalid", async () => {
   const transport = memoryTransport();
-  const sink = createSink<unknown>({ transport, batch: { lingerMs: 1 } });
+  const scheduler = new FakeScheduler();
+  const sink = createSink<unknown>({ transport, scheduler, batch: { lingerMs: 1 } });
   const lines: string[] = [];
   for (let i = 0; i < 500; i++) lines.push(i % 50 === 7 ? `{"id":${i},` : JSON.stringify({ id: i, table: "orders" }));
   const bytes = enc.encode(lines.join("\n") + "\n");
   await streamOf(pieces(bytes, 333)).pipeThrough(ndjson()).pipeTo(sink.writableStream());
   assert.equal(sink.stats().state, "open", "the pipe closes its writable, not the sink");
-  const report = await sink.close({ timeoutMs: 2000 });
+  const report = await scheduler.drive(sink.close({ timeoutMs: 2000 }));
   assert.deepEqual(conservationErrors(report), []);
   assert.equal(report.offered.records, 500);
   assert.equal(report.dropped.invalid.records, 10);
@@ -171,11 +174,12 @@ test("piped into a sink, every line is accounted for: valid lines delivered, bad
 test("the pipe into a sink never waits on a stalled transport: the whole upload is read", async () => {
   const transport = memoryTransport();
   transport.hang();
-  const sink = createSink<unknown>({ transport, capacityBytes: 4096 });
+  const scheduler = new FakeScheduler();
+  const sink = createSink<unknown>({ transport, scheduler, capacityBytes: 4096 });
   const body = enc.encode(Array.from({ length: 2000 }, (_, i) => JSON.stringify({ i })).join("\n"));
   await streamOf(pieces(body, 1000)).pipeThrough(ndjson()).pipeTo(sink.writableStream());
   const stats = sink.stats();
   assert.equal(stats.offered.records, 2000);
   assert.ok(stats.dropped.buffer_full.records > 0);
-  await sink.close({ timeoutMs: 50 });
+  await scheduler.drive(sink.close({ timeoutMs: 50 }));
 });

@@ -13,6 +13,14 @@ function put(ring: ByteRing, size: number, fill: number): boolean {
   return true;
 }
 
+/**
+ * Bytes of the buffer taken, frames and padding together: what is not free at the head
+ * nor at the start (the free space is at most those two runs).
+ */
+function occupied(ring: ByteRing): number {
+  return ring.capacity - ring.freeAtHead() - ring.freeAtStart();
+}
+
 /** Reads the oldest frame as [size, fill] and removes it. */
 function take(ring: ByteRing): [number, number] | null {
   const at = ring.peek();
@@ -31,11 +39,13 @@ test("ByteRing keeps frames in FIFO order across wrap-around", () => {
   assert.deepEqual(take(ring), [24, 1]);
   // 16 bytes left at the end: a 20-byte frame wraps to offset 0 and the end becomes padding.
   assert.ok(put(ring, 20, 3));
-  assert.equal(ring.used, 24 + 16 + 20);
+  assert.equal(occupied(ring), 24 + 16 + 20, "the frames and the padding at the end");
+  assert.equal(ring.frameBytes, 24 + 20);
   assert.deepEqual(take(ring), [24, 2]);
   assert.deepEqual(take(ring), [20, 3]);
   assert.equal(ring.count, 0);
-  assert.equal(ring.used, 0);
+  assert.equal(occupied(ring), 0);
+  assert.equal(ring.freeAtHead(), 64, "an empty ring starts again at 0");
   assert.equal(take(ring), null);
 });
 
@@ -45,7 +55,8 @@ test("ByteRing.reserve refuses a frame one byte over the free space and takes on
   assert.ok(put(ring, 32, 1));
   assert.equal(ring.reserve(33), -1);
   assert.ok(put(ring, 32, 2));
-  assert.equal(ring.used, 64);
+  assert.equal(occupied(ring), 64);
+  assert.equal(ring.frameBytes, 64);
   assert.equal(ring.reserve(4), -1, "a full ring has no room");
   assert.deepEqual(take(ring), [32, 1]);
   assert.ok(put(ring, 32, 3), "the freed front is reused");
@@ -70,9 +81,14 @@ test("ByteRing counts appended and removed frames as sequence numbers", () => {
   take(ring);
   assert.equal(ring.appended, 2);
   assert.equal(ring.removed, 1);
-  ring.clear();
-  assert.equal(ring.removed, 2);
+  put(ring, 8, 3);
+  while (ring.shift() > 0);
+  assert.equal(ring.appended, 3);
+  assert.equal(ring.removed, 3);
+  assert.equal(ring.appendedBytes, 24);
   assert.equal(ring.count, 0);
+  assert.equal(ring.shift(), 0, "shifting an empty ring removes nothing");
+  assert.equal(ring.removed, 3);
 });
 
 test("ByteRing rejects a buffer too small to hold a frame", () => {
@@ -105,11 +121,12 @@ for (const kind of ["ArrayBuffer", "SharedArrayBuffer"] as const) {
             }
             assert.equal(ring.count, model.length);
             assert.equal(ring.frameBytes, model.reduce((sum, [size]) => sum + size, 0));
-            assert.ok(ring.used <= capacity, "used never exceeds capacity");
-            assert.ok(ring.used >= ring.frameBytes);
+            assert.ok(occupied(ring) <= capacity, "what is taken never exceeds capacity");
+            assert.ok(occupied(ring) >= ring.frameBytes, "the frames are within what is taken");
+            assert.ok(ring.freeAtHead() >= 0 && ring.freeAtStart() >= 0);
           }
           while (model.length > 0) assert.deepEqual(take(ring), model.shift());
-          assert.equal(ring.used, 0);
+          assert.equal(occupied(ring), 0);
         },
       ),
       { numRuns: 300 },
@@ -118,18 +135,17 @@ for (const kind of ["ArrayBuffer", "SharedArrayBuffer"] as const) {
 }
 
 test("ByteRing keeps frames held plus the bytes held outside within capacity", () => {
-  let outside = 0;
-  const ring = new ByteRing(new ArrayBuffer(64), () => outside);
+  const ring = new ByteRing(new ArrayBuffer(64));
   assert.ok(put(ring, 32, 1));
   assert.ok(put(ring, 24, 2));
   // The first frame leaves the ring but stays counted outside (a record in flight):
   // 24 held + 32 outside leave 8 bytes of budget, although 40 bytes of the ring are free.
   assert.deepEqual(take(ring), [32, 1]);
-  outside = 32;
+  ring.outside = 32;
   assert.equal(ring.reserve(9), -1);
   assert.ok(put(ring, 8, 3));
   assert.equal(ring.reserve(4), -1);
-  outside = 0; // delivered
+  ring.outside = 0; // delivered
   assert.ok(put(ring, 24, 4), "room comes back when the bytes outside are released");
 });
 
@@ -184,13 +200,13 @@ for (const kind of ["ArrayBuffer", "SharedArrayBuffer"] as const) {
         ),
         (capacity, ops) => {
           const buffer = kind === "ArrayBuffer" ? new ArrayBuffer(capacity) : new SharedArrayBuffer(capacity);
-          let outside = 0;
-          const ring = new ByteRing(buffer, () => outside);
+          const ring = new ByteRing(buffer);
           const model: Array<[number, number]> = [];
           let fastLeft = 0; // frames tryReserve may still give since the last mark
           let fill = 0;
           for (const step of ops) {
             const held = model.reduce((sum, [size]) => sum + size, 0);
+            const outside = ring.outside;
             if (step.op === "put") {
               fill = (fill + 1) % 250;
               const fast = ring.tryReserve(step.size);
@@ -212,9 +228,9 @@ for (const kind of ["ArrayBuffer", "SharedArrayBuffer"] as const) {
               const expected = model.shift() ?? null;
               assert.deepEqual(take(ring), expected);
               // Bytes that leave the ring may stay counted outside (in flight), in the same step.
-              if (expected !== null && step.out) outside += expected[0];
+              if (expected !== null && step.out) ring.outside += expected[0];
             } else if (step.op === "release") {
-              outside = Math.max(0, outside - step.bytes);
+              ring.outside = Math.max(0, ring.outside - step.bytes);
             } else if (step.op === "mark") {
               ring.attendAfter(step.bytes, step.frames);
               fastLeft = step.frames ?? Infinity;
@@ -224,11 +240,12 @@ for (const kind of ["ArrayBuffer", "SharedArrayBuffer"] as const) {
             const now = model.reduce((sum, [size]) => sum + size, 0);
             assert.equal(ring.count, model.length);
             assert.equal(ring.frameBytes, now);
-            assert.ok(now <= capacity && ring.used <= capacity);
+            assert.ok(now <= capacity && occupied(ring) <= capacity);
+            assert.ok(occupied(ring) >= now);
             if (step.op === "put" && ring.frameBytes > held) assert.ok(now + outside <= capacity, `budget kept: ${now} held + ${outside} outside > ${capacity}`);
           }
           while (model.length > 0) assert.deepEqual(take(ring), model.shift());
-          assert.equal(ring.used, 0);
+          assert.equal(occupied(ring), 0);
         },
       ),
       { numRuns: 300 },
