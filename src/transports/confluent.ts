@@ -108,7 +108,7 @@ import { confluentWith } from "./confluent/adapter.ts";
 import { type LibrdkafkaValue, importPackage } from "./confluent/binding.ts";
 import type { KafkaOptions } from "./kafka/options.ts";
 
-export type { Compression } from "./kafka/options.ts";
+export type { Compression, KafkaOptions } from "./kafka/options.ts";
 export type { LibrdkafkaValue } from "./confluent/binding.ts";
 
 /**

@@ -37,7 +37,7 @@ import { BROKERS_EXPECTED, KAFKA_OPTION_ENTRIES, type KafkaOptions, OPTIONS_EXPE
 import { Platformatic } from "./platformatic/adapter.ts";
 import { importPackage as importPlatformatic, PRODUCER_CONFIG } from "./platformatic/binding.ts";
 
-export type { Compression } from "./kafka/options.ts";
+export type { Compression, KafkaOptions } from "./kafka/options.ts";
 
 /**
  * The Kafka transports {@linkcode kafkaTransport} can pick.

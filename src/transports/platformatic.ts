@@ -60,7 +60,7 @@ import type { KafkaOptions } from "./kafka/options.ts";
 import { platformaticWith } from "./platformatic/adapter.ts";
 import { importPackage } from "./platformatic/binding.ts";
 
-export type { Compression } from "./kafka/options.ts";
+export type { Compression, KafkaOptions } from "./kafka/options.ts";
 
 /**
  * Options of {@linkcode platformaticTransport}.

@@ -148,10 +148,7 @@ export class Confluent extends KafkaBase<rd.LibrdkafkaValue, rd.RdModule> {
       return false;
     }
     if (this.health.closed) return false;
-    if (this.#errorNames === null) {
-      this.#errorNames = new Map();
-      for (const [name, code] of Object.entries(mod.CODES?.ERRORS ?? {})) this.#errorNames.set(code, name);
-    }
+    this.#errorNames ??= rd.errorNames(mod);
     const codec = this.options.compression;
     if (codec !== "none" && Array.isArray(mod.features) && !mod.features.includes(codec)) {
       this.setupFailed(`this build of librdkafka has no ${codec} codec (it has: ${mod.features.join(", ")}); choose another compression`);
@@ -183,15 +180,7 @@ export class Confluent extends KafkaBase<rd.LibrdkafkaValue, rd.RdModule> {
   }
 
   #listen(client: Client): void {
-    const on = <A extends unknown[]>(event: string, handle: (...args: A) => void) => {
-      client.producer.on(event, ((...args: A) => {
-        try {
-          if (!client.dead) handle(...args);
-        } catch {
-          // never let a producer's event throw into the event loop
-        }
-      }) as unknown as (...args: never[]) => void);
-    };
+    const on = client.on.bind(client);
     on("delivery-report", (error: rd.RdError | null, report: rd.RdDeliveryReport) => this.#onDelivery(client, error, report));
     on("event.error", (error: rd.RdError) => this.#onError(client, error));
     // An 'error' event without a listener would throw.

@@ -13,7 +13,18 @@ import type { ClientConfig, ClientOptions } from "../kafka/options.ts";
 /** The package, imported by name when the transport starts (a variable: bundlers leave it alone). */
 export const PACKAGE = "@confluentinc/kafka-javascript";
 
-/** A librdkafka configuration value. */
+/**
+ * A librdkafka configuration value.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { LibrdkafkaValue } from "./binding.ts";
+ *
+ * const config: Record<string, LibrdkafkaValue> = { "linger.ms": 20, "security.protocol": "ssl", "enable.ssl.certificate.verification": true };
+ * assert.equal(Object.keys(config).length, 3);
+ * ```
+ */
 export type LibrdkafkaValue = string | number | boolean;
 
 /** Imports the package (an optional peer dependency). */
@@ -148,6 +159,13 @@ export function headersOf(record: OutRecord): Array<Record<string, Uint8Array>> 
     out[i] = { [name]: value };
   }
   return out;
+}
+
+/** librdkafka's error names by code, as the binding lists them. */
+export function errorNames(mod: RdModule): Map<number, string> {
+  const names = new Map<number, string>();
+  for (const [name, code] of Object.entries(mod.CODES?.ERRORS ?? {})) names.set(code, name);
+  return names;
 }
 
 /** librdkafka's numeric error code, if the error has one. */

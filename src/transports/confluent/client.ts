@@ -52,6 +52,17 @@ export class Client extends BaseClient<RdProducer> {
     });
   }
 
+  /** Listens to the producer's `event`; nothing once it is dead, and nothing thrown into the event loop. */
+  on<A extends unknown[]>(event: string, handle: (...args: A) => void): void {
+    this.producer.on(event, ((...args: A) => {
+      try {
+        if (!this.dead) handle(...args);
+      } catch {
+        // never let a producer's event throw into the event loop
+      }
+    }) as unknown as (...args: never[]) => void);
+  }
+
   /** Flushes for up to `flushMs`, then destroys the native producer. Never rejects; idempotent. */
   destroy(flushMs: number): Promise<void> {
     this.#destroying ??= new Promise<void>((resolve) => {

@@ -13,10 +13,37 @@ import type { TransportContext } from "../../core/contract.ts";
 import { systemScheduler } from "../../runtime.ts";
 import { parseOptions, rejectOwned } from "../../validate.ts";
 
-/** Compression codecs of record batches. */
+/**
+ * Compression codecs of record batches.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { Compression } from "./options.ts";
+ *
+ * const codecs: Compression[] = ["none", "gzip", "snappy", "lz4", "zstd"];
+ * assert.equal(codecs.length, 5);
+ * ```
+ */
 export type Compression = "none" | "gzip" | "snappy" | "lz4" | "zstd";
 
-/** Options shared by the Kafka transports. */
+/**
+ * Options shared by the Kafka transports, with one meaning on every client.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type KafkaOptions, resolveKafkaOptions } from "./options.ts";
+ *
+ * const options: KafkaOptions = { brokers: "kafka-1:9092, kafka-2:9092", topic: "query-insights" };
+ * assert.deepEqual(resolveKafkaOptions(options), {
+ *   brokers: ["kafka-1:9092", "kafka-2:9092"],
+ *   topic: "query-insights",
+ *   clientId: "shedsink",
+ *   compression: "lz4",
+ * });
+ * ```
+ */
 export interface KafkaOptions {
   /** Bootstrap brokers: `"host:port"`, a comma-separated list, or an array. Required. */
   brokers: string | ReadonlyArray<string>;
