@@ -18,7 +18,7 @@ import type { Accounting } from "./accounting.ts";
 import { BUFFER_FULL, INVALID, OVERSIZE } from "./accounting.ts";
 import type { Backlog } from "./backlog.ts";
 import type { CoarseClock } from "./clock.ts";
-import { encodeHeaders, FRAME_HEADER_BYTES, headerPairs, writeFrameHeader, writePlainFrameHeader } from "./frame.ts";
+import { encodeHeaders, FRAME_HEADER_BYTES, headerPairs, KEY_LENGTH_AT, NO_KEY_NO_HEADERS, SIZE_AT, TIMESTAMP_AT, writeFrameHeader, writePlainFrameHeader } from "./frame.ts";
 import { JsonWriter, NO_JSON, NOT_PLAIN } from "./json.ts";
 import type { ByteRing } from "./ring.ts";
 import type { CoreSettings, HeaderValues, RecordSchema, Utf8Target } from "./settings.ts";
@@ -130,7 +130,11 @@ export class RecordWriter<T> {
     const at = this.#ring.tryReserve(size);
     if (at < 0) return this.#writePlainBytesSlow(record, size);
     this.#bytes.set(record, at + FRAME_HEADER_BYTES);
-    writePlainFrameHeader(this.#view, at, size, this.#clock.last);
+    // writePlainFrameHeader, written out for the same reason.
+    const view = this.#view;
+    view.setUint32(at + SIZE_AT, size, true);
+    view.setFloat64(at + TIMESTAMP_AT, this.#clock.last, true);
+    view.setFloat64(at + KEY_LENGTH_AT, NO_KEY_NO_HEADERS, true);
     this.#ring.append(at, size);
     return true;
   }

@@ -50,7 +50,7 @@ export function writeFrameHeader(
  * each other in the frame header, as the float64 with the same eight bytes: one store
  * writes both.
  */
-const NO_KEY_NO_HEADERS = (() => {
+export const NO_KEY_NO_HEADERS: number = (() => {
   const view = new DataView(new ArrayBuffer(8));
   view.setInt32(0, -1, true);
   view.setUint32(HEADERS_LENGTH_AT - KEY_LENGTH_AT, 0, true);
