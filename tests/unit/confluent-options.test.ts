@@ -1,12 +1,15 @@
 // confluentTransport()'s options and life cycle without a broker and without loading
 // @confluentinc/kafka-javascript: construction only validates, nothing connects until
-// the sink starts the transport. Runs on every runtime (the package is never imported).
+// the sink starts the transport; connection attempts on a stand-in binding, on a fake
+// scheduler. Runs on every runtime (the package is never imported).
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { InvalidOptionError } from "../../mod.ts";
+import { InvalidOptionError, TransportError } from "../../mod.ts";
 import { confluentTransport, type ConfluentTransportOptions } from "../../src/transports/confluent.ts";
+import { confluentWith } from "../../src/transports/confluent/adapter.ts";
+import { FakeScheduler } from "../support/scheduler.ts";
 
 function invalid(options: unknown, option: string): void {
   assert.throws(
@@ -75,4 +78,62 @@ test("the shedsink root never imports the confluent transport (its package is op
   assert.ok(!/transports\/confluent/.test(mod), "mod.ts does not import src/transports/confluent.ts");
   const source = readFileSync(new URL("../../src/transports/confluent.ts", import.meta.url), "utf8");
   assert.ok(!/^import[^;]*["']@confluentinc\/kafka-javascript["']/m.test(source), "no static import of the package");
+});
+
+const batch = () => ({ records: [{ key: null, value: new Uint8Array(1), headers: null, timestamp: 0, size: 21 }], bytes: 21 });
+
+test("a package that cannot be loaded is a final error naming it, for every send", async () => {
+  const t = confluentWith(() => Promise.reject(new Error("Cannot find package")), { brokers: "127.0.0.1:1", topic: "t" });
+  const scheduler = new FakeScheduler();
+  t.start({ scheduler, maxAgeMs: 60_000, capacityBytes: 1 << 20 });
+  for (let i = 0; i < 2; i++) {
+    await assert.rejects(t.send(batch(), new AbortController().signal), (e: unknown) => {
+      assert.ok(e instanceof TransportError && !e.retriable && e.code === "TRANSPORT_UNAVAILABLE", String(e));
+      assert.match(e.message, /^confluent transport: cannot load @confluentinc\/kafka-javascript \(install it next to shedsink; it runs on Node only\): Cannot find package/);
+      return true;
+    });
+  }
+  await t.close(100);
+  assert.equal(scheduler.pending, 0, "no reconnect after a setup error");
+});
+
+test("a broker that refuses connections: a send waits at most 1 s for the attempt under way, then fails retriably; attempts back off from 250 ms, doubling", async () => {
+  const scheduler = new FakeScheduler();
+  const made: number[] = [];
+  class Producer {
+    constructor() {
+      made.push(scheduler.now());
+    }
+    connect(_options: unknown, callback: (error: { message: string }) => void): void {
+      // librdkafka gives up on the bootstrap broker after the connect timeout (5 s).
+      scheduler.later(5000, () => callback({ message: "Connection refused" }));
+    }
+    on(): void {}
+    isConnected(): boolean {
+      return false;
+    }
+  }
+  const t = confluentWith(() => Promise.resolve({ Producer }), { brokers: "127.0.0.1:1", topic: "t" });
+  t.start({ scheduler, maxAgeMs: 60_000, capacityBytes: 1 << 20 });
+  const started = scheduler.now();
+  let settled = false;
+  const sending = t.send(batch(), new AbortController().signal).then(
+    () => assert.fail("nothing can be delivered"),
+    (error: unknown) => error,
+  ).finally(() => (settled = true));
+  await scheduler.advance(999);
+  assert.equal(settled, false, "waits for the attempt under way");
+  await scheduler.advance(1);
+  const error = await sending;
+  assert.ok(error instanceof TransportError && error.retriable && error.code === "TRANSPORT_UNAVAILABLE", String(error));
+  assert.match(error.message, /^confluent: not connected to 127\.0\.0\.1:1/);
+  await scheduler.advance(5000 + 250 + 5000 + 500 + 5000 + 1000);
+  assert.deepEqual(made.map((at) => at - started), [0, 5250, 10_750, 16_750], "each attempt 5 s, then 250, 500, 1000 ms of backoff");
+  assert.equal(t.state(), "connecting", "never up");
+  // An attempt is under way again: the send waits for it up to 1 s, and says why the last one failed.
+  await assert.rejects(scheduler.drive(t.send(batch(), new AbortController().signal)), /not connected to 127\.0\.0\.1:1: Connection refused/);
+  await t.close(100);
+  assert.equal(t.state(), "closed");
+  await scheduler.advance(60_000);
+  assert.equal(made.length, 4, "no attempt after close()");
 });
