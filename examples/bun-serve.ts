@@ -16,10 +16,11 @@
 
 // These imports point into this repository so that the file runs here as it is. In your
 // own project, import the package instead:
-//   import { conservationErrors, createSink } from "shedsink";
+//   import { createSink } from "shedsink";
 //   import { kafkaTransport } from "shedsink/kafka";
-import { conservationErrors, createSink } from "../mod.ts";
+import { createSink } from "../mod.ts";
 import { kafkaTransport } from "../src/transports/kafka.ts";
+import { getOrders, outcome, verify } from "./selftest.ts";
 
 /** The telemetry of one request. */
 interface RequestRecord {
@@ -58,13 +59,15 @@ const server = Bun.serve({ hostname: "127.0.0.1", port: selfTest ? 0 : Number(Bu
 const { port } = server;
 
 if (selfTest) {
-  const problems = await check(`http://127.0.0.1:${port}`);
-  if (problems.length > 0) {
-    console.error(`bun-serve: self-test FAILED (brokers ${brokers}, topic ${topic}):\n  ${problems.join("\n  ")}`);
-    process.exit(1);
-  }
-  console.log(`bun-serve: self-test passed: every request's record delivered to ${topic} at ${brokers} (${sink.stats().transport.name} transport), conservation holds`);
-  process.exit(0);
+  const base = `http://127.0.0.1:${port}`;
+  const requests = 20;
+  const problems = [
+    ...(await getOrders(base, requests)),
+    ...(await verify(sink, base, brokers, { delivered: requests, metrics: [`shedsink_records_delivered_total ${requests}`] }, () => server.stop(true))),
+  ];
+  const { line, code } = outcome("bun-serve", problems, `brokers ${brokers}, topic ${topic}`, `every request's record delivered to ${topic} at ${brokers} (${sink.stats().transport.name} transport), conservation holds`);
+  (code === 0 ? console.log : console.error)(line);
+  process.exit(code);
 }
 
 console.log(`listening on http://127.0.0.1:${port} (try /orders/42 and /metrics); records go to ${topic} at ${brokers}`);
@@ -78,32 +81,3 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
   });
 }
 
-/** Sends requests to the server, then checks what the sink and /metrics say. Returns what was wrong. */
-async function check(base: string): Promise<string[]> {
-  const problems: string[] = [];
-  const requests = 20;
-  for (let i = 0; i < requests; i++) {
-    const res = await fetch(`${base}/orders/${i}`);
-    await res.text();
-    if (res.status !== 200) problems.push(`GET /orders/${i}: status ${res.status}`);
-  }
-  if (!(await sink.flush({ timeoutMs: 30_000 }))) {
-    problems.push(`flush() did not settle the records within 30 s (is a Kafka broker at ${brokers}? last transport error: ${sink.stats().lastError})`);
-  }
-  const metrics = await (await fetch(`${base}/metrics`)).text();
-  if (!metrics.includes(`\nshedsink_records_delivered_total ${requests}\n`)) {
-    problems.push(`/metrics does not say shedsink_records_delivered_total ${requests}`);
-  }
-  const stats = sink.stats();
-  if (stats.delivered.records !== requests) {
-    problems.push(`delivered ${stats.delivered.records} records, expected ${requests} (last transport error: ${stats.lastError})`);
-  }
-  problems.push(...conservationErrors(stats));
-  await server.stop(true);
-  const report = await sink.close({ timeoutMs: 5000 });
-  if (report.delivered.records !== requests || report.pending.records !== 0 || report.inFlight.records !== 0) {
-    problems.push(`close(): delivered ${report.delivered.records}, pending ${report.pending.records}, in flight ${report.inFlight.records}`);
-  }
-  problems.push(...conservationErrors(report).map((e) => `after close(): ${e}`));
-  return problems;
-}

@@ -26,10 +26,11 @@
 
 // These imports point into this repository so that the file runs here as it is. In your
 // own project, import the package instead:
-//   import { conservationErrors, createSink, ndjson } from "shedsink";   (Deno: "jsr:@shedsink/shedsink")
+//   import { createSink, ndjson } from "shedsink";   (Deno: "jsr:@shedsink/shedsink")
 //   import { kafkaTransport } from "shedsink/kafka";                     (Deno: "jsr:@shedsink/shedsink/kafka")
-import { conservationErrors, createSink, ndjson } from "../mod.ts";
+import { createSink, ndjson } from "../mod.ts";
 import { kafkaTransport } from "../src/transports/kafka.ts";
+import { outcome, verify } from "./selftest.ts";
 import http from "node:http";
 import process from "node:process";
 import { Readable } from "node:stream";
@@ -97,13 +98,25 @@ const port = await new Promise<number>((resolve) => {
 });
 
 if (selfTest) {
-  const problems = await check(`http://127.0.0.1:${port}`);
-  if (problems.length > 0) {
-    console.error(`ndjson-upload: self-test FAILED (brokers ${brokers}, topic ${topic}):\n  ${problems.join("\n  ")}`);
-    process.exit(1);
-  }
-  console.log(`ndjson-upload: self-test passed: every valid line delivered to ${topic} at ${brokers} (${sink.stats().transport.name} transport), the bad one counted as invalid, conservation holds`);
-  process.exit(0);
+  const base = `http://127.0.0.1:${port}`;
+  const good = 200;
+  const problems = [
+    ...(await upload(base, good)),
+    ...(await verify(sink, base, brokers, {
+      delivered: good,
+      metrics: [`shedsink_records_delivered_total ${good}`, `shedsink_records_dropped_total{reason="invalid"} 1`],
+      stats: (s) => [
+        ...(s.offered.records === good + 1 ? [] : [`offered ${s.offered.records} records, expected ${good + 1}`]),
+        ...(s.dropped.invalid.records === 1 ? [] : [`dropped ${s.dropped.invalid.records} records as invalid, expected 1`]),
+      ],
+    }, () => {
+      server.closeAllConnections();
+      server.close();
+    })),
+  ];
+  const { line, code } = outcome("ndjson-upload", problems, `brokers ${brokers}, topic ${topic}`, `every valid line delivered to ${topic} at ${brokers} (${sink.stats().transport.name} transport), the bad one counted as invalid, conservation holds`);
+  (code === 0 ? console.log : console.error)(line);
+  process.exit(code);
 }
 
 console.log(`listening on http://127.0.0.1:${port} (POST NDJSON to /ingest, GET /metrics); records go to ${topic} at ${brokers}`);
@@ -117,38 +130,14 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
   });
 }
 
-/** Uploads records to the server, then checks what the sink and /metrics say. Returns what was wrong. */
-async function check(base: string): Promise<string[]> {
-  const problems: string[] = [];
-  const good = 200;
+/** Uploads `good` records and one bad line; returns the problems with the answer. */
+async function upload(base: string, good: number): Promise<string[]> {
   const lines: string[] = [];
   for (let i = 0; i < good; i++) lines.push(JSON.stringify({ id: i, table: "orders", rows: i % 7, latencyMs: i / 10 }));
   lines.splice(good / 2, 0, "{ this line is not JSON"); // counted as dropped: invalid
-  const body = lines.join("\n") + "\n";
-  const res = await fetch(`${base}/ingest`, { method: "POST", body, headers: { "content-type": "application/x-ndjson" } });
+  const res = await fetch(`${base}/ingest`, { method: "POST", body: lines.join("\n") + "\n", headers: { "content-type": "application/x-ndjson" } });
   const answer = await res.text();
-  if (res.status !== 202) problems.push(`POST /ingest: status ${res.status}: ${answer}`);
-  else if (answer !== JSON.stringify({ lines: good + 1, invalid: 1 })) problems.push(`POST /ingest answered ${answer}, expected ${good + 1} lines, 1 invalid`);
-  if (!(await sink.flush({ timeoutMs: 30_000 }))) {
-    problems.push(`flush() did not settle the records within 30 s (is a Kafka broker at ${brokers}? last transport error: ${sink.stats().lastError})`);
-  }
-  const metrics = await (await fetch(`${base}/metrics`)).text();
-  for (const sample of [`shedsink_records_delivered_total ${good}`, `shedsink_records_dropped_total{reason="invalid"} 1`]) {
-    if (!metrics.includes(`\n${sample}\n`)) problems.push(`/metrics does not say ${sample}`);
-  }
-  const stats = sink.stats();
-  if (stats.offered.records !== good + 1) problems.push(`offered ${stats.offered.records} records, expected ${good + 1}`);
-  if (stats.delivered.records !== good) {
-    problems.push(`delivered ${stats.delivered.records} records, expected ${good} (last transport error: ${stats.lastError})`);
-  }
-  if (stats.dropped.invalid.records !== 1) problems.push(`dropped ${stats.dropped.invalid.records} records as invalid, expected 1`);
-  problems.push(...conservationErrors(stats));
-  server.closeAllConnections();
-  server.close();
-  const report = await sink.close({ timeoutMs: 5000 });
-  if (report.delivered.records !== good || report.pending.records !== 0 || report.inFlight.records !== 0) {
-    problems.push(`close(): delivered ${report.delivered.records}, pending ${report.pending.records}, in flight ${report.inFlight.records}`);
-  }
-  problems.push(...conservationErrors(report).map((e) => `after close(): ${e}`));
-  return problems;
+  if (res.status !== 202) return [`POST /ingest: status ${res.status}: ${answer}`];
+  if (answer !== JSON.stringify({ lines: good + 1, invalid: 1 })) return [`POST /ingest answered ${answer}, expected ${good + 1} lines, 1 invalid`];
+  return [];
 }
