@@ -109,7 +109,19 @@ export interface SinkOptions<T = unknown> {
   scheduler?: Scheduler;
 }
 
-/** Every default, in one place. */
+/**
+ * Every default, in one place.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { createSink, DEFAULTS, memoryTransport } from "../mod.ts";
+ *
+ * const sink = createSink({ transport: memoryTransport() });
+ * assert.equal(sink.stats().capacityBytes, DEFAULTS.capacityBytes); // 5 MiB
+ * await sink.close();
+ * ```
+ */
 export const DEFAULTS = {
   capacityBytes: 5 * 1024 * 1024,
   whenFull: "drop-newest",

@@ -28,7 +28,19 @@ function unref(handle: TimerHandle): void {
 
 /**
  * The runtime's own clock and timers, as a {@linkcode Scheduler}: timers that do not keep
- * the process alive unless `keepAlive` is set (browsers have nothing to keep alive).
+ * the process alive unless `keepAlive` is set (browsers have nothing to keep alive). The
+ * sink's default `scheduler`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { systemScheduler } from "./runtime.ts";
+ *
+ * const fired = await new Promise<number>((resolve) => {
+ *   systemScheduler.later(5, () => resolve(systemScheduler.now()), { keepAlive: true });
+ * });
+ * assert.ok(Math.abs(fired - Date.now()) < 1000);
+ * ```
  */
 export const systemScheduler: Scheduler = {
   now: () => Date.now(),

@@ -15,7 +15,21 @@
  * @module
  */
 
-/** Every reason a record can be dropped for. */
+/**
+ * Every reason a record can be dropped for.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { createSink, DROP_REASONS, memoryTransport } from "../../mod.ts";
+ *
+ * const sink = createSink({ transport: memoryTransport(), maxRecordBytes: 64 });
+ * sink.emit("x".repeat(100)); // larger than maxRecordBytes
+ * const dropped = DROP_REASONS.filter((reason) => sink.stats().dropped[reason].records > 0);
+ * assert.deepEqual(dropped, ["oversize"]);
+ * await sink.close();
+ * ```
+ */
 export const DROP_REASONS = [
   "buffer_full",
   "oversize",

@@ -56,7 +56,20 @@ export interface SendReport {
   readonly error?: unknown;
 }
 
-/** Every state a transport's connection can be in. */
+/**
+ * Every state a transport's connection can be in.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { createSink, memoryTransport, TRANSPORT_STATES } from "../../mod.ts";
+ *
+ * const sink = createSink({ transport: memoryTransport() });
+ * assert.ok(TRANSPORT_STATES.includes(sink.stats().transport.state));
+ * await sink.close();
+ * assert.equal(sink.stats().transport.state, "closed");
+ * ```
+ */
 export const TRANSPORT_STATES = ["connecting", "up", "down", "closed"] as const;
 
 /** How a transport sees its connection, for `stats()` and `metrics()`: one of {@linkcode TRANSPORT_STATES}. */

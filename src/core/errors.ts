@@ -10,7 +10,18 @@
  * @module
  */
 
-/** Every code a {@linkcode ShedsinkError} can carry. */
+/**
+ * Every code a {@linkcode ShedsinkError} can carry.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ERROR_CODES, InvalidOptionError } from "./errors.ts";
+ *
+ * const err = new InvalidOptionError("INVALID_OPTION", "capacityBytes", -1, "an integer from 256");
+ * assert.ok(ERROR_CODES.includes(err.code));
+ * ```
+ */
 export const ERROR_CODES = [
   "INVALID_OPTION",
   "INVALID_ARGUMENT",

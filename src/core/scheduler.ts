@@ -36,9 +36,35 @@ export interface Scheduler {
   every(ms: number, fn: () => void, options?: TimerOptions): Timer;
 }
 
-/** What {@linkcode withDeadline} resolves with when the time ran out first. */
+/**
+ * What {@linkcode withDeadline} resolves with when the time ran out first.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { TIMED_OUT, withDeadline } from "./scheduler.ts";
+ * import { systemScheduler } from "../runtime.ts";
+ *
+ * const slow = new Promise((resolve) => setTimeout(resolve, 50, "late"));
+ * assert.equal(await withDeadline(systemScheduler, slow, 1, { keepAlive: true }), TIMED_OUT);
+ * ```
+ */
 export const TIMED_OUT: unique symbol = Symbol("timed out");
-/** What {@linkcode withDeadline} resolves with when the signal aborted first. */
+/**
+ * What {@linkcode withDeadline} resolves with when the signal aborted first.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ABORTED, withDeadline } from "./scheduler.ts";
+ * import { systemScheduler } from "../runtime.ts";
+ *
+ * const controller = new AbortController();
+ * const waiting = withDeadline(systemScheduler, new Promise(() => {}), 60_000, { signal: controller.signal });
+ * controller.abort();
+ * assert.equal(await waiting, ABORTED);
+ * ```
+ */
 export const ABORTED: unique symbol = Symbol("aborted");
 
 /** Options of {@linkcode withDeadline}. */
