@@ -5,7 +5,8 @@
  */
 
 import { DROP_REASONS } from "./core/accounting.ts";
-import { InvalidOptionError } from "./core/errors.ts";
+import * as v from "valibot";
+import { parseOptions } from "./validate.ts";
 import type { SinkStats } from "./stats.ts";
 import { TRANSPORT_STATES } from "./core/contract.ts";
 
@@ -21,7 +22,20 @@ export interface MetricsOptions {
 }
 
 const escape = (value: string) => value.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"');
-const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+const LABEL_NAME_EXPECTED = "a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*, not starting with __)";
+
+const MetricsOptionsSchema = v.strictObject(
+  {
+    labels: v.optional(
+      v.record(
+        v.pipe(v.string(), v.regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, LABEL_NAME_EXPECTED), v.check((name) => !name.startsWith("__"), LABEL_NAME_EXPECTED)),
+        v.string("a string label value"),
+        "an object of label names to string values",
+      ),
+    ),
+  },
+  "an options object with labels",
+);
 
 /**
  * Renders stats as Prometheus text: counters `shedsink_{records,bytes}_{offered,accepted,
@@ -42,12 +56,7 @@ const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
  * ```
  */
 export function renderMetrics(stats: SinkStats, options: MetricsOptions = {}): string {
-  const base = Object.entries(options.labels ?? {});
-  for (const [name] of base) {
-    if (!LABEL_NAME.test(name) || name.startsWith("__")) {
-      throw new InvalidOptionError("INVALID_ARGUMENT", `labels.${name}`, name, "a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*, not starting with __)");
-    }
-  }
+  const base = Object.entries(parseOptions(MetricsOptionsSchema, options, { code: "INVALID_ARGUMENT" }).labels ?? {});
   const labels = (extra: ReadonlyArray<readonly [string, string]> = []) => {
     const all = [...base, ...extra];
     return all.length === 0 ? "" : `{${all.map(([k, v]) => `${k}="${escape(v)}"`).join(",")}}`;

@@ -14,7 +14,8 @@
  * @module
  */
 
-import { InvalidOptionError } from "./core/errors.ts";
+import * as v from "valibot";
+import { parseOptions } from "./validate.ts";
 
 /** Why a line could not be parsed. */
 export type InvalidLineReason = "syntax" | "encoding" | "too_long";
@@ -114,6 +115,19 @@ const DEFAULT_YIELD_EVERY = 256;
 
 const nextTurn = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
 
+const integer = (min: number, max: number, expected: string) =>
+  v.pipe(v.number(expected), v.integer(expected), v.minValue(min, expected), v.maxValue(max, expected));
+
+const OptionsSchema = v.strictObject(
+  {
+    maxLineBytes: v.optional(integer(1, 2 ** 31 - 1, "an integer from 1 to 2147483647")),
+    invalid: v.optional(v.picklist(["forward", "skip"], '"forward" or "skip"')),
+    onInvalid: v.optional(v.custom<(line: InvalidLine) => void>((x) => typeof x === "function", "a function")),
+    yieldEvery: v.optional(integer(0, Number.MAX_SAFE_INTEGER, "an integer >= 0")),
+  },
+  "an options object with maxLineBytes, invalid, onInvalid, yieldEvery",
+);
+
 /**
  * Parses newline-delimited JSON. Input chunks are `Uint8Array` (UTF-8) or `string`, split
  * anywhere (inside a line, inside a multi-byte character); each output chunk is the value
@@ -127,7 +141,7 @@ const nextTurn = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
  * - Note that a line holding a JSON string (`"text"`) yields a JS string, which a sink
  *   writes as raw UTF-8 (without the quotes), like any string record.
  *
- * Throws {@linkcode InvalidOptionError} for a bad option.
+ * Throws `InvalidOptionError` for a bad option.
  *
  * @example
  * ```ts
@@ -143,23 +157,9 @@ const nextTurn = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
  * ```
  */
 export function ndjson(options: NdjsonOptions = {}): TransformStream<Uint8Array | string, unknown> {
-  const maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
-  if (typeof maxLineBytes !== "number" || !Number.isInteger(maxLineBytes) || maxLineBytes < 1 || maxLineBytes > 2 ** 31 - 1) {
-    throw new InvalidOptionError("INVALID_OPTION", "maxLineBytes", maxLineBytes, "an integer from 1 to 2147483647");
-  }
-  const mode = options.invalid ?? "forward";
-  if (mode !== "forward" && mode !== "skip") {
-    throw new InvalidOptionError("INVALID_OPTION", "invalid", mode, '"forward" or "skip"');
-  }
-  const onInvalid = options.onInvalid;
-  if (onInvalid !== undefined && typeof onInvalid !== "function") {
-    throw new InvalidOptionError("INVALID_OPTION", "onInvalid", onInvalid, "a function");
-  }
-  const yieldEvery = options.yieldEvery ?? DEFAULT_YIELD_EVERY;
-  if (typeof yieldEvery !== "number" || !Number.isInteger(yieldEvery) || yieldEvery < 0) {
-    throw new InvalidOptionError("INVALID_OPTION", "yieldEvery", yieldEvery, "an integer >= 0");
-  }
-  const parser = new LineParser(maxLineBytes, mode === "forward", onInvalid ?? null, yieldEvery);
+  const o = parseOptions(OptionsSchema, options);
+  const mode = o.invalid ?? "forward";
+  const parser = new LineParser(o.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES, mode === "forward", o.onInvalid ?? null, o.yieldEvery ?? DEFAULT_YIELD_EVERY);
   return new TransformStream<Uint8Array | string, unknown>({
     transform(chunk, controller) {
       return parser.push(toBytes(chunk), controller);

@@ -11,7 +11,8 @@
  */
 
 import { DROP_REASONS } from "./core/accounting.ts";
-import { InvalidOptionError } from "./core/errors.ts";
+import * as v from "valibot";
+import { parseOptions } from "./validate.ts";
 import type { SinkStats } from "./stats.ts";
 import { TRANSPORT_STATES } from "./core/contract.ts";
 
@@ -75,7 +76,15 @@ export interface SinkMetricsRegistration {
   unregister(): void;
 }
 
-const NAME = /^[A-Za-z][A-Za-z0-9_.\-/]*$/;
+const PREFIX_EXPECTED = "an instrument name prefix: a letter, then letters, digits, '_', '.', '-' or '/'";
+
+const OptionsSchema = v.strictObject(
+  {
+    attributes: v.optional(v.custom<MetricAttributes>((x) => typeof x === "object" && x !== null && !Array.isArray(x), "an object of attributes")),
+    prefix: v.optional(v.pipe(v.string(PREFIX_EXPECTED), v.regex(/^[A-Za-z][A-Za-z0-9_.\-/]*$/, PREFIX_EXPECTED))),
+  },
+  "an options object with attributes and prefix",
+);
 
 /**
  * Registers observable instruments for a sink (`<prefix>` is `shedsink` by default):
@@ -97,7 +106,7 @@ const NAME = /^[A-Za-z][A-Za-z0-9_.\-/]*$/;
  * counters; the ratio and the state are gauges. One batch callback reads `stats()` once
  * per collection, so all instruments of one collection come from the same snapshot.
  *
- * Throws {@linkcode InvalidOptionError} for a bad `prefix`.
+ * Throws `InvalidOptionError` for a bad option (`prefix`, `attributes`).
  *
  * @example
  * ```ts
@@ -121,11 +130,9 @@ export function registerSinkMetrics(
   meter: ObservingMeter,
   options: SinkMetricsOptions = {},
 ): SinkMetricsRegistration {
-  const prefix = options.prefix ?? "shedsink";
-  if (typeof prefix !== "string" || !NAME.test(prefix)) {
-    throw new InvalidOptionError("INVALID_OPTION", "prefix", prefix, "an instrument name prefix: a letter, then letters, digits, '_', '.', '-' or '/'");
-  }
-  const base: MetricAttributes = { ...(options.attributes ?? {}) };
+  const o = parseOptions(OptionsSchema, options);
+  const prefix = o.prefix ?? "shedsink";
+  const base: MetricAttributes = { ...(o.attributes ?? {}) };
   const names: string[] = [];
   const observables: ObservableInstrument[] = [];
   const counter = (name: string, unit: string, description: string) => {

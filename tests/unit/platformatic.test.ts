@@ -153,18 +153,21 @@ test("construction connects nothing; a send aborted before sending reports every
   const controller = new AbortController();
   controller.abort();
   assert.deepEqual(await t.send(batch, controller.signal), { retry: [0, 1] });
-  const started = Date.now();
-  await t.close(1000);
-  assert.ok(Date.now() - started < 1500);
+  // Nothing was connected: close() settles without waiting for its deadline.
+  const scheduler = new FakeScheduler();
+  t.start?.({ maxAgeMs: 60_000, capacityBytes: 1 << 20, scheduler });
+  let closed = false;
+  void t.close(1000).then(() => (closed = true));
+  await scheduler.advance(0);
+  assert.equal(closed, true, "closed with no time passing");
   assert.equal(t.state(), "closed");
   await assert.rejects(t.send(batch, new AbortController().signal), (e: unknown) => e instanceof TransportError && e.code === "TRANSPORT_CLOSED" && !e.retriable);
 });
 
-test("a send to a broker that is not there fails on time with a TransportError, nothing sent", async () => {
+test("a send to a broker that is not there fails with a TransportError, nothing sent (its deadline: the hung-broker test below)", async () => {
   const t = platformaticTransport({ brokers: "127.0.0.1:1", topic: "t", config: { connectTimeout: 500 } });
   // A real connection attempt: the transport's deadlines run on the runtime's own timers.
   t.start?.({ maxAgeMs: 60_000, capacityBytes: 1 << 20, scheduler: systemScheduler });
-  const started = Date.now();
   const supported = typeof (Promise as { withResolvers?: unknown }).withResolvers === "function";
   await assert.rejects(t.send({ records: [rec(null)], bytes: 21 }, new AbortController().signal), (e: unknown) => {
     assert.ok(e instanceof TransportError, `a TransportError, got ${e}`);
@@ -173,7 +176,6 @@ test("a send to a broker that is not there fails on time with a TransportError, 
     assert.match(e.message, supported ? /ECONNREFUSED|failed|no answer/ : /Node >= 22/);
     return true;
   });
-  assert.ok(Date.now() - started < 5000, `failed within 5 s (${Date.now() - started} ms)`);
   assert.equal(t.state(), "connecting", "never up");
   await t.close(1000);
 });
