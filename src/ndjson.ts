@@ -15,7 +15,7 @@
  */
 
 import * as v from "valibot";
-import { parseOptions } from "./validate.ts";
+import { integer, parseOptions } from "./validate.ts";
 
 /** Why a line could not be parsed. */
 export type InvalidLineReason = "syntax" | "encoding" | "too_long";
@@ -114,9 +114,6 @@ const DEFAULT_MAX_LINE_BYTES = 1024 * 1024;
 const DEFAULT_YIELD_EVERY = 256;
 
 const nextTurn = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
-
-const integer = (min: number, max: number, expected: string) =>
-  v.pipe(v.number(expected), v.integer(expected), v.minValue(min, expected), v.maxValue(max, expected));
 
 const OptionsSchema = v.strictObject(
   {

@@ -10,7 +10,7 @@ import type { Transport } from "./core/contract.ts";
 import { InvalidOptionError } from "./core/errors.ts";
 import type { Scheduler } from "./core/scheduler.ts";
 import type { CoreSettings, Encode, HeaderValues, RecordSchema, WhenFull } from "./core/settings.ts";
-import { parseOptions } from "./validate.ts";
+import { integer, parseOptions } from "./validate.ts";
 
 export type { Encode, HeaderValues, RecordSchema, WhenFull } from "./core/settings.ts";
 
@@ -141,14 +141,6 @@ export interface ResolvedOptions<T> extends CoreSettings<T> {
 
 const MAX_CAPACITY = 2 ** 31 - 1;
 
-const int = (min: number, max: number, what: string) =>
-  v.pipe(
-    v.number(what),
-    v.integer(what),
-    v.minValue(min, what),
-    v.maxValue(max, what),
-  );
-
 const isTransport = (x: unknown): x is Transport =>
   typeof x === "object" && x !== null &&
   typeof (x as Transport).send === "function" &&
@@ -172,21 +164,21 @@ const isScheduler = (x: unknown): x is Scheduler =>
 const OptionsSchema = v.strictObject(
   {
     transport: v.custom<Transport>(isTransport, "a Transport (an object with send, state and close)"),
-    capacityBytes: v.optional(int(256, MAX_CAPACITY, `an integer from 256 to ${MAX_CAPACITY}`)),
+    capacityBytes: v.optional(integer(256, MAX_CAPACITY, `an integer from 256 to ${MAX_CAPACITY}`)),
     whenFull: v.optional(v.picklist(["drop-newest", "drop-oldest"], '"drop-newest" or "drop-oldest"')),
     batch: v.optional(
       v.strictObject(
         {
-          maxRecords: v.optional(int(1, 1_000_000, "an integer from 1 to 1000000")),
-          maxBytes: v.optional(int(1, MAX_CAPACITY, "a positive integer")),
-          lingerMs: v.optional(int(0, 60_000, "an integer from 0 to 60000")),
-          maxInFlight: v.optional(int(1, 64, "an integer from 1 to 64")),
+          maxRecords: v.optional(integer(1, 1_000_000, "an integer from 1 to 1000000")),
+          maxBytes: v.optional(integer(1, MAX_CAPACITY, "a positive integer")),
+          lingerMs: v.optional(integer(0, 60_000, "an integer from 0 to 60000")),
+          maxInFlight: v.optional(integer(1, 64, "an integer from 1 to 64")),
         },
         "an object with maxRecords, maxBytes, lingerMs, maxInFlight",
       ),
     ),
-    maxRecordBytes: v.optional(int(21, MAX_CAPACITY, "an integer above 20 (the framing)")),
-    maxAgeMs: v.optional(int(1, 2 ** 31 - 1, "a positive integer")),
+    maxRecordBytes: v.optional(integer(21, MAX_CAPACITY, "an integer above 20 (the framing)")),
+    maxAgeMs: v.optional(integer(1, 2 ** 31 - 1, "a positive integer")),
     encode: v.optional(
       v.union(
         [
@@ -213,8 +205,8 @@ const OptionsSchema = v.strictObject(
     retry: v.optional(
       v.strictObject(
         {
-          initialDelayMs: v.optional(int(1, 600_000, "an integer from 1 to 600000")),
-          maxDelayMs: v.optional(int(1, 600_000, "an integer from 1 to 600000")),
+          initialDelayMs: v.optional(integer(1, 600_000, "an integer from 1 to 600000")),
+          maxDelayMs: v.optional(integer(1, 600_000, "an integer from 1 to 600000")),
         },
         "an object with initialDelayMs, maxDelayMs",
       ),

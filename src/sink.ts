@@ -123,6 +123,9 @@ const ENGINE = { directJson: preferDirectJson(), utf8For: utf8TargetFor };
 
 class ShedSink<T> implements Sink<T> {
   readonly #core: Core<T>;
+  // The two the hot path uses, held directly: one load less per emit().
+  readonly #writer: Core<T>["writer"];
+  readonly #ledger: Core<T>["ledger"];
   readonly #capacityBytes: number;
   readonly #transport: Transport;
   readonly #scheduler: Scheduler;
@@ -136,15 +139,17 @@ class ShedSink<T> implements Sink<T> {
     this.#transport = o.transport;
     this.#scheduler = o.scheduler ?? systemScheduler;
     this.#core = createCore({ settings: o, transport: o.transport, scheduler: this.#scheduler, buffer: o.buffer, engine: ENGINE });
+    this.#writer = this.#core.writer;
+    this.#ledger = this.#core.ledger;
     o.transport.start?.({ maxAgeMs: o.maxAgeMs, capacityBytes: o.capacityBytes, scheduler: this.#scheduler });
   }
 
   emit(record: T): boolean {
     if (this.#state !== STATE_OPEN) {
-      this.#core.ledger.refuse(CLOSED, 0);
+      this.#ledger.refuse(CLOSED, 0);
       return false;
     }
-    return this.#core.writer.write(record);
+    return this.#writer.write(record);
   }
   get writable(): WritableStream<T> {
     if (this.#writable === null) this.#writable = this.writableStream();

@@ -9,6 +9,11 @@
 import * as v from "valibot";
 import { InvalidOptionError } from "./core/errors.ts";
 
+/** An integer from `min` to `max`; `expected` is what an error says was expected. */
+export function integer(min: number, max: number, expected: string): v.GenericSchema<unknown, number> {
+  return v.pipe(v.number(expected), v.integer(expected), v.minValue(min, expected), v.maxValue(max, expected));
+}
+
 /** Options of {@linkcode parseOptions}. */
 export interface ParseOptions {
   /**

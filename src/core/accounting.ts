@@ -20,14 +20,13 @@
  *
  * @example
  * ```ts
- * import assert from "node:assert/strict";
- * import { createSink, DROP_REASONS, memoryTransport } from "../../mod.ts";
+ * import { Accounting, DROP_REASONS, OVERSIZE } from "./accounting.ts";
  *
- * const sink = createSink({ transport: memoryTransport(), maxRecordBytes: 64 });
- * sink.emit("x".repeat(100)); // larger than maxRecordBytes
- * const dropped = DROP_REASONS.filter((reason) => sink.stats().dropped[reason].records > 0);
- * assert.deepEqual(dropped, ["oversize"]);
- * await sink.close();
+ * const ledger = new Accounting({ appended: 0, appendedBytes: 0, outside: 0 });
+ * ledger.refuse(OVERSIZE, 2_000_000); // a record larger than maxRecordBytes
+ * const counts = ledger.snapshot();
+ * const dropped = DROP_REASONS.filter((reason) => counts.dropped[reason].records > 0);
+ * if (dropped.join() !== "oversize") throw new Error(`dropped: ${dropped}`);
  * ```
  */
 export const DROP_REASONS = [
@@ -228,15 +227,13 @@ export class Accounting {
  *
  * @example
  * ```ts
- * import assert from "node:assert/strict";
- * import { createSink, conservationErrors, memoryTransport } from "../../mod.ts";
+ * import { Accounting, conservationErrors } from "./accounting.ts";
  *
- * const sink = createSink({ transport: memoryTransport() });
- * sink.emit({ table: "orders" });
- * assert.deepEqual(conservationErrors(sink.stats()), []);
- * const broken = { ...sink.stats(), delivered: { records: 5, bytes: 999 } };
- * assert.equal(conservationErrors(broken).length, 2); // records and bytes
- * await sink.close();
+ * // One record of 30 bytes accepted (by the ring, the ledger's intake), still pending.
+ * const ledger = new Accounting({ appended: 1, appendedBytes: 30, outside: 0 });
+ * if (conservationErrors(ledger.snapshot()).length !== 0) throw new Error("the law holds");
+ * const broken = { ...ledger.snapshot(), delivered: { records: 5, bytes: 999 } };
+ * if (conservationErrors(broken).length !== 2) throw new Error("records and bytes both break");
  * ```
  */
 export function conservationErrors(c: Counts): string[] {

@@ -15,11 +15,10 @@
  *
  * @example
  * ```ts
- * import assert from "node:assert/strict";
  * import { ERROR_CODES, InvalidOptionError } from "./errors.ts";
  *
  * const err = new InvalidOptionError("INVALID_OPTION", "capacityBytes", -1, "an integer from 256");
- * assert.ok(ERROR_CODES.includes(err.code));
+ * if (!ERROR_CODES.includes(err.code)) throw new Error("every code is listed");
  * ```
  */
 export const ERROR_CODES = [
@@ -39,16 +38,19 @@ export type ErrorCode = (typeof ERROR_CODES)[number];
  *
  * @example
  * ```ts
- * import assert from "node:assert/strict";
- * import { createSink, memoryTransport, ShedsinkError } from "../../mod.ts";
+ * import { ShedsinkError, TransportError } from "./errors.ts";
  *
- * let code = "";
- * try {
- *   createSink({ transport: memoryTransport(), capacityBytes: -1 });
- * } catch (err) {
- *   if (err instanceof ShedsinkError) code = err.code;
+ * function describe(err: unknown): string {
+ *   if (!(err instanceof ShedsinkError)) return "not ours";
+ *   switch (err.code) {
+ *     case "TRANSPORT_UNAVAILABLE":
+ *       return err.retriable ? "retry later" : "fix the setup";
+ *     default:
+ *       return err.code;
+ *   }
  * }
- * assert.equal(code, "INVALID_OPTION");
+ * const down = new TransportError("TRANSPORT_UNAVAILABLE", "broker down", { retriable: true });
+ * if (describe(down) !== "retry later") throw new Error(describe(down));
  * ```
  */
 export class ShedsinkError extends Error {
@@ -72,11 +74,11 @@ export class ShedsinkError extends Error {
  *
  * @example
  * ```ts
- * import assert from "node:assert/strict";
  * import { InvalidOptionError } from "./errors.ts";
  *
  * const err = new InvalidOptionError("INVALID_OPTION", "batch.lingerMs", -1, "an integer from 0 to 60000");
- * assert.equal(err.message, 'Invalid option "batch.lingerMs": expected an integer from 0 to 60000, received -1');
+ * const expected = 'Invalid option "batch.lingerMs": expected an integer from 0 to 60000, received -1';
+ * if (err.message !== expected) throw new Error(err.message);
  * ```
  */
 export class InvalidOptionError extends ShedsinkError {
@@ -110,11 +112,10 @@ export type TransportErrorCode = "TRANSPORT_UNAVAILABLE" | "TRANSPORT_REJECTED" 
  *
  * @example
  * ```ts
- * import assert from "node:assert/strict";
  * import { ShedsinkError, TransportError } from "./errors.ts";
  *
  * const err = new TransportError("TRANSPORT_UNAVAILABLE", "broker down", { retriable: true });
- * assert.deepEqual([err instanceof ShedsinkError, err.retriable, err.name], [true, true, "TransportError"]);
+ * if (!(err instanceof ShedsinkError) || !err.retriable || err.name !== "TransportError") throw new Error("a retriable ShedsinkError");
  * ```
  */
 export class TransportError extends ShedsinkError {

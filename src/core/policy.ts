@@ -11,12 +11,11 @@
  *
  * @example
  * ```ts
- * import assert from "node:assert/strict";
  * import { backoffDelay } from "./policy.ts";
  *
- * // The fourth retry waits less than 50 * 2 ** 3 = 400 ms, at random.
- * assert.equal(backoffDelay(3, 50, 2000, () => 0.5), 200);
- * assert.equal(backoffDelay(10, 50, 2000, () => 0.5), 1000); // capped at 2000
+ * // The fourth retry waits less than 50 * 2 ** 3 = 400 ms, at random (here: halfway).
+ * if (backoffDelay(3, 50, 2000, () => 0.5) !== 200) throw new Error("200 ms");
+ * if (backoffDelay(10, 50, 2000, () => 0.5) !== 1000) throw new Error("capped at 2000 ms, halfway");
  * ```
  */
 export function backoffDelay(attempt: number, initialMs: number, maxMs: number, random: () => number): number {

@@ -32,16 +32,16 @@ function prefault(bytes: Uint8Array): void {
  *
  * @example
  * ```ts
- * import assert from "node:assert/strict";
  * import { ByteRing } from "./ring.ts";
  *
  * const ring = new ByteRing(new ArrayBuffer(64));
  * const at = ring.reserve(8);
  * ring.view.setUint32(at, 8, true); // a frame starts with its length
  * ring.commit(at, 8);
- * assert.deepEqual([ring.count, ring.peek()], [1, at]);
- * assert.equal(ring.shift(), 8);
- * assert.equal(ring.count, 0);
+ * const [held, oldest] = [ring.count, ring.peek()];
+ * if (held !== 1 || oldest !== at) throw new Error("one frame held");
+ * const removed = ring.shift();
+ * if (removed !== 8 || ring.count > 0) throw new Error("and removed");
  * ```
  */
 export class ByteRing {

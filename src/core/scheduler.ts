@@ -41,12 +41,21 @@ export interface Scheduler {
  *
  * @example
  * ```ts
- * import assert from "node:assert/strict";
- * import { TIMED_OUT, withDeadline } from "./scheduler.ts";
- * import { systemScheduler } from "../runtime.ts";
+ * import { TIMED_OUT, type Scheduler, type Timer, withDeadline } from "./scheduler.ts";
+ *
+ * // A scheduler driven by hand: its one timer fires when the example says so.
+ * let fire = (): void => {};
+ * const none: Timer = { cancel() {} };
+ * const scheduler: Scheduler = {
+ *   now: () => 0,
+ *   later: (_ms, fn) => ((fire = fn), none),
+ *   every: () => none,
+ * };
  *
  * const slow = new Promise((resolve) => setTimeout(resolve, 50, "late"));
- * assert.equal(await withDeadline(systemScheduler, slow, 1, { keepAlive: true }), TIMED_OUT);
+ * const waiting = withDeadline(scheduler, slow, 1);
+ * fire(); // the 1 ms pass before the 50
+ * if ((await waiting) !== TIMED_OUT) throw new Error("timed out");
  * ```
  */
 export const TIMED_OUT: unique symbol = Symbol("timed out");
@@ -55,14 +64,21 @@ export const TIMED_OUT: unique symbol = Symbol("timed out");
  *
  * @example
  * ```ts
- * import assert from "node:assert/strict";
- * import { ABORTED, withDeadline } from "./scheduler.ts";
- * import { systemScheduler } from "../runtime.ts";
+ * import { ABORTED, type Scheduler, type Timer, withDeadline } from "./scheduler.ts";
+ *
+ * // A scheduler driven by hand: its one timer fires when the example says so.
+ * let fire = (): void => {};
+ * const none: Timer = { cancel() {} };
+ * const scheduler: Scheduler = {
+ *   now: () => 0,
+ *   later: (_ms, fn) => ((fire = fn), none),
+ *   every: () => none,
+ * };
  *
  * const controller = new AbortController();
- * const waiting = withDeadline(systemScheduler, new Promise(() => {}), 60_000, { signal: controller.signal });
+ * const waiting = withDeadline(scheduler, new Promise(() => {}), 60_000, { signal: controller.signal });
  * controller.abort();
- * assert.equal(await waiting, ABORTED);
+ * if ((await waiting) !== ABORTED) throw new Error("aborted");
  * ```
  */
 export const ABORTED: unique symbol = Symbol("aborted");
@@ -81,14 +97,22 @@ export interface DeadlineOptions extends TimerOptions {
  *
  * @example
  * ```ts
- * import assert from "node:assert/strict";
- * import { TIMED_OUT, withDeadline } from "./scheduler.ts";
- * import { systemScheduler } from "../runtime.ts";
+ * import { TIMED_OUT, type Scheduler, type Timer, withDeadline } from "./scheduler.ts";
+ *
+ * // A scheduler driven by hand: its one timer fires when the example says so.
+ * let fire = (): void => {};
+ * const none: Timer = { cancel() {} };
+ * const scheduler: Scheduler = {
+ *   now: () => 0,
+ *   later: (_ms, fn) => ((fire = fn), none),
+ *   every: () => none,
+ * };
  *
  * const never = new Promise<string>(() => {});
- * // keepAlive: the timer is all this program waits for.
- * assert.equal(await withDeadline(systemScheduler, never, 5, { keepAlive: true }), TIMED_OUT);
- * assert.equal(await withDeadline(systemScheduler, Promise.resolve("done"), 5), "done");
+ * const waiting = withDeadline(scheduler, never, 5);
+ * fire(); // the 5 ms pass
+ * if ((await waiting) !== TIMED_OUT) throw new Error("timed out");
+ * if ((await withDeadline(scheduler, Promise.resolve("done"), 5)) !== "done") throw new Error("done in time");
  * ```
  */
 export function withDeadline<T>(

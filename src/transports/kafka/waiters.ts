@@ -28,8 +28,12 @@ export class Waiters {
 
   /** Resolves at the next {@linkcode Waiters.wakeAll}, when `signal` aborts, or after `ms`. */
   async wait(scheduler: Scheduler, signal: AbortSignal | null, ms: number = Infinity): Promise<void> {
-    const woken = new Promise<void>((resolve) => this.#wakes.push(resolve));
+    let wake = (): void => {};
+    const woken = new Promise<void>((resolve) => this.#wakes.push(wake = resolve));
     await withDeadline(scheduler, woken, ms, { signal });
+    // Timed out or aborted: forget it, so that waits nobody wakes do not pile up.
+    const at = this.#wakes.indexOf(wake);
+    if (at >= 0) this.#wakes.splice(at, 1);
   }
 
   /** Wakes every waiter. */
