@@ -27,6 +27,8 @@ export { conservationErrors, DROP_REASONS } from "./src/core/accounting.ts";
 export type { Count, Counts, DropReason } from "./src/core/accounting.ts";
 export { ERROR_CODES, InvalidOptionError, ShedsinkError, TransportError } from "./src/core/errors.ts";
 export type { ErrorCode, TransportErrorCode } from "./src/core/errors.ts";
+export { DEFAULT_SHED_LEVELS, MAX_CLASSES } from "./src/shedding.ts";
+export type { SheddingOptions, ShedLevel } from "./src/shedding.ts";
 export { renderMetrics } from "./src/metrics.ts";
 export type { MetricsOptions } from "./src/metrics.ts";
 export { buildReport, TRANSPORT_STATES } from "./src/core/contract.ts";

@@ -10,6 +10,8 @@ import type { Transport } from "./core/contract.ts";
 import { InvalidOptionError } from "./core/errors.ts";
 import type { Scheduler } from "./core/scheduler.ts";
 import type { CoreSettings, Encode, HeaderValues, RecordSchema, WhenFull } from "./core/settings.ts";
+import { MAX_FRAME_BYTES } from "./core/frame.ts";
+import { resolveShedding, type SheddingOptions } from "./shedding.ts";
 import { integer, parseOptions } from "./validate.ts";
 
 export type { Encode, HeaderValues, RecordSchema, WhenFull } from "./core/settings.ts";
@@ -96,6 +98,12 @@ export interface SinkOptions<T = unknown> {
   headers?: HeaderValues | ((record: T) => HeaderValues | null | undefined);
   /** Backoff after retriable transport failures. */
   retry?: RetryOptions;
+  /**
+   * Graded shedding: records of less important classes give way first as the buffer
+   * fills, each counted as `shed` by class. See {@linkcode SheddingOptions}.
+   * @default none: every record is treated alike
+   */
+  shedding?: SheddingOptions<T>;
   /**
    * A buffer to hold the ring in, of exactly `capacityBytes` bytes (for example a
    * `SharedArrayBuffer`). By default the sink allocates an `ArrayBuffer`.
@@ -211,6 +219,7 @@ const OptionsSchema = v.strictObject(
         "an object with initialDelayMs, maxDelayMs",
       ),
     ),
+    shedding: v.optional(v.custom<SheddingOptions<unknown>>((x) => typeof x === "object" && x !== null, "an object with classOf or field, and optionally names and levels")),
     buffer: v.optional(v.custom<ArrayBuffer | SharedArrayBuffer>(isBuffer, "an ArrayBuffer or SharedArrayBuffer")),
     scheduler: v.optional(v.custom<Scheduler>(isScheduler, "a Scheduler (an object with now, later and every)")),
   },
@@ -241,6 +250,10 @@ export function resolveOptions<T>(options: SinkOptions<T>): ResolvedOptions<T> {
   if (maxDelayMs < initialDelayMs) {
     throw new InvalidOptionError("INVALID_OPTION", "retry.maxDelayMs", maxDelayMs, `at least retry.initialDelayMs (${initialDelayMs})`);
   }
+  const shedding = o.shedding === undefined ? null : resolveShedding(o.shedding);
+  if (shedding !== null && maxRecordBytes > MAX_FRAME_BYTES) {
+    throw new InvalidOptionError("INVALID_OPTION", "maxRecordBytes", maxRecordBytes, `at most ${MAX_FRAME_BYTES} with shedding`);
+  }
   if (o.buffer !== undefined && o.buffer.byteLength !== capacityBytes) {
     throw new InvalidOptionError("INVALID_OPTION", "buffer", o.buffer, `a buffer of exactly capacityBytes (${capacityBytes}) bytes, not ${o.buffer.byteLength}`);
   }
@@ -259,6 +272,7 @@ export function resolveOptions<T>(options: SinkOptions<T>): ResolvedOptions<T> {
     headers: o.headers ?? null,
     initialDelayMs,
     maxDelayMs,
+    shedding,
     buffer: o.buffer ?? null,
     scheduler: o.scheduler ?? null,
   };

@@ -186,6 +186,7 @@ class ShedSink<T> implements Sink<T> {
       refused: c.refused,
       lost: c.lost,
       dropped: c.dropped,
+      shed: c.shed,
       state: STATE_NAMES[this.#state]!,
       capacityBytes: this.#capacityBytes,
       transport: { name: this.#transport.name, state: this.#transportState() },

@@ -10,7 +10,9 @@
  * A drop is counted under exactly one reason. `oversize`, `invalid` and `closed` happen
  * only on arrival; `expired`, `rejected` and `shutdown` only after acceptance;
  * `buffer_full` on arrival under `whenFull: "drop-newest"` and after acceptance (an
- * evicted record) under `"drop-oldest"`.
+ * evicted record) under `"drop-oldest"`; `shed` (graded shedding, see `shedding.ts`) on
+ * arrival, and after acceptance when a record of a less important class is evicted to
+ * make room under `"drop-oldest"`. Shed records are also counted by class.
  *
  * @module
  */
@@ -37,6 +39,7 @@ export const DROP_REASONS = [
   "expired",
   "rejected",
   "shutdown",
+  "shed",
 ] as const;
 
 /** One of {@linkcode DROP_REASONS}. */
@@ -50,6 +53,7 @@ export const CLOSED = 3;
 export const EXPIRED = 4;
 export const REJECTED = 5;
 export const SHUTDOWN = 6;
+export const SHED = 7;
 
 /** A count in records and in bytes. */
 export interface Count {
@@ -77,6 +81,11 @@ export interface Counts {
   readonly lost: Count;
   /** Every drop by reason, on arrival and after acceptance together. */
   readonly dropped: Readonly<Record<DropReason, Count>>;
+  /**
+   * The `shed` drops by class (index 0 is class 0), on arrival and after acceptance
+   * together; empty when the sink does not shed. They add up to `dropped.shed`.
+   */
+  readonly shed: ReadonlyArray<Count>;
 }
 
 /**
@@ -111,13 +120,19 @@ export class Accounting {
   /** Dropped after acceptance, by reason index. */
   readonly lostRecords: Float64Array = new Float64Array(DROP_REASONS.length);
   readonly lostBytes: Float64Array = new Float64Array(DROP_REASONS.length);
+  /** `shed` drops by class, on arrival and after acceptance together. */
+  readonly shedRecords: Float64Array;
+  readonly shedBytes: Float64Array;
 
   /**
    * `intake` counts the accepted records (the sink's ring counts the frames it takes
-   * in), and is told the bytes in flight.
+   * in), and is told the bytes in flight. `classes`: the shedding classes (0 without
+   * shedding).
    */
-  constructor(intake: Intake) {
+  constructor(intake: Intake, classes = 0) {
     this.#intake = intake;
+    this.shedRecords = new Float64Array(classes);
+    this.shedBytes = new Float64Array(classes);
   }
 
   // Accepted records are counted by the intake, and offered and pending follow from the
@@ -156,6 +171,20 @@ export class Accounting {
     this.#refusedBytes += bytes;
     this.refusedRecords[reason]!++;
     this.refusedBytes[reason]! += bytes;
+  }
+
+  /** A record of class `cls` was shed on arrival. */
+  refuseShed(cls: number, bytes: number): void {
+    this.refuse(SHED, bytes);
+    this.shedRecords[cls]!++;
+    this.shedBytes[cls]! += bytes;
+  }
+
+  /** A pending record of class `cls` was shed (evicted for a more important one). */
+  losePendingShed(cls: number, bytes: number): void {
+    this.losePending(SHED, bytes);
+    this.shedRecords[cls]!++;
+    this.shedBytes[cls]! += bytes;
   }
 
   /** Pending records left the buffer for the transport. */
@@ -208,6 +237,8 @@ export class Accounting {
       lostBytes += lb;
       dropped[DROP_REASONS[i]!] = { records: rr + lr, bytes: rb + lb };
     }
+    const shed: Count[] = [];
+    for (let c = 0; c < this.shedRecords.length; c++) shed.push({ records: this.shedRecords[c]!, bytes: this.shedBytes[c]! });
     return {
       offered: { records: this.offeredRecords, bytes: this.offeredBytes },
       accepted: { records: this.acceptedRecords, bytes: this.acceptedBytes },
@@ -217,6 +248,7 @@ export class Accounting {
       refused: { records: refusedRecords, bytes: refusedBytes },
       lost: { records: lostRecords, bytes: lostBytes },
       dropped,
+      shed,
     };
   }
 }
@@ -255,6 +287,11 @@ export function conservationErrors(c: Counts): string[] {
     for (const reason of DROP_REASONS) byReason += c.dropped[reason][unit];
     if (byReason !== refused + c.lost[unit]) {
       errors.push(`${unit}: drops by reason ${byReason} != refused ${refused} + lost ${c.lost[unit]}`);
+    }
+    if (c.shed.length > 0) {
+      let byClass = 0;
+      for (const count of c.shed) byClass += count[unit];
+      if (byClass !== c.dropped.shed[unit]) errors.push(`${unit}: shed by class ${byClass} != shed ${c.dropped.shed[unit]}`);
     }
   }
   return errors;

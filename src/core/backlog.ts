@@ -8,9 +8,9 @@
  * @module
  */
 
-import { type Accounting, EXPIRED } from "./accounting.ts";
+import { type Accounting, EXPIRED, SHED } from "./accounting.ts";
 import type { Batch, OutRecord } from "./contract.ts";
-import { frameTimestamp, type Header, readFrame, SIZE_AT } from "./frame.ts";
+import { frameClass, frameTimestamp, type Header, readFrame, SIZE_AT } from "./frame.ts";
 import type { ByteRing } from "./ring.ts";
 
 /** A batch taken out of the ring, with the acceptance number of each record. */
@@ -29,14 +29,23 @@ export class Backlog {
   readonly #staticHeaders: ReadonlyArray<Header> | null;
   /** Offsets of the frames being taken, reused from batch to batch. */
   #offsets: Float64Array;
+  /**
+   * With graded shedding, the records pending per class (the writer counts them in, the
+   * backlog out); null without. Knowing them, eviction looks for a class only where it is.
+   */
+  readonly held: Float64Array | null;
 
-  /** `staticHeaders` go on every record taken out, before its own. */
-  constructor(ring: ByteRing, acct: Accounting, maxAgeMs: number, maxRecords: number, staticHeaders: ReadonlyArray<Header> | null) {
+  /**
+   * `staticHeaders` go on every record taken out, before its own. `classes`: the
+   * shedding classes (0 without shedding).
+   */
+  constructor(ring: ByteRing, acct: Accounting, maxAgeMs: number, maxRecords: number, staticHeaders: ReadonlyArray<Header> | null, classes = 0) {
     this.ring = ring;
     this.#acct = acct;
     this.#maxAgeMs = maxAgeMs;
     this.#staticHeaders = staticHeaders;
     this.#offsets = new Float64Array(maxRecords);
+    this.held = classes > 0 ? new Float64Array(classes) : null;
   }
 
   /** Records pending. */
@@ -64,6 +73,7 @@ export class Backlog {
     const oldest = now - this.#maxAgeMs;
     let dropped = 0;
     for (let at = ring.peek(); at >= 0 && frameTimestamp(ring.view, at) < oldest; at = ring.peek()) {
+      if (this.held !== null) this.held[frameClass(ring.view, at)]!--;
       this.#acct.losePending(EXPIRED, ring.shift());
       dropped++;
     }
@@ -72,6 +82,10 @@ export class Backlog {
 
   /** Drops the oldest pending record under `reason`. Returns false when none is left. */
   dropOldest(reason: number): boolean {
+    if (this.held !== null) {
+      const at = this.ring.peek();
+      if (at >= 0) this.held[frameClass(this.ring.view, at)]!--;
+    }
     const size = this.ring.shift();
     if (size === 0) return false;
     this.#acct.losePending(reason, size);
@@ -82,6 +96,29 @@ export class Backlog {
   dropAll(reason: number): void {
     while (this.dropOldest(reason));
   }
+
+  /**
+   * Evicts pending records of class `cls` (graded shedding), oldest first, until `want`
+   * bytes are freed or none of the class is left, each counted under `reason` (`SHED`
+   * counts by class too). Returns the bytes freed. The records around them keep their
+   * order.
+   */
+  shedClass(cls: number, want: number, reason: number): number {
+    if (this.held![cls]! <= 0) return 0;
+    this.#victimClass = cls;
+    this.#victimReason = reason;
+    return this.ring.evictWhere(this.#isVictim, want, this.#evictOne);
+  }
+
+  // shedClass's callbacks, made once.
+  #victimClass = -1;
+  #victimReason = SHED;
+  readonly #isVictim = (at: number): boolean => frameClass(this.ring.view, at) === this.#victimClass;
+  readonly #evictOne = (_at: number, size: number): void => {
+    this.held![this.#victimClass]!--;
+    if (this.#victimReason === SHED) this.#acct.losePendingShed(this.#victimClass, size);
+    else this.#acct.losePending(this.#victimReason, size);
+  };
 
   /**
    * Moves up to `maxRecords` records and `maxBytes` bytes (at least one record) out of
@@ -103,6 +140,7 @@ export class Backlog {
       if (count > 0 && bytes + size > maxBytes) break;
       offsets[count++] = at;
       bytes += size;
+      if (this.held !== null) this.held[frameClass(view, at)]!--;
       ring.shift();
     }
     if (count === 0) return null;

@@ -58,8 +58,9 @@ export function createCore<T>(parts: CoreParts<T>): Core<T> {
   const { settings, transport, scheduler } = parts;
   const engine = parts.engine ?? PLAIN_ENGINE;
   const ring = new ByteRing(parts.buffer ?? new ArrayBuffer(settings.capacityBytes));
-  const ledger = new Accounting(ring);
-  const backlog = new Backlog(ring, ledger, settings.maxAgeMs, settings.maxRecords, staticHeaders(settings.headers));
+  const classes = settings.shedding === null ? 0 : settings.shedding.levels.length;
+  const ledger = new Accounting(ring, classes);
+  const backlog = new Backlog(ring, ledger, settings.maxAgeMs, settings.maxRecords, staticHeaders(settings.headers), classes);
   const flusher = new Flusher(backlog, ledger, transport, settings, scheduler, parts.random);
   // When the clock's ticker stops, the writer's fast path (which stamps records with the
   // last tick) must come back and read the time again.

@@ -15,12 +15,13 @@
  */
 
 import type { Accounting } from "./accounting.ts";
-import { BUFFER_FULL, INVALID, OVERSIZE } from "./accounting.ts";
+import { BUFFER_FULL, INVALID, OVERSIZE, SHED } from "./accounting.ts";
 import type { Backlog } from "./backlog.ts";
 import type { CoarseClock } from "./clock.ts";
 import { encodeHeaders, FRAME_HEADER_BYTES, headerPairs, KEY_LENGTH_AT, NO_KEY_NO_HEADERS, SIZE_AT, TIMESTAMP_AT, writeFrameHeader, writePlainFrameHeader } from "./frame.ts";
 import { JsonWriter, NO_JSON, NOT_PLAIN } from "./json.ts";
 import type { ByteRing } from "./ring.ts";
+import { ShedPolicy } from "./shedding.ts";
 import type { CoreSettings, HeaderValues, RecordSchema, Utf8Target } from "./settings.ts";
 
 const ENCODE_JSON = 0;
@@ -80,6 +81,11 @@ export class RecordWriter<T> {
   #lastJsonBytes = 0;
   #scratch: Uint8Array | null = null;
   readonly #listener: AcceptListener;
+  /** Graded shedding (null without): the policy, and the records held per class. */
+  readonly #policy: ShedPolicy<T> | null;
+  readonly #held: Float64Array | null;
+  /** The class of the record being written (0 without shedding). */
+  #cls = 0;
 
   /**
    * `directJson`: write records encoded as JSON straight into the ring as UTF-8 (see
@@ -112,7 +118,11 @@ export class RecordWriter<T> {
     this.#schema = typeof encode === "object" ? encode : null;
     this.#keyFn = settings.key;
     this.#headersFn = typeof settings.headers === "function" ? settings.headers : null;
-    this.#plain = this.#keyFn === null && this.#headersFn === null;
+    const shedding = settings.shedding;
+    this.#policy = shedding === null ? null : new ShedPolicy(shedding, this.#capacity);
+    this.#held = backlog.held;
+    // With shedding every record takes the general path, which decides and counts by class.
+    this.#plain = this.#keyFn === null && this.#headersFn === null && shedding === null;
     this.#json = directJson && this.#encodeKind === ENCODE_JSON ? new JsonWriter() : null;
     this.#utf8 = utf8;
   }
@@ -178,6 +188,7 @@ export class RecordWriter<T> {
       if (value === null) return this.#refuse(INVALID, 0);
       return typeof value === "string" ? this.#writePlainString(value) : this.#writeBytes(value, value.length, FRAME_HEADER_BYTES, null, null);
     }
+    if (this.#policy !== null && (this.#cls = this.#policy.classify(record)) < 0) return this.#refuse(INVALID, 0);
     let value: Uint8Array | string | null = null;
     if (typeof record === "string" || record instanceof Uint8Array) {
       value = record;
@@ -253,6 +264,7 @@ export class RecordWriter<T> {
         }
         if (end >= 0) {
           this.#lastJsonBytes = end - at - fixed;
+          if (this.#policy !== null && this.#sheds(end - at)) return false;
           this.#finish(at, end - at, key, headers);
           return true;
         }
@@ -297,6 +309,7 @@ export class RecordWriter<T> {
   #writeBytes(value: Uint8Array, length: number, fixed: number, key: Uint8Array | null, headers: Uint8Array | null): boolean {
     const size = fixed + length;
     if (size > this.#maxRecordBytes) return this.#refuse(OVERSIZE, size);
+    if (this.#policy !== null && this.#sheds(size)) return false;
     const at = this.#place(size);
     if (at < 0) return this.#refuse(BUFFER_FULL, size);
     this.#bytes.set(length === value.length ? value : value.subarray(0, length), at + fixed);
@@ -345,6 +358,7 @@ export class RecordWriter<T> {
         : this.#encoder.encodeInto(value, this.#bytes.subarray(at + fixed, at + most)).written;
       const size = fixed + written;
       if (size > this.#maxRecordBytes) return this.#refuse(OVERSIZE, size);
+      if (this.#policy !== null && this.#sheds(size)) return false;
       this.#finish(at, size, key, headers);
       return true;
     }
@@ -366,8 +380,32 @@ export class RecordWriter<T> {
     for (;;) {
       const at = this.#ring.reserve(size);
       if (at >= 0) return at;
-      if (!this.#dropOldest || !this.#backlog.dropOldest(BUFFER_FULL)) return -1;
+      if (!this.#dropOldest) return -1;
+      if (this.#held === null ? !this.#backlog.dropOldest(BUFFER_FULL) : !this.#makeRoom(size)) return -1;
     }
+  }
+
+  /**
+   * Graded shedding under drop-oldest: evicts records of the least important class held
+   * that is less important than the new one (a little more than `size`, so that the
+   * next records find room too), else the oldest of the new one's own class
+   * (`buffer_full`, as without shedding). Never a more important one: false then.
+   */
+  #makeRoom(size: number): boolean {
+    const held = this.#held!;
+    const cls = this.#cls;
+    for (let c = held.length - 1; c > cls; c--) {
+      if (held[c]! > 0 && this.#backlog.shedClass(c, size + (this.#capacity >> 6), SHED) > 0) return true;
+    }
+    return held[cls]! > 0 && this.#backlog.shedClass(cls, size, BUFFER_FULL) > 0;
+  }
+
+  /** Whether the record being written (class #cls, `size` bytes) gives way at this fill; counts it if so. */
+  #sheds(size: number): boolean {
+    const ring = this.#ring;
+    if (!this.#policy!.shed(this.#cls, ring.frameBytes + ring.outside)) return false;
+    this.#acct.refuseShed(this.#cls, size);
+    return true;
   }
 
   #finish(at: number, size: number, key: Uint8Array | null, headers: Uint8Array | null): void {
@@ -379,7 +417,8 @@ export class RecordWriter<T> {
     }
     if (headers !== null) this.#bytes.set(headers, after);
     // The ring's count of frames steps once per record accepted: the clock's read counter.
-    writeFrameHeader(this.#view, at, size, this.#clock.now(this.#ring.appended), keyLength, headers === null ? 0 : headers.length);
+    writeFrameHeader(this.#view, at, size, this.#clock.now(this.#ring.appended), keyLength, headers === null ? 0 : headers.length, this.#cls);
+    if (this.#held !== null) this.#held[this.#cls]!++;
     this.#ring.commit(at, size); // counts it accepted (the ring is the accounting's intake)
     this.#listener.accepted();
   }

@@ -6,7 +6,8 @@
  * 0       4     frame size in bytes, this header included (u32 LE, never 0)
  * 4       8     timestamp, ms since the epoch (f64 LE)
  * 12      4     key length (i32 LE, -1 for no key)
- * 16      4     headers length (u32 LE, 0 for none)
+ * 16      4     headers length (u32 LE, 0 for none) in the low 29 bits; the record's
+ *               shedding class (0-7, 0 without shedding) in the top 3
  * 20      k     key bytes
  * 20+k    h     headers (u16 count, then per header: u16 name length, name, u32 value length, value)
  * 20+k+h  v     value bytes (the rest of the frame)
@@ -30,6 +31,13 @@ export const TIMESTAMP_AT = 4;
 export const KEY_LENGTH_AT = 12;
 export const HEADERS_LENGTH_AT = 16;
 
+/** Where the shedding class sits in the headers-length word: its top 3 bits. */
+export const CLASS_SHIFT = 29;
+/** The headers length's bits of that word. */
+export const HEADERS_LENGTH_MASK = (1 << CLASS_SHIFT) - 1;
+/** The largest frame whose headers length leaves room for the class bits. */
+export const MAX_FRAME_BYTES = HEADERS_LENGTH_MASK;
+
 /** Writes a frame header at `at`. The key, headers and value follow it. */
 export function writeFrameHeader(
   view: DataView,
@@ -38,11 +46,17 @@ export function writeFrameHeader(
   timestamp: number,
   keyLength: number,
   headersLength: number,
+  cls = 0,
 ): void {
   view.setUint32(at + SIZE_AT, size, true);
   view.setFloat64(at + TIMESTAMP_AT, timestamp, true);
   view.setInt32(at + KEY_LENGTH_AT, keyLength, true);
-  view.setUint32(at + HEADERS_LENGTH_AT, headersLength, true);
+  view.setUint32(at + HEADERS_LENGTH_AT, (headersLength | (cls << CLASS_SHIFT)) >>> 0, true);
+}
+
+/** The shedding class of the frame at `at` (0 when the sink does not shed). */
+export function frameClass(view: DataView, at: number): number {
+  return view.getUint32(at + HEADERS_LENGTH_AT, true) >>> CLASS_SHIFT;
 }
 
 /**
@@ -90,7 +104,7 @@ export function readFrame(
   const size = view.getUint32(start + SIZE_AT, true);
   const timestamp = view.getFloat64(start + TIMESTAMP_AT, true);
   const keyLength = view.getInt32(start + KEY_LENGTH_AT, true);
-  const headersLength = view.getUint32(start + HEADERS_LENGTH_AT, true);
+  const headersLength = view.getUint32(start + HEADERS_LENGTH_AT, true) & HEADERS_LENGTH_MASK;
   let at = start + FRAME_HEADER_BYTES;
   let key: Uint8Array | null = null;
   if (keyLength >= 0) {

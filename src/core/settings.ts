@@ -6,6 +6,8 @@
  * @module
  */
 
+import type { ShedSettings } from "./shedding.ts";
+
 /**
  * A schema that validates a record before it is encoded as JSON: a valibot schema, or any
  * other schema that implements Standard Schema v1 with synchronous validation.
@@ -48,6 +50,8 @@ export interface CoreSettings<T> {
   readonly headers: HeaderValues | ((record: T) => HeaderValues | null | undefined) | null;
   readonly initialDelayMs: number;
   readonly maxDelayMs: number;
+  /** Graded shedding, or null for none. */
+  readonly shedding: ShedSettings<T> | null;
 }
 
 /** How this engine writes text fastest (see `src/runtime.ts`). */

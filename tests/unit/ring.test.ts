@@ -260,3 +260,89 @@ test("a new ring writes to every 4 KiB page of its buffer, so that no emit() tak
   for (let at = 0; at < buffer.byteLength; at += 4096) assert.equal(ring.bytes[at], 0, `page at ${at}`);
   assert.equal(ring.bytes[1], 0xff, "one byte per page, no more");
 });
+
+/** Like `put`, with a body that differs byte by byte (its first byte is `fill`), so a frame moved short or misplaced shows. */
+function putPattern(ring: ByteRing, size: number, fill: number): boolean {
+  const at = ring.reserve(size);
+  if (at < 0) return false;
+  ring.view.setUint32(at, size, true);
+  for (let i = 4; i < size; i++) ring.bytes[at + i] = (fill + (i - 4) * 31) & 255;
+  ring.commit(at, size);
+  return true;
+}
+
+/** Like `take`, for frames written by `putPattern`. */
+function takePattern(ring: ByteRing): [number, number] | null {
+  const at = ring.peek();
+  if (at < 0) return null;
+  const size = ring.view.getUint32(at, true);
+  const fill = ring.bytes[at + 4]!;
+  for (let i = 4; i < size; i++) assert.equal(ring.bytes[at + i], (fill + (i - 4) * 31) & 255, "frame body corrupted");
+  assert.equal(ring.shift(), size);
+  return [size, fill];
+}
+
+test("ByteRing.evictWhere removes the oldest matching frames until enough is freed, keeps the rest in order, and the freed bytes are room at the write position", () => {
+  // A frame's class is its first body byte modulo 4; a victim is a frame of the class asked for.
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 64, max: 300 }),
+      fc.array(
+        fc.oneof(
+          {
+            weight: 4,
+            arbitrary: fc.record({
+              op: fc.constant("put" as const),
+              size: fc.integer({ min: 5, max: 60 }),
+              // Classes in long runs (mostly 0), so that some stretches hold no victim.
+              cls: fc.oneof({ weight: 5, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.integer({ min: 1, max: 3 }) }),
+              salt: fc.integer({ min: 0, max: 61 }),
+            }),
+          },
+          { weight: 2, arbitrary: fc.record({ op: fc.constant("take" as const) }) },
+          { weight: 1, arbitrary: fc.record({ op: fc.constant("evict" as const), cls: fc.integer({ min: 0, max: 3 }), want: fc.integer({ min: 1, max: 120 }) }) },
+        ),
+        { minLength: 100, maxLength: 400 },
+      ),
+      (capacity, ops) => {
+        const ring = new ByteRing(new ArrayBuffer(capacity));
+        const model: Array<[number, number]> = [];
+        for (const step of ops) {
+          if (step.op === "put") {
+            const fill = step.salt * 4 + step.cls;
+            if (putPattern(ring, step.size, fill)) model.push([step.size, fill]);
+          } else if (step.op === "take") {
+            assert.deepEqual(takePattern(ring), model.shift() ?? null);
+          } else {
+            const seen: Array<[number, number]> = [];
+            const freed = ring.evictWhere(
+              (at) => ring.bytes[at + 4]! % 4 === step.cls,
+              step.want,
+              (at, size) => seen.push([size, ring.bytes[at + 4]!]),
+            );
+            // The model: the oldest frames of the class, until `want` is reached.
+            const expected: Array<[number, number]> = [];
+            let modelFreed = 0;
+            for (let i = 0; i < model.length && modelFreed < step.want; i++) {
+              if (model[i]![1] % 4 === step.cls) {
+                expected.push(model[i]!);
+                modelFreed += model[i]![0];
+                model.splice(i--, 1);
+              }
+            }
+            assert.deepEqual(seen, expected, "the oldest frames of the class, in order");
+            assert.equal(freed, modelFreed);
+            if (freed > 0) assert.ok(ring.reserve(freed) >= 0, "a frame of the freed size fits at once");
+          }
+          assert.equal(ring.count, model.length);
+          assert.equal(ring.frameBytes, model.reduce((sum, [size]) => sum + size, 0));
+          assert.ok(occupied(ring) <= capacity);
+        }
+        // What is left comes out intact and in order.
+        while (model.length > 0) assert.deepEqual(takePattern(ring), model.shift());
+        assert.equal(ring.count, 0);
+      },
+    ),
+    { numRuns: 1000 },
+  );
+});
