@@ -40,7 +40,8 @@ const MetricsOptionsSchema = v.strictObject(
 /**
  * Renders stats as Prometheus text: counters `shedsink_{records,bytes}_{offered,accepted,
  * delivered}_total`, `shedsink_{records,bytes}_dropped_total{reason}` (one series per
- * reason, zeros included), gauges for pending and in-flight records and bytes, capacity,
+ * reason, zeros included), with graded shedding `shedsink_{records,bytes}_shed_total{class}`
+ * (one series per class; they add up to the `shed` reason), gauges for pending and in-flight records and bytes, capacity,
  * and `shedsink_transport_state{state}` (1 for the current state).
  *
  * @example
@@ -76,6 +77,11 @@ export function renderMetrics(stats: SinkStats, options: MetricsOptions = {}): s
   }
   metric("shedsink_records_dropped_total", "counter", "Records dropped, by reason.", DROP_REASONS.map((r) => [[["reason", r]], stats.dropped[r].records] as const));
   metric("shedsink_bytes_dropped_total", "counter", "Bytes of records dropped, by reason.", DROP_REASONS.map((r) => [[["reason", r]], stats.dropped[r].bytes] as const));
+  if (stats.shed.length > 0) {
+    const byClass = (unit: "records" | "bytes") => stats.shed.map((count, c) => [[["class", String(c)]], count[unit]] as const);
+    metric("shedsink_records_shed_total", "counter", "Records shed (graded shedding), by class.", byClass("records"));
+    metric("shedsink_bytes_shed_total", "counter", "Bytes of records shed (graded shedding), by class.", byClass("bytes"));
+  }
   metric("shedsink_pending_records", "gauge", "Records buffered, not yet handed to the transport.", [[[], stats.pending.records]]);
   metric("shedsink_pending_bytes", "gauge", "Bytes buffered, not yet handed to the transport.", [[[], stats.pending.bytes]]);
   metric("shedsink_inflight_records", "gauge", "Records handed to the transport or held for a retry.", [[[], stats.inFlight.records]]);

@@ -101,6 +101,7 @@ const OptionsSchema = v.strictObject(
  * | `<prefix>.capacity` | ObservableUpDownCounter | `By` | |
  * | `<prefix>.buffer.utilization` | ObservableGauge | `1` | (pending + in flight) / capacity |
  * | `<prefix>.transport.state` | ObservableGauge | `1` | `transport`, `state` (1 for the current state, 0 for the others) |
+ * | `<prefix>.{records,bytes}.shed` | ObservableCounter | `{record}` / `By` | `class` (only for a sink with `shedding`; they add up to the `shed` reason) |
  *
  * Levels that add up across sinks (records and bytes held, capacity) are up-down
  * counters; the ratio and the state are gauges. One batch callback reads `stats()` once
@@ -170,6 +171,10 @@ export function registerSinkMetrics(
   const capacity = upDown("capacity", "By", "Bytes the sink may hold, pending and in flight together.");
   const utilization = gauge("buffer.utilization", "1", "Share of the capacity held by pending and in-flight records, from 0 to 1.");
   const transportState = gauge("transport.state", "1", "1 for the transport's current connection state, 0 for the others.");
+  // With graded shedding only: the shed records by class.
+  const classes = sink.stats().shed.length;
+  const recordsShed = classes > 0 ? counter("records.shed", "{record}", "Records shed (graded shedding), by class.") : null;
+  const bytesShed = classes > 0 ? counter("bytes.shed", "By", "Bytes of records shed (graded shedding), by class.") : null;
 
   const callback = (result: ObservationResult): void => {
     const s = sink.stats();
@@ -183,6 +188,13 @@ export function registerSinkMetrics(
       const attributes = { ...base, reason };
       result.observe(recordsDropped, s.dropped[reason].records, attributes);
       result.observe(bytesDropped, s.dropped[reason].bytes, attributes);
+    }
+    if (recordsShed !== null && bytesShed !== null) {
+      s.shed.forEach((count, c) => {
+        const attributes = { ...base, class: c };
+        result.observe(recordsShed, count.records, attributes);
+        result.observe(bytesShed, count.bytes, attributes);
+      });
     }
     result.observe(retries, s.retries, base);
     result.observe(pendingRecords, s.pending.records, base);

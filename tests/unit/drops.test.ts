@@ -235,3 +235,26 @@ test("shutdown: close drops what it could not deliver by its deadline as shutdow
   onlyDrops(sink.stats(), { shutdown: 6 });
   assert.equal(transport.received.length, 0);
 });
+
+test("shed: with graded shedding, a record of a class past its start level is refused as shed, counted under its class", async () => {
+  const transport = memoryTransport();
+  transport.hang();
+  const scheduler = new FakeScheduler();
+  // Class 1 gives way from half full, all of it from then on; class 0 only when full.
+  const sink = createSink<Uint8Array>({
+    transport,
+    scheduler,
+    capacityBytes: 1000,
+    shedding: { classOf: (r) => r[0]!, levels: [{ start: 1, full: 1 }, { start: 0.5, full: 0.5 }] },
+  });
+  const record = (c: number) => Uint8Array.of(c, ...new Array(100 - FRAME - 1).fill(7)); // 100 bytes framed
+  for (let i = 0; i < 5; i++) assert.ok(sink.emit(record(1)), "below half full: kept");
+  assert.equal(sink.emit(record(1)), false, "at half full: shed");
+  assert.ok(sink.emit(record(0)), "class 0 still goes in");
+  const stats = sink.stats();
+  onlyDrops(stats, { shed: 1 });
+  assert.deepEqual(stats.shed, [{ records: 0, bytes: 0 }, { records: 1, bytes: 100 }]);
+  transport.release();
+  const report = await scheduler.drive(sink.close({ timeoutMs: 2000 }));
+  assert.equal(report.delivered.records, 6);
+});

@@ -139,3 +139,24 @@ test("unregister() stops the observations; prefix renames the instruments; a bad
   assert.throws(() => registerSinkMetrics(sink, asMeter(meter), { prefix: "1bad name" }), InvalidOptionError);
   await sink.close({ timeoutMs: 100 });
 });
+
+test("a sink with shedding gets records.shed and bytes.shed by class; one without gets neither", async () => {
+  const meter = new TestMeter();
+  const transport = memoryTransport();
+  transport.hang();
+  const sink = createSink<{ c: number }>({ transport, capacityBytes: 2000, shedding: { classOf: (r) => r.c } });
+  const registration = registerSinkMetrics(sink, asMeter(meter));
+  for (let i = 0; i < 200; i++) sink.emit({ c: i % 4 });
+  const stats = sink.stats();
+  const points = await meter.collect();
+  assert.ok(stats.dropped.shed.records > 0);
+  for (let c = 0; c < 4; c++) {
+    assert.equal(value(points, "shedsink.records.shed", { class: c }), stats.shed[c]!.records, `class ${c}`);
+    assert.equal(value(points, "shedsink.bytes.shed", { class: c }), stats.shed[c]!.bytes, `class ${c}`);
+  }
+  const plain = registerSinkMetrics(createSink({ transport: memoryTransport() }), asMeter(new TestMeter()));
+  assert.ok(registration.instruments.includes("shedsink.records.shed"));
+  assert.ok(!plain.instruments.includes("shedsink.records.shed"));
+  transport.release();
+  await sink.close({ timeoutMs: 1000 });
+});
