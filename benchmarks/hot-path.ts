@@ -36,7 +36,7 @@
 import { bench, do_not_optimize, run } from "mitata";
 import { Buffer } from "node:buffer";
 import process from "node:process";
-import { createSink, type Sink } from "../mod.ts";
+import { createSink, type Sink, type SinkOptions } from "../mod.ts";
 import { hostInfo, median, nullTransport, printTargets, round, runtimeInfo, target, writeResult } from "./lib/common.ts";
 
 const args = process.argv.slice(2);
@@ -127,9 +127,9 @@ function add<V>(name: string, baseline: boolean, value: V, reset: () => unknown,
   return c;
 }
 
-function sinkFor<T>(): { sink: Sink<T>; transport: ReturnType<typeof nullTransport> } {
+function sinkFor<T>(options: Omit<SinkOptions<T>, "transport" | "capacityBytes"> = {}): { sink: Sink<T>; transport: ReturnType<typeof nullTransport> } {
   const transport = nullTransport();
-  return { sink: createSink<T>({ transport, capacityBytes: CAPACITY }), transport };
+  return { sink: createSink<T>({ transport, capacityBytes: CAPACITY, ...options }), transport };
 }
 
 function accepted<T>(name: string, sink: Sink<T>, calls: number): string {
@@ -248,8 +248,8 @@ if (rt.runtime === "node" && process.env.BENCH_PRODUCE_BOOTSTRAP === "off") {
  * call into it polymorphic, and the engine would not inline it (a cost that only the
  * shedsink cases would pay, and that no caller of emit() pays).
  */
-function measured<T, V extends T>(name: string, value: V, make: (sink: Sink<T>) => (x: V) => unknown, note?: string) {
-  const { sink } = sinkFor<T>();
+function measured<T, V extends T>(name: string, value: V, make: (sink: Sink<T>) => (x: V) => unknown, note?: string, options?: Omit<SinkOptions<T>, "transport" | "capacityBytes">) {
+  const { sink } = sinkFor<T>(options);
   const c: Case = add(name, false, value, () => sink.flush(), make(sink), note ? { note } : {});
   cases[cases.indexOf(c)] = { ...c, verify: () => accepted(name, sink, c.feeder.state.calls) };
 }
@@ -263,6 +263,16 @@ measured<string, string>("emit(string 256 chars)", TEXT, (sink) => (x) => {
 measured<QueryRecord, QueryRecord>("emit(object ~250 B JSON)", RECORD, (sink) => (x) => {
   sink.emit(x);
 });
+// Graded shedding set, the buffer nearly empty (below every class's start): what the
+// class decision costs. The class functions are as cheap as a user's can be, so that the
+// difference to the cases above is the sink's own.
+const SHED_NOTE = "with shedding (default levels), below every class's start level: the class decision's cost";
+measured<Uint8Array, Uint8Array>("emit(Uint8Array 256 B), shedding", BYTES, (sink) => (x) => {
+  sink.emit(x);
+}, SHED_NOTE, { shedding: { classOf: (x) => x[0]! & 3 } });
+measured<QueryRecord, QueryRecord>("emit(object ~250 B JSON), shedding", RECORD, (sink) => (x) => {
+  sink.emit(x);
+}, SHED_NOTE, { shedding: { classOf: (x) => x.rows & 3 } });
 let writer: WritableStreamDefaultWriter<QueryRecord> | null = null;
 measured<QueryRecord, QueryRecord>(
   "await writer.write(object)",
@@ -320,11 +330,15 @@ for (const c of cases) {
 }
 
 const ns = (prefix: string) => summary[Object.keys(summary).find((k) => k.startsWith(prefix))!]?.median_ns ?? NaN;
+const exact = (name: string) => summary[name]?.median_ns ?? NaN;
 const emitBytes = ns("emit(Uint8Array");
 const produce = producer === null ? NaN : ns("librdkafka produce()");
 const ratios: Record<string, number> = {
   emitBytesVsCopyFloor: round(emitBytes / ns("copy floor"), 3),
   emitObjectVsStringify: round(ns("emit(object") / ns("serialization floor"), 3),
+  // What shedding adds to an emit(), in nanoseconds (same run, same input).
+  sheddingCostBytesNs: round(exact("emit(Uint8Array 256 B), shedding") - exact("emit(Uint8Array 256 B)"), 2),
+  sheddingCostObjectNs: round(exact("emit(object ~250 B JSON), shedding") - exact("emit(object ~250 B JSON)"), 2),
 };
 if (producer !== null) ratios.produceVsEmitBytes = round(produce / emitBytes, 3);
 // Informational, no target: how much of JSON.stringify's time UTF-8 encoding adds on this
@@ -337,6 +351,8 @@ const targets = [
   target("emitBytesVsCopyFloor", ratios.emitBytesVsCopyFloor!, "<=", 2, "emit(bytes) median / copy floor median"),
   ...(producer !== null ? [target("produceVsEmitBytes", ratios.produceVsEmitBytes!, ">=", 20, "librdkafka produce() median / emit(bytes) median")] : []),
   target("emitObjectVsStringify", ratios.emitObjectVsStringify!, "<=", 1.15, "emit(object) median / JSON.stringify median"),
+  target("sheddingCostBytesNs", ratios.sheddingCostBytesNs!, "<=", 15, "emit(bytes) with shedding - without, median ns"),
+  target("sheddingCostObjectNs", ratios.sheddingCostObjectNs!, "<=", 15, "emit(object) with shedding - without, median ns"),
 ];
 
 const file = writeResult("hot-path", {

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { type Accounting, EXPIRED, SHED } from "./accounting.ts";
+import { type Accounting, BUFFER_FULL, EXPIRED, SHED } from "./accounting.ts";
 import type { Batch, OutRecord } from "./contract.ts";
 import { frameClass, frameTimestamp, type Header, readFrame, SIZE_AT } from "./frame.ts";
 import type { ByteRing } from "./ring.ts";
@@ -95,6 +95,21 @@ export class Backlog {
   /** Drops every pending record under `reason`. */
   dropAll(reason: number): void {
     while (this.dropOldest(reason));
+  }
+
+  /**
+   * Graded shedding under drop-oldest: makes room for a record of class `cls` and `size`
+   * bytes by evicting records of the least important class held that is less important
+   * than it (`shed`; a little more than `size`, a 64th of the capacity, so that the next
+   * records find room too and the moves stay few), else the oldest of its own class
+   * (`buffer_full`, as without shedding). Never a more important one: false then.
+   */
+  makeRoom(cls: number, size: number): boolean {
+    const held = this.held!;
+    for (let c = held.length - 1; c > cls; c--) {
+      if (held[c]! > 0 && this.shedClass(c, size + (this.ring.capacity >> 6), SHED) > 0) return true;
+    }
+    return held[cls]! > 0 && this.shedClass(cls, size, BUFFER_FULL) > 0;
   }
 
   /**

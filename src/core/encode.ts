@@ -15,7 +15,7 @@
  */
 
 import type { Accounting } from "./accounting.ts";
-import { BUFFER_FULL, INVALID, OVERSIZE, SHED } from "./accounting.ts";
+import { BUFFER_FULL, INVALID, OVERSIZE } from "./accounting.ts";
 import type { Backlog } from "./backlog.ts";
 import type { CoarseClock } from "./clock.ts";
 import { encodeHeaders, FRAME_HEADER_BYTES, headerPairs, KEY_LENGTH_AT, NO_KEY_NO_HEADERS, SIZE_AT, TIMESTAMP_AT, writeFrameHeader, writePlainFrameHeader } from "./frame.ts";
@@ -86,6 +86,8 @@ export class RecordWriter<T> {
   readonly #held: Float64Array | null;
   /** The class of the record being written (0 without shedding). */
   #cls = 0;
+  /** Shedding, and no key and no headers: bytes have a fast path of their own (#writeClassedBytes). */
+  readonly #plainClassed: boolean;
 
   /**
    * `directJson`: write records encoded as JSON straight into the ring as UTF-8 (see
@@ -123,6 +125,7 @@ export class RecordWriter<T> {
     this.#held = backlog.held;
     // With shedding every record takes the general path, which decides and counts by class.
     this.#plain = this.#keyFn === null && this.#headersFn === null && shedding === null;
+    this.#plainClassed = this.#keyFn === null && this.#headersFn === null && shedding !== null;
     this.#json = directJson && this.#encodeKind === ENCODE_JSON ? new JsonWriter() : null;
     this.#utf8 = utf8;
   }
@@ -169,6 +172,27 @@ export class RecordWriter<T> {
   }
 
   /**
+   * Bytes, no key, no headers, with shedding: while the buffer stays below every class's
+   * start level nothing can be shed, and the frame takes the fast path of `write` (its
+   * class in the header). Otherwise, or at an attention mark, the general path decides.
+   */
+  #writeClassedBytes(record: Uint8Array): boolean {
+    const size = FRAME_HEADER_BYTES + record.length;
+    const ring = this.#ring;
+    const at = ring.tryReserve(size);
+    if (at >= 0 && ring.frameBytes + ring.outside + size <= this.#policy!.lowestStartBytes) {
+      this.#bytes.set(record, at + FRAME_HEADER_BYTES);
+      writePlainFrameHeader(this.#view, at, size, this.#clock.last, this.#cls);
+      ring.append(at, size);
+      this.#held![this.#cls]!++;
+      return true;
+    }
+    const kept = this.#writeBytes(record, record.length, FRAME_HEADER_BYTES, null, null);
+    this.#attend();
+    return kept;
+  }
+
+  /**
    * Sets the point where the byte fast path gives control back: after
    * {@linkcode ATTENTION_BYTES} (or `maxRecordBytes` if smaller), or sooner when the
    * flusher wants to hear of a record.
@@ -188,7 +212,10 @@ export class RecordWriter<T> {
       if (value === null) return this.#refuse(INVALID, 0);
       return typeof value === "string" ? this.#writePlainString(value) : this.#writeBytes(value, value.length, FRAME_HEADER_BYTES, null, null);
     }
-    if (this.#policy !== null && (this.#cls = this.#policy.classify(record)) < 0) return this.#refuse(INVALID, 0);
+    if (this.#policy !== null) {
+      if ((this.#cls = this.#policy.classify(record)) < 0) return this.#refuse(INVALID, 0);
+      if (this.#plainClassed && record instanceof Uint8Array) return this.#writeClassedBytes(record);
+    }
     let value: Uint8Array | string | null = null;
     if (typeof record === "string" || record instanceof Uint8Array) {
       value = record;
@@ -381,23 +408,8 @@ export class RecordWriter<T> {
       const at = this.#ring.reserve(size);
       if (at >= 0) return at;
       if (!this.#dropOldest) return -1;
-      if (this.#held === null ? !this.#backlog.dropOldest(BUFFER_FULL) : !this.#makeRoom(size)) return -1;
+      if (this.#held === null ? !this.#backlog.dropOldest(BUFFER_FULL) : !this.#backlog.makeRoom(this.#cls, size)) return -1;
     }
-  }
-
-  /**
-   * Graded shedding under drop-oldest: evicts records of the least important class held
-   * that is less important than the new one (a little more than `size`, so that the
-   * next records find room too), else the oldest of the new one's own class
-   * (`buffer_full`, as without shedding). Never a more important one: false then.
-   */
-  #makeRoom(size: number): boolean {
-    const held = this.#held!;
-    const cls = this.#cls;
-    for (let c = held.length - 1; c > cls; c--) {
-      if (held[c]! > 0 && this.#backlog.shedClass(c, size + (this.#capacity >> 6), SHED) > 0) return true;
-    }
-    return held[cls]! > 0 && this.#backlog.shedClass(cls, size, BUFFER_FULL) > 0;
   }
 
   /** Whether the record being written (class #cls, `size` bytes) gives way at this fill; counts it if so. */

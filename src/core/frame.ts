@@ -72,13 +72,28 @@ export const NO_KEY_NO_HEADERS: number = (() => {
 })();
 
 /**
- * Writes the header of a frame with no key and no headers at `at`: the hot path's
- * {@linkcode writeFrameHeader}, three stores.
+ * {@linkcode NO_KEY_NO_HEADERS} for a record of each shedding class: the class sits in
+ * the top bits of the headers-length word.
  */
-export function writePlainFrameHeader(view: DataView, at: number, size: number, timestamp: number): void {
+export const NO_KEY_NO_HEADERS_BY_CLASS: Float64Array = (() => {
+  const out = new Float64Array(8);
+  const view = new DataView(new ArrayBuffer(8));
+  for (let cls = 0; cls < 8; cls++) {
+    view.setInt32(0, -1, true);
+    view.setUint32(HEADERS_LENGTH_AT - KEY_LENGTH_AT, (cls << CLASS_SHIFT) >>> 0, true);
+    out[cls] = view.getFloat64(0, true);
+  }
+  return out;
+})();
+
+/**
+ * Writes the header of a frame with no key and no headers at `at`: the hot path's
+ * {@linkcode writeFrameHeader}, three stores. `cls`: the record's shedding class.
+ */
+export function writePlainFrameHeader(view: DataView, at: number, size: number, timestamp: number, cls = 0): void {
   view.setUint32(at + SIZE_AT, size, true);
   view.setFloat64(at + TIMESTAMP_AT, timestamp, true);
-  view.setFloat64(at + KEY_LENGTH_AT, NO_KEY_NO_HEADERS, true);
+  view.setFloat64(at + KEY_LENGTH_AT, cls === 0 ? NO_KEY_NO_HEADERS : NO_KEY_NO_HEADERS_BY_CLASS[cls]!, true);
 }
 
 /** The timestamp of the frame at `at`. */

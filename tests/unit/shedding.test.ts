@@ -137,8 +137,8 @@ function reasonOf(before: SinkStats, after: SinkStats): string | null {
   return null;
 }
 
-for (const whenFull of ["drop-newest", "drop-oldest"] as const) {
-  test(`shedding (${whenFull}): under random load and outages no class is shed below its start, class 0 never, and the counters are conserved by reason and by class`, async () => {
+for (const [whenFull, kind] of [["drop-newest", "objects"], ["drop-oldest", "objects"], ["drop-newest", "bytes"], ["drop-oldest", "bytes"]] as const) {
+  test(`shedding (${whenFull}, ${kind}): under random load and outages no class is shed below its start, class 0 never, and the counters are conserved by reason and by class`, async () => {
     const seen = { refusedShed: 0, evictedShed: 0 };
     await fc.assert(
       fc.asyncProperty(
@@ -154,7 +154,16 @@ for (const whenFull of ["drop-newest", "drop-oldest"] as const) {
           const scheduler = new FakeScheduler();
           const transport = memoryTransport();
           const capacity = 4000;
-          const sink = createSink<Rec & { p: string }>({ transport, scheduler, capacityBytes: capacity, whenFull, batch: { lingerMs: 5, maxRecords: 10 }, shedding: byField });
+          // Bytes carry their class in their first byte (and take the byte fast path while
+          // the buffer is below every start level); objects in a field.
+          const sink = createSink<Rec & { p: string } | Uint8Array>({
+            transport,
+            scheduler,
+            capacityBytes: capacity,
+            whenFull,
+            batch: { lingerMs: 5, maxRecords: 10 },
+            shedding: { classOf: (r) => (r instanceof Uint8Array ? r[0]! : r.c) },
+          });
           let i = 0;
           let down = false;
           for (const step of ops) {
@@ -170,7 +179,7 @@ for (const whenFull of ["drop-newest", "drop-oldest"] as const) {
             }
             const before = sink.stats();
             const used = before.pending.bytes + before.inFlight.bytes;
-            const kept = sink.emit({ c: step.c, i: i++, p: "x".repeat(step.pad) });
+            const kept = sink.emit(kind === "bytes" ? Uint8Array.of(step.c, ...new Array(step.pad + 10).fill(i++ & 255)) : { c: step.c, i: i++, p: "x".repeat(step.pad) });
             const after = sink.stats();
             assert.deepEqual(conservationErrors(after), []);
             const reason = reasonOf(before, after);
@@ -195,6 +204,9 @@ for (const whenFull of ["drop-newest", "drop-oldest"] as const) {
           assert.deepEqual(conservationErrors(report), []);
           assert.equal(report.shed.reduce((n, c) => n + c.records, 0), report.dropped.shed.records);
           assert.equal(report.delivered.records, transport.received.length);
+          // Every record delivered carries the class it was emitted with, whatever path it took.
+          const classes = transport.received.map((r) => (kind === "bytes" ? r.value[0]! : (JSON.parse(new TextDecoder().decode(r.value)) as Rec).c));
+          assert.ok(classes.every((c) => c >= 0 && c <= 3));
         },
       ),
       { numRuns: 60 },
