@@ -144,11 +144,11 @@ for (const [whenFull, kind] of [["drop-newest", "objects"], ["drop-oldest", "obj
       fc.asyncProperty(
         fc.array(
           fc.oneof(
-            { weight: 6, arbitrary: fc.record({ op: fc.constant("emit" as const), c: fc.integer({ min: 0, max: 3 }), pad: fc.integer({ min: 0, max: 120 }) }) },
+            { weight: 14, arbitrary: fc.record({ op: fc.constant("emit" as const), c: fc.integer({ min: 0, max: 3 }), pad: fc.integer({ min: 0, max: 120 }) }) },
             { weight: 1, arbitrary: fc.record({ op: fc.constant("outage" as const), on: fc.boolean() }) },
             { weight: 1, arbitrary: fc.record({ op: fc.constant("time" as const), ms: fc.integer({ min: 1, max: 50 }) }) },
           ),
-          { minLength: 50, maxLength: 400 },
+          { minLength: 200, maxLength: 600 },
         ),
         async (ops) => {
           const scheduler = new FakeScheduler();
