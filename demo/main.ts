@@ -11,6 +11,7 @@ import { join, relative, resolve } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { conservationErrors, DROP_REASONS, type DropReason, type SinkStats } from "../mod.ts";
+import { classChecks, classReport, tallyLevels } from "./classes.ts";
 import { bytes, int, type LatencySummary, parseBytes } from "./common.ts";
 import { renderTimeline } from "./plot.ts";
 import { type Check, type DemoReport, printLive, renderTable, type Sample } from "./report.ts";
@@ -33,7 +34,11 @@ interface Options {
   lingerMs: number | undefined;
   out: string;
   brokers: string;
+  shedding: boolean;
 }
+
+/** The buffer under --shedding unless --capacity is given. */
+const SHEDDING_CAPACITY = "2MiB";
 
 const HELP = `Usage: bash scripts/demo.sh [options]
 
@@ -55,6 +60,12 @@ timeline.svg to the output directory.
   --backend-ms MS  each query's simulated storage round trip     (default 1; 0: none)
   --linger-ms MS   the sink's batch.lingerMs                     (default: the sink's, 20)
   --out DIR        output directory                              (default demo-out)
+  --shedding       graded shedding: each request also emits two debug samples
+                   and, one in 50, an error record; the sink sheds by the records'
+                   "level" (error 0, info 1, debug 3) and evicts less important
+                   records when full, so debug gives way first and no error is
+                   lost. Defaults to a ${SHEDDING_CAPACITY} buffer, far less than the outage
+                   needs (--capacity overrides); the table shows records by class
 
 Try: --outage 35 (longer than a 5 MiB buffer absorbs at 800 req/s) or --capacity 1MiB.`;
 
@@ -73,7 +84,9 @@ function parseOptions(argv: string[]): Options {
     lingerMs: undefined,
     out: "demo-out",
     brokers: process.env.KAFKA_BOOTSTRAP ?? `127.0.0.1:${process.env.KAFKA_PORT ?? 39092}`,
+    shedding: false,
   };
+  let capacityGiven = false;
   let transport: string | null = null;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -94,6 +107,10 @@ function parseOptions(argv: string[]): Options {
       return n;
     };
     switch (flag) {
+      case "--shedding":
+        if (inline !== undefined) fail("--shedding takes no value");
+        o.shedding = true;
+        break;
       case "--duration": o.duration = num(1); break;
       case "--outage": o.outage = num(0); break;
       case "--baseline": o.baseline = num(0); break;
@@ -105,6 +122,7 @@ function parseOptions(argv: string[]): Options {
       case "--capacity":
         try {
           o.capacityBytes = parseBytes(value());
+          capacityGiven = true;
         } catch (e) {
           fail(`--capacity: ${(e as Error).message}`);
         }
@@ -121,6 +139,7 @@ function parseOptions(argv: string[]): Options {
       default: fail(`unknown option ${JSON.stringify(arg)} (see --help)`);
     }
   }
+  if (o.shedding && !capacityGiven) o.capacityBytes = parseBytes(SHEDDING_CAPACITY);
   if (o.outage >= o.duration) fail(`--outage (${o.outage}) must be shorter than --duration (${o.duration})`);
   o.transport = (transport ?? (o.runtime === "node" ? "confluent" : "kafka")) as Options["transport"];
   if (!["confluent", "kafka", "memory"].includes(o.transport)) fail(`--transport must be confluent, kafka or memory, got ${JSON.stringify(transport)}`);
@@ -262,7 +281,7 @@ async function postNdjson(port: number, upload: number) {
     lines.push(
       i % 500 === 499
         ? `{"source":"ingest","id":${id},`
-        : JSON.stringify({ source: "ingest", id, keyspace: "commerce", table: "uploads", rows: i % 17, latencyMs: 0.1 }),
+        : JSON.stringify({ ...(opts.shedding ? { level: "info" } : {}), source: "ingest", id, keyspace: "commerce", table: "uploads", rows: i % 17, latencyMs: 0.1 }),
     );
   }
   const body = lines.join("\n") + "\n";
@@ -273,7 +292,7 @@ async function postNdjson(port: number, upload: number) {
 }
 
 const server = startChild("server", serverArgv(), {
-  DEMO_SERVER: JSON.stringify({ transport: opts.transport, brokers: opts.brokers, topic, capacityBytes: opts.capacityBytes, backendMs: opts.backendMs, lingerMs: opts.lingerMs }),
+  DEMO_SERVER: JSON.stringify({ transport: opts.transport, brokers: opts.brokers, topic, capacityBytes: opts.capacityBytes, backendMs: opts.backendMs, lingerMs: opts.lingerMs, shedding: opts.shedding }),
 });
 const children: Child[] = [server];
 
@@ -325,7 +344,8 @@ async function main(): Promise<number> {
   console.log(
     `demo: ${opts.warmup > 0 ? `${opts.warmup} s warm-up, ` : ""}${opts.baseline > 0 ? `${plan.baseline} s telemetry off, ` : ""}` +
       `${opts.duration} s telemetry on with the broker paused for ${opts.outage} s from t=${plan.before.toFixed(1)} s` +
-      `${opts.baseline > 0 ? `, ${plan.baseline} s telemetry off` : ""}; buffer ${bytes(opts.capacityBytes)}`,
+      `${opts.baseline > 0 ? `, ${plan.baseline} s telemetry off` : ""}; buffer ${bytes(opts.capacityBytes)}` +
+      (opts.shedding ? "; graded shedding on the records' level (error 0, info 1, debug 3)" : ""),
   );
 
   const phaseAt = (t: number) => {
@@ -428,7 +448,11 @@ async function main(): Promise<number> {
     `demo: t=${outage.start.toFixed(1)} s: broker ${useBroker ? "paused (SIGSTOP)" : "outage simulated"} for ${opts.outage} s. ` +
       (Number.isFinite(absorbSeconds)
         ? `Telemetry arrives at ${bytes(acceptedRate)}/s, so the ${bytes(opts.capacityBytes)} buffer absorbs about ${absorbSeconds.toFixed(0)} s: ` +
-          (absorbSeconds > opts.outage ? "this outage fits, nothing should be dropped." : "this outage does not fit, expect buffer_full drops.")
+          (absorbSeconds > opts.outage
+            ? "this outage fits, nothing should be dropped."
+            : opts.shedding
+            ? "this outage does not fit: debug records give way first (from 50% fill), then info (from 85%); errors stay."
+            : "this outage does not fit, expect buffer_full drops.")
         : ""),
   );
 
@@ -505,19 +529,24 @@ function readTopic(): DemoReport["topic"] {
   });
   if (r.error !== undefined || r.status !== 0) return { checked: false, why: `kcat failed: ${r.error?.message ?? r.stderr.trim()}` };
   const ids = new Set<string>();
+  const values: unknown[] = [];
   let records = 0;
   let unparsable = 0;
   for (const line of r.stdout.split("\n")) {
     if (line === "") continue;
     records++;
     try {
-      const v = JSON.parse(line) as { requestId?: number; source?: string; id?: number };
-      ids.add(v.requestId !== undefined ? `q${v.requestId}` : `i${v.id}`);
+      const v = JSON.parse(line) as { requestId?: number; source?: string; id?: number; level?: string };
+      // With shedding a request has several records: its identity includes the level and the span.
+      const of = v.requestId !== undefined ? `q${v.requestId}` : `i${v.id}`;
+      ids.add(opts.shedding ? `${of}/${v.level}/${(v as { span?: string }).span ?? ""}` : of);
+      if (opts.shedding) values.push(v);
     } catch {
       unparsable++;
     }
   }
-  return { checked: true, records, distinct: ids.size, duplicates: records - unparsable - ids.size, unparsable };
+  const byLevel = opts.shedding ? { byLevel: tallyLevels(values) } : {};
+  return { checked: true, records, distinct: ids.size, duplicates: records - unparsable - ids.size, unparsable, ...byLevel };
 }
 
 interface ReportInput {
@@ -563,10 +592,20 @@ function buildReport(input: ReportInput): DemoReport {
     `${int(emitted)} request records + ${int(ingest.lines)} NDJSON lines = ${int(emitted + ingest.lines)}; sink offered ${int(final.offered.records)}`);
   check("every request answered", (loadFinal.ok as number) === (serverFinal.queries as number) && (loadFinal.errors as number) === 0 && (loadFinal.unanswered as number) === 0,
     `client got ${int(loadFinal.ok as number)} answers, ${loadFinal.errors} errors, ${loadFinal.unanswered} unanswered; server handled ${int(serverFinal.queries as number)}`);
+  const classes = !opts.shedding ? null : classReport(
+    serverFinal.emittedByClass as number[],
+    final,
+    topicCheck.checked && topicCheck.byLevel !== undefined
+      ? { from: "topic", ...topicCheck.byLevel }
+      : serverFinal.received
+      ? { from: "transport", ...(serverFinal.received as { byClass: number[]; unknown: number }) }
+      : null,
+  );
   if (topicCheck.checked) {
     check("the topic holds exactly the delivered records", topicCheck.records === final.delivered.records && topicCheck.duplicates === 0,
       `topic ${int(topicCheck.records)} records (${int(topicCheck.distinct)} distinct, ${topicCheck.duplicates} duplicates); delivered ${int(final.delivered.records)}`);
   }
+  if (classes !== null) checks.push(...classChecks(classes, final));
   check("/metrics agrees", metricDelivered !== null, metricDelivered === null ? "no shedsink_records_delivered_total in /metrics" : `shedsink_records_delivered_total ${metricDelivered[1]} just before the final flush`);
 
   const pct = (on: number, off: number) => (Number.isFinite(on) && Number.isFinite(off) && off > 0 ? ((on - off) / off) * 100 : NaN);
@@ -587,6 +626,7 @@ function buildReport(input: ReportInput): DemoReport {
       connections: opts.connections,
       backendMs: opts.backendMs,
       lingerMs: opts.lingerMs ?? null,
+      ...(opts.shedding ? { shedding: true } : {}),
     },
     machine: { cpus: cpus().length, loadAverageAtStart: loadAtStart, loadAverageAtEnd: loadavg()[0]!, node: process.version },
     outage: { ...input.outage, simulated: !useBroker },
@@ -631,6 +671,7 @@ function buildReport(input: ReportInput): DemoReport {
       p50ChangePercent: { server: pct(serverLat.on?.p50 ?? NaN, serverLat.baseline?.p50 ?? NaN), client: pct(clientLat.on?.p50 ?? NaN, clientLat.baseline?.p50 ?? NaN) },
     },
     topic: topicCheck,
+    ...(classes === null ? {} : { classes }),
     metrics: { scraped: metricDelivered !== null, deliveredTotal: metricDelivered === null ? null : Number(metricDelivered[1]) },
     conservation: { holds: checks.every((c) => c.ok), checks },
     samples,

@@ -1,8 +1,11 @@
 // The demo's timeline plot: four stacked panels sharing a time axis (buffer fill,
 // records/s accepted and delivered, drops/s by reason, p99 latency), with the telemetry-off
-// baseline and the broker outage shaded. Plain SVG, no dependencies.
+// baseline and the broker outage shaded. With --shedding, a fifth panel right under the
+// fill panel: records shed per second by class, and the fill panel marks where each
+// class starts to give way. Plain SVG, no dependencies.
 
-import { DROP_REASONS, type DropReason } from "../mod.ts";
+import { DEFAULT_SHED_LEVELS, DROP_REASONS, type DropReason } from "../mod.ts";
+import { className, LEVELS, shedSeries } from "./classes.ts";
 import { bytes } from "./common.ts";
 import type { DemoReport, Sample } from "./report.ts";
 
@@ -27,6 +30,7 @@ const COLORS: Record<string, string> = {
   expired: "#a6611a",
   rejected: "#e7298a",
   shutdown: "#1f78b4",
+  shed: "#e08214",
 };
 
 const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
@@ -62,7 +66,9 @@ export function renderTimeline(r: DemoReport): { svg: string; series: string[] }
   const X = (t: number) => LEFT + ((t - x0) / (x1 - x0)) * PLOT_W;
   const drawn: string[] = [];
   const out: string[] = [];
-  const height = TOP + 4 * (PANEL_H + GAP) + 20;
+  const shedding = r.classes !== undefined;
+  const panels = shedding ? 5 : 4;
+  const height = TOP + panels * (PANEL_H + GAP) + 20;
 
   out.push(
     `<?xml version="1.0" encoding="UTF-8"?>`,
@@ -114,7 +120,7 @@ export function renderTimeline(r: DemoReport): { svg: string; series: string[] }
   const serverP99: Series = { id: "server_p99", label: "server p99", color: COLORS.server!, points: samples.filter((s) => s.serverLat.n > 0).map((s) => [s.t, s.serverLat.p99]) };
   const clientP99: Series = { id: "client_p99", label: "client p99", color: COLORS.client!, points: samples.filter((s) => s.client.lat.n > 0).map((s) => [s.t, s.client.lat.p99]) };
 
-  const panel = (index: number, title: string, unit: string, series: Series[], scale: { max?: number; log?: boolean } = {}, note?: string) => {
+  const panel = (index: number, title: string, unit: string, series: Series[], scale: { max?: number; log?: boolean } = {}, note?: string, marks: Array<{ v: number; label: string; color: string }> = []) => {
     const top = TOP + index * (PANEL_H + GAP) + 18;
     const bottom = top + PANEL_H;
     let max = scale.max ?? 0;
@@ -187,6 +193,11 @@ export function renderTimeline(r: DemoReport): { svg: string; series: string[] }
       out.push(`<line x1="${LEFT + PLOT_W + 14}" y1="${ly - 4}" x2="${LEFT + PLOT_W + 38}" y2="${ly - 4}" stroke="${s.color}" stroke-width="2"${s.dash === undefined ? "" : ` stroke-dasharray="${s.dash}"`}/>`);
       out.push(`<text x="${LEFT + PLOT_W + 44}" y="${ly}">${esc(s.label)}</text>`);
     });
+    // Horizontal marks (the fill at which each class starts to give way).
+    for (const m of marks) {
+      out.push(`<line class="mark" x1="${LEFT}" y1="${f(Y(m.v))}" x2="${LEFT + PLOT_W}" y2="${f(Y(m.v))}" stroke="${m.color}" stroke-dasharray="6 4" stroke-width="1.2"/>`);
+      out.push(`<text x="${LEFT + 6}" y="${f(Y(m.v) + 13)}" fill="${m.color}" font-size="11">${esc(m.label)}</text>`);
+    }
     if (note !== undefined) out.push(`<text x="${LEFT + PLOT_W / 2}" y="${f(top + PANEL_H / 2)}" text-anchor="middle" fill="#1a9850" font-size="14">${esc(note)}</text>`);
     // Frame and x ticks.
     out.push(`<rect x="${LEFT}" y="${top}" width="${PLOT_W}" height="${PANEL_H}" fill="none" stroke="#888888"/>`);
@@ -198,10 +209,20 @@ export function renderTimeline(r: DemoReport): { svg: string; series: string[] }
     out.push(`</g>`);
   };
 
-  panel(0, `Buffer fill: bytes held (pending + in flight) as % of ${bytes(c.capacityBytes)}`, "%", [fill], { max: 100 });
-  panel(1, "Records per second: accepted into the buffer, delivered to Kafka", "records/s", [accepted, delivered]);
-  panel(2, "Drops per second, by reason", "records/s", dropSeries, {}, r.drops.total === 0 ? "no drops" : undefined);
-  panel(3, "Request latency, p99 per 0.5 s interval, log scale (server: in the server process; client: seen by the load generator)", "ms", [serverP99, clientP99], { log: true });
+  // Where each class of the demo starts to give way (the default levels).
+  const marks = !shedding ? [] : Object.values(LEVELS)
+    .filter((cls) => DEFAULT_SHED_LEVELS[cls]!.start < 1)
+    .map((cls) => ({ v: DEFAULT_SHED_LEVELS[cls]!.start * 100, label: `${className(cls)} (class ${cls}) shed from ${DEFAULT_SHED_LEVELS[cls]!.start * 100}% up`, color: cls === 3 ? "#b8860b" : "#2c7bb6" }));
+  panel(0, `Buffer fill: bytes held (pending + in flight) as % of ${bytes(c.capacityBytes)}`, "%", [fill], { max: 100 }, undefined, marks);
+  let next = 1;
+  if (shedding) {
+    const shed = shedSeries(rate);
+    const none = shed.every((s) => s.points.every(([, v]) => v === 0));
+    panel(next++, "Records shed per second, by class (the fill above decides which class gives way)", "records/s", shed, {}, none ? "nothing shed" : undefined);
+  }
+  panel(next++, "Records per second: accepted into the buffer, delivered to Kafka", "records/s", [accepted, delivered]);
+  panel(next++, "Drops per second, by reason", "records/s", dropSeries, {}, r.drops.total === 0 ? "no drops" : undefined);
+  panel(next++, "Request latency, p99 per 0.5 s interval, log scale (server: in the server process; client: seen by the load generator)", "ms", [serverP99, clientP99], { log: true });
   out.push(`<text x="${LEFT + PLOT_W / 2}" y="${height - 8}" text-anchor="middle" fill="#555">seconds since telemetry was switched on</text>`);
   out.push(`</svg>`);
   return { svg: out.join("\n") + "\n", series: drawn };

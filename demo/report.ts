@@ -3,6 +3,7 @@
 
 import process from "node:process";
 import { DROP_REASONS, type DropReason, type SinkStats } from "../mod.ts";
+import { type ClassReport, classRows, shedText } from "./classes.ts";
 import { bytes, int, type LatencySummary, ms } from "./common.ts";
 
 /** One sample: what the server and the load generator saw over `dt` seconds up to `t`. */
@@ -47,6 +48,8 @@ export interface DemoReport {
     connections: number;
     backendMs: number;
     lingerMs: number | null;
+    /** Present (true) in --shedding mode. */
+    shedding?: boolean;
   };
   /** The machine the demo ran on: CPUs, and the 1-minute load average before and after. */
   machine: { cpus: number; loadAverageAtStart: number; loadAverageAtEnd: number; node: string };
@@ -101,7 +104,19 @@ export interface DemoReport {
     p99ChangePercent: { server: number; client: number };
     p50ChangePercent: { server: number; client: number };
   };
-  topic: { checked: true; records: number; distinct: number; duplicates: number; unparsable: number } | { checked: false; why: string };
+  topic:
+    | {
+      checked: true;
+      records: number;
+      distinct: number;
+      duplicates: number;
+      unparsable: number;
+      /** With --shedding: the records by class of their level. */
+      byLevel?: { byClass: number[]; unknown: number };
+    }
+    | { checked: false; why: string };
+  /** With --shedding: records by class (offered, delivered, shed, other drops). */
+  classes?: ClassReport;
   metrics: { scraped: boolean; deliveredTotal: number | null };
   conservation: { holds: boolean; checks: Check[] };
   samples: Sample[];
@@ -122,7 +137,9 @@ const PHASE_LABEL: Record<string, string> = {
 };
 
 function drops(stats: SinkStats): string {
-  const parts = DROP_REASONS.filter((r) => stats.dropped[r].records > 0).map((r) => `${r} ${int(stats.dropped[r].records)}`);
+  const parts = DROP_REASONS.filter((r) => stats.dropped[r].records > 0).map((r) =>
+    `${r} ${int(stats.dropped[r].records)}${r === "shed" ? ` (${shedText(stats)})` : ""}`
+  );
   return parts.length === 0 ? "none" : parts.join(", ");
 }
 
@@ -195,6 +212,7 @@ export function renderTable(r: DemoReport): string {
   row("drain after the run", `${r.flush.ms} ms`, r.flush.flushed ? "flush() settled everything" : "flush() timed out");
   row("conservation", r.conservation.holds ? "holds" : "BROKEN", `${r.conservation.checks.filter((x) => x.ok).length} of ${r.conservation.checks.length} checks pass`);
   for (const ch of r.conservation.checks) out.push(`    ${ch.ok ? "ok  " : "FAIL"} ${ch.name}: ${ch.detail}`);
+  if (r.classes !== undefined) out.push("", ...classRows(r.classes));
 
   out.push("", "Latency                           requests   server p50   server p99   client p50   client p99");
   const lat = (label: string, key: string) => {

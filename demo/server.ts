@@ -9,7 +9,9 @@
 //   GET  /metrics          Prometheus text from sink.metrics()
 //
 // Configuration: the DEMO_SERVER environment variable, JSON:
-//   { transport: "confluent" | "kafka" | "memory", brokers, topic, capacityBytes, backendMs }
+//   { transport: "confluent" | "kafka" | "memory", brokers, topic, capacityBytes, backendMs, shedding }
+// With shedding: every record has a \`level\`, the sink sheds by it (demo/classes.ts), and
+// each request also emits two debug samples and, one in 50, an error record.
 //
 // Commands (stdin):  {cmd:"phase",name,telemetry}  {cmd:"sample",seq}  {cmd:"outage",on}
 //                    {cmd:"finish",flushTimeoutMs}
@@ -18,6 +20,7 @@
 import process from "node:process";
 import { createSink, ndjson, type Sink, type Transport } from "../mod.ts";
 import { memoryTransport } from "../src/transports/memory.ts";
+import { CLASSES, debugRecords, errorRecord, SHEDDING_OPTIONS, tallyLevels } from "./classes.ts";
 import { PhaseLatencies, readCommands, reply } from "./common.ts";
 
 interface ServerConfig {
@@ -30,6 +33,8 @@ interface ServerConfig {
   /** The sink's batch.lingerMs (default: the sink's default). */
   lingerMs?: number;
   port?: number;
+  /** Graded shedding on the records' \`level\` field, with debug and error records too. */
+  shedding?: boolean;
 }
 
 const config = JSON.parse(process.env.DEMO_SERVER ?? "{}") as ServerConfig;
@@ -89,14 +94,16 @@ interface QueryTelemetry {
   rows: number;
   latencyMs: number;
   status: "ok";
+  /** With shedding only. */
+  level?: "info";
 }
 
 // ------------------------------------------------------------------ the sink
 
-async function makeTransport(): Promise<{ transport: Transport; setOutage: (on: boolean) => void }> {
+async function makeTransport(): Promise<{ transport: Transport; setOutage: (on: boolean) => void; received?: () => string[] }> {
   if (config.transport === "memory") {
     const t = memoryTransport({ latencyMs: 2 });
-    return { transport: t, setOutage: (on) => (on ? t.hang() : t.release()) };
+    return { transport: t, setOutage: (on) => (on ? t.hang() : t.release()), received: () => t.texts() };
   }
   const noOutage = () => {};
   // Imported by a computed path: each transport exists only where its runtime is supported.
@@ -106,12 +113,14 @@ async function makeTransport(): Promise<{ transport: Transport; setOutage: (on: 
   return { transport: mod[name]!({ brokers: config.brokers, topic: config.topic }), setOutage: noOutage };
 }
 
-const { transport, setOutage } = await makeTransport();
+const { transport, setOutage, received } = await makeTransport();
+const shedding = config.shedding === true;
 const sink: Sink<unknown> = createSink<unknown>({
   transport,
   capacityBytes: config.capacityBytes,
   ...(config.lingerMs === undefined ? {} : { batch: { lingerMs: config.lingerMs } }),
   key: (r) => (typeof r === "object" && r !== null && typeof (r as { table?: unknown }).table === "string" ? (r as { table: string }).table : null),
+  ...(shedding ? SHEDDING_OPTIONS : {}),
 });
 
 // ------------------------------------------------------------------ handlers
@@ -123,6 +132,8 @@ let intervalRequests = 0;
 let queries = 0;
 let emitted = 0;
 let kept = 0;
+/** Records emitted by class (with shedding; request records and NDJSON lines). */
+const emittedByClass = new Array<number>(CLASSES).fill(0);
 let ingestLines = 0;
 let ingestInvalid = 0;
 let ingestRecords = 0;
@@ -152,7 +163,8 @@ const backend = (): Promise<void> => new Promise((resolve) => setTimeout(resolve
 
 /**
  * The query route: the scan, the storage round trip, then one telemetry record (emitted
- * before the response is written, so that its cost is inside the measured latency).
+ * before the response is written, so that its cost is inside the measured latency);
+ * with shedding also its debug samples and, for one request in 50, an error record.
  * emit() never waits for Kafka.
  */
 async function query(params: URLSearchParams): Promise<string> {
@@ -160,6 +172,7 @@ async function query(params: URLSearchParams): Promise<string> {
   const q = Number(params.get("q") ?? 0);
   const t = TEMPLATES[((q % TEMPLATES.length) + TEMPLATES.length) % TEMPLATES.length]!;
   const { rows, sum } = scan(t, Number(params.get("id") ?? 0));
+  const scanned = performance.now();
   if (config.backendMs > 0) await backend();
   requestId++;
   if (telemetry) {
@@ -175,13 +188,28 @@ async function query(params: URLSearchParams): Promise<string> {
       latencyMs: Math.round((performance.now() - started) * 1000) / 1000,
       status: "ok",
     };
-    const e0 = performance.now();
-    const ok = sink.emit(record);
-    emitTimes.record(performance.now() - e0);
-    emitted++;
-    if (ok) kept++;
+    if (!shedding) {
+      emit(record);
+    } else {
+      record.level = "info";
+      const facts = { ...record, scanMs: Math.round((scanned - started) * 1000) / 1000, backendMs: config.backendMs };
+      const error = errorRecord(facts);
+      if (error !== null) emit(error, 0);
+      emit(record, 1);
+      for (const d of debugRecords(facts)) emit(d, 3);
+    }
   }
   return JSON.stringify({ keyspace: t.keyspace, table: t.table, rows, sum });
+}
+
+/** Emits one record, timing the call; `cls`: its class, counted with shedding. */
+function emit(record: object, cls?: number): void {
+  const e0 = performance.now();
+  const ok = sink.emit(record);
+  emitTimes.record(performance.now() - e0);
+  emitted++;
+  if (ok) kept++;
+  if (cls !== undefined) emittedByClass[cls]!++;
 }
 
 /** Pipes an NDJSON body into the sink. The sink never applies backpressure, so the upload is read as fast as it arrives. */
@@ -202,6 +230,7 @@ async function ingest(body: ReadableStream<Uint8Array>): Promise<string> {
   ingestLines += lines;
   ingestInvalid += invalid;
   ingestRecords += lines - invalid;
+  if (shedding) emittedByClass[1]! += lines - invalid; // the valid lines are "info" records
   return JSON.stringify({ lines, records: lines - invalid, invalid, ms: Math.round((performance.now() - started) * 10) / 10 });
 }
 
@@ -331,6 +360,7 @@ async function finish(flushTimeoutMs: number): Promise<void> {
     queriesByPhase,
     emitted,
     kept,
+    ...(shedding ? { emittedByClass, received: received === undefined ? null : tallyLevels(received().map((text) => JSON.parse(text) as unknown)) } : {}),
     ingest: { lines: ingestLines, records: ingestRecords, invalid: ingestInvalid },
     latency: latencies.phases({ on: ["before", "outage", "after"], baseline: ["baseline-before", "baseline-after"] }),
     emit: emitTimes.phases({ on: ["before", "outage", "upload", "after"] }),

@@ -3,6 +3,9 @@
 # while the broker is paused for 15 s in the middle of a 60 s run.
 #
 #   bash scripts/demo.sh [options]          options: bash scripts/demo.sh --help
+#   bash scripts/demo.sh --shedding         graded shedding: errors, request telemetry and
+#                                           debug samples (a "level" field), a 2 MiB buffer;
+#                                           debug gives way first, no error is lost
 #
 # 1. scripts/setup.sh installs what is missing (idempotent; skipped with SHEDSINK_SKIP_SETUP=1).
 # 2. A Kafka broker of its own is started (scripts/kafka.sh with KAFKA_DIR=.kafka/demo,
@@ -27,7 +30,7 @@ for arg in "$@"; do
   case "$arg" in
     -h | --help)
       if [[ -x node_modules/.bin/tsx ]]; then exec node --import tsx demo/main.ts --help; fi
-      sed -n '2,20p' "${BASH_SOURCE[0]}"
+      sed -n '2,23p' "${BASH_SOURCE[0]}"
       exit 0
       ;;
     --transport=memory) need_broker=0 ;;
