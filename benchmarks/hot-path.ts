@@ -36,7 +36,7 @@
 import { bench, do_not_optimize, run } from "mitata";
 import { Buffer } from "node:buffer";
 import process from "node:process";
-import { createSink, type Sink, type SinkOptions } from "../mod.ts";
+import { conservationErrors, createSink, type Sink, type SinkOptions, type Transport } from "../mod.ts";
 import { hostInfo, median, nullTransport, printTargets, round, runtimeInfo, target, writeResult } from "./lib/common.ts";
 
 const args = process.argv.slice(2);
@@ -273,6 +273,41 @@ measured<Uint8Array, Uint8Array>("emit(Uint8Array 256 B), shedding", BYTES, (sin
 measured<QueryRecord, QueryRecord>("emit(object ~250 B JSON), shedding", RECORD, (sink) => (x) => {
   sink.emit(x);
 }, SHED_NOTE, { shedding: { classOf: (x) => x.rows & 3 } });
+// State "buffer full" under drop-oldest: a transport that never answers, so that after
+// the warm-up every emit() finds the buffer full and makes room. Without shedding each
+// record evicts the oldest; with it, of every 8 records 1 is class 0, 5 class 1 and 2
+// class 3, so the less important ones are refused on arrival and the errors evict
+// class 1 records from the middle of the buffer (closing up the gap). Two capacities:
+// the cost of making room must not grow with the buffer (amortised O(1)).
+const hung: Transport = { name: "hung", send: () => new Promise(() => {}), state: () => "up", close: () => Promise.resolve() };
+const fullSinks: Array<Sink<QueryRecord>> = [];
+function full(name: string, capacityBytes: number, shedding: boolean) {
+  let k = 0;
+  const sink = createSink<QueryRecord>({
+    transport: hung,
+    capacityBytes,
+    whenFull: "drop-oldest",
+    batch: { maxInFlight: 1, maxRecords: 100 },
+    ...(shedding ? { shedding: { classOf: () => ((k = (k + 1) & 7) === 0 ? 0 : k < 6 ? 1 : 3) } } : {}),
+  });
+  fullSinks.push(sink);
+  const c: Case = add(name, false, RECORD, () => {}, (x: QueryRecord) => {
+    sink.emit(x);
+  }, { note: `buffer full (a transport that never answers), drop-oldest, capacity ${capacityBytes} B${shedding ? ", shedding: 1 in 8 records class 0, 5 class 1, 2 class 3" : ""}` });
+  cases[cases.indexOf(c)] = {
+    ...c,
+    verify: () => {
+      const s = sink.stats();
+      const held = s.pending.bytes + s.inFlight.bytes;
+      const dropped = Object.values(s.dropped).reduce((a, d) => a + d.records, 0);
+      if (held < capacityBytes * 0.9 || dropped === 0 || conservationErrors(s).length > 0) throw new Error(`${name}: the buffer was not full: held ${held} of ${capacityBytes}, ${dropped} dropped`);
+      return `${c.feeder.state.calls} calls, buffer held ${held} of ${capacityBytes} B, dropped ${JSON.stringify(Object.fromEntries(Object.entries(s.dropped).filter(([, d]) => d.records > 0).map(([r, d]) => [r, d.records])))}`;
+    },
+  };
+}
+full("emit(object), drop-oldest, full", 1024 * 1024, false);
+full("emit(object), drop-oldest + shedding, full", 1024 * 1024, true);
+full("emit(object), drop-oldest + shedding, full, 8 MiB", 8 * 1024 * 1024, true);
 let writer: WritableStreamDefaultWriter<QueryRecord> | null = null;
 measured<QueryRecord, QueryRecord>(
   "await writer.write(object)",
@@ -343,6 +378,12 @@ const ratios: Record<string, number> = {
 if (producer !== null) ratios.produceVsEmitBytes = round(produce / emitBytes, 3);
 // Informational, no target: how much of JSON.stringify's time UTF-8 encoding adds on this
 // engine, and what the sink costs on top of both.
+// Informational, no target: making room by class under drop-oldest, against plain
+// drop-oldest, and at 8 MiB against 1 MiB (about 1: the cost does not grow with the buffer).
+const eviction = {
+  sheddingFullVsDropOldestFull: round(exact("emit(object), drop-oldest + shedding, full") / exact("emit(object), drop-oldest, full"), 3),
+  sheddingFull8MiBVs1MiB: round(exact("emit(object), drop-oldest + shedding, full, 8 MiB") / exact("emit(object), drop-oldest + shedding, full"), 3),
+};
 const floors = {
   jsonBytesFloorVsStringify: round(ns("JSON bytes floor") / ns("serialization floor"), 3),
   emitObjectVsJsonBytesFloor: round(ns("emit(object") / ns("JSON bytes floor"), 3),
@@ -370,11 +411,14 @@ const file = writeResult("hot-path", {
   cases: summary,
   ratios,
   floors,
+  eviction,
   targets,
 });
+for (const sink of fullSinks) await sink.abort();
 
 console.log(`\nratios (median of ${rounds} round(s), ${round(seconds, 3)} s):`);
 printTargets(targets);
+console.log(`  (informational) drop-oldest + shedding / drop-oldest, buffer full = ${eviction.sheddingFullVsDropOldestFull}; 8 MiB / 1 MiB = ${eviction.sheddingFull8MiBVs1MiB}`);
 console.log(`  (informational) JSON bytes floor / JSON.stringify = ${floors.jsonBytesFloorVsStringify}; emit(object) / JSON bytes floor = ${floors.emitObjectVsJsonBytesFloor}`);
 for (const c of cases) if (summary[c.name]!.verified) console.log(`  verified ${c.name}: ${summary[c.name]!.verified}`);
 console.log(`wrote ${file}`);

@@ -88,6 +88,8 @@ export class RecordWriter<T> {
   #cls = 0;
   /** Shedding, and no key and no headers: bytes have a fast path of their own (#writeClassedBytes). */
   readonly #plainClassed: boolean;
+  /** Bytes held below which no class is shed (the lowest start level). */
+  readonly #lowestStart: number;
 
   /**
    * `directJson`: write records encoded as JSON straight into the ring as UTF-8 (see
@@ -126,6 +128,7 @@ export class RecordWriter<T> {
     // With shedding every record takes the general path, which decides and counts by class.
     this.#plain = this.#keyFn === null && this.#headersFn === null && shedding === null;
     this.#plainClassed = this.#keyFn === null && this.#headersFn === null && shedding !== null;
+    this.#lowestStart = this.#policy === null ? 0 : this.#policy.lowestStartBytes;
     this.#json = directJson && this.#encodeKind === ENCODE_JSON ? new JsonWriter() : null;
     this.#utf8 = utf8;
   }
@@ -138,7 +141,9 @@ export class RecordWriter<T> {
     // not in a method of its own: engines stop inlining a few calls deep (JavaScriptCore
     // at a depth of 5 by default), and the level saved keeps the ring's calls inlined
     // (Bun: 16.5 ns per 256-byte record, against 23.6 with the method).
-    if (!this.#plain || !(record instanceof Uint8Array)) return this.#writeAny(record);
+    if (!this.#plain || !(record instanceof Uint8Array)) {
+      return this.#plainClassed && record instanceof Uint8Array ? this.#writeClassedBytes(record) : this.#writeAny(record);
+    }
     const size = FRAME_HEADER_BYTES + record.length;
     const at = this.#ring.tryReserve(size);
     if (at < 0) return this.#writePlainBytesSlow(record, size);
@@ -171,16 +176,13 @@ export class RecordWriter<T> {
     return true;
   }
 
-  /**
-   * Bytes, no key, no headers, with shedding: while the buffer stays below every class's
-   * start level nothing can be shed, and the frame takes the fast path of `write` (its
-   * class in the header). Otherwise, or at an attention mark, the general path decides.
-   */
+  /** `write`'s fast path with shedding: below every class's start level nothing is shed. */
   #writeClassedBytes(record: Uint8Array): boolean {
+    if ((this.#cls = this.#policy!.classify(record as T)) < 0) return this.#refuse(INVALID, 0);
     const size = FRAME_HEADER_BYTES + record.length;
     const ring = this.#ring;
     const at = ring.tryReserve(size);
-    if (at >= 0 && ring.frameBytes + ring.outside + size <= this.#policy!.lowestStartBytes) {
+    if (at >= 0 && ring.frameBytes + ring.outside + size <= this.#lowestStart) {
       this.#bytes.set(record, at + FRAME_HEADER_BYTES);
       writePlainFrameHeader(this.#view, at, size, this.#clock.last, this.#cls);
       ring.append(at, size);
@@ -214,7 +216,8 @@ export class RecordWriter<T> {
     }
     if (this.#policy !== null) {
       if ((this.#cls = this.#policy.classify(record)) < 0) return this.#refuse(INVALID, 0);
-      if (this.#plainClassed && record instanceof Uint8Array) return this.#writeClassedBytes(record);
+      // No key, no headers: JSON goes straight in, as for a sink without shedding.
+      if (this.#plainClassed && this.#json !== null && typeof record !== "string") return this.#writeJson(record, FRAME_HEADER_BYTES, null, null);
     }
     let value: Uint8Array | string | null = null;
     if (typeof record === "string" || record instanceof Uint8Array) {
@@ -414,8 +417,7 @@ export class RecordWriter<T> {
 
   /** Whether the record being written (class #cls, `size` bytes) gives way at this fill; counts it if so. */
   #sheds(size: number): boolean {
-    const ring = this.#ring;
-    if (!this.#policy!.shed(this.#cls, ring.frameBytes + ring.outside)) return false;
+    if (!this.#policy!.shed(this.#cls, this.#ring.frameBytes + this.#ring.outside)) return false;
     this.#acct.refuseShed(this.#cls, size);
     return true;
   }

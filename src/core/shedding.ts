@@ -116,7 +116,8 @@ export class ShedPolicy<T> {
     } catch {
       return -1;
     }
-    return typeof c === "number" && Number.isInteger(c) && c >= 0 && c < this.classes ? c : -1;
+    // An integer in range: NaN fails the comparisons, a fraction the `| 0`.
+    return typeof c === "number" && c >= 0 && c < this.classes && (c | 0) === c ? c : -1;
   }
 
   /** The share of class `cls` refused when `used` bytes are held: 0 to 1. */
