@@ -176,6 +176,10 @@ interface Report {
   topic: { checked: boolean; records?: number; duplicates?: number };
   metrics: { scraped: boolean };
   conservation: { holds: boolean; checks: Array<{ name: string; ok: boolean; detail: string }> };
+  classes?: {
+    deliveredFrom: string | null;
+    byClass: Array<{ class: number; name: string | null; offered: number; delivered: number | null; shed: number; otherDrops: number | null }>;
+  };
   samples: unknown[];
   series: string[];
   svg: string;
@@ -187,7 +191,7 @@ function readReport(outDir: string): { report: Report; svg: string } {
   return { report, svg };
 }
 
-function checkSvg(svg: string, expectedSeries: string[]): void {
+function checkSvg(svg: string, expectedSeries: string[], panels = 4): void {
   const elements = parseXml(svg);
   assert.equal(elements[0]!.name, "svg");
   assert.equal(elements[0]!.attributes.xmlns, "http://www.w3.org/2000/svg");
@@ -198,7 +202,7 @@ function checkSvg(svg: string, expectedSeries: string[]): void {
     assert.equal(path.name, "path");
     assert.match(path.attributes.d ?? "", /^M[-0-9.]+,[-0-9.]+( L[-0-9.]+,[-0-9.]+)+$/, `series ${id} has a polyline`);
   }
-  assert.equal(elements.filter((e) => e.attributes.class === "outage").length, 4, "the outage is shaded on each of the 4 panels");
+  assert.equal(elements.filter((e) => e.attributes.class === "outage").length, panels, `the outage is shaded on each of the ${panels} panels`);
 }
 
 function output(r: RunResult): string {
@@ -256,4 +260,36 @@ test("demo, short mode: an outage longer than the buffer absorbs drops as buffer
   assert.ok(report.series.includes("drops_buffer_full"));
   checkSvg(svg, ["buffer_fill", "delivered_rate", "drops_total", "drops_buffer_full", "server_p99", "client_p99"]);
   assert.match(r.stdout, /dropped +[0-9,]+ +buffer_full [0-9,]+/);
+});
+
+test("demo, short mode, --shedding: debug gives way first, no error record is lost, shed records are not in the topic", { timeout: 300_000 }, async () => {
+  const outDir = "demo-out/e2e-shedding";
+  const r = await runDemo(["--shedding", "--duration", "10", "--outage", "6", "--baseline", "0", "--warmup", "1", "--capacity", "1MiB"], outDir);
+  assert.equal(r.code, 0, output(r));
+  assert.match(r.stdout, /^By class \(shedding on the "level" field/m, "the by-class table is printed");
+  const { report, svg } = readReport(outDir);
+  for (const c of report.conservation.checks) assert.ok(c.ok, `${c.name}: ${c.detail}`);
+  assert.ok(report.conservation.checks.some((c) => c.name === "no error (class 0) record lost"));
+  assert.ok(report.conservation.checks.some((c) => c.name === "debug gave way first"));
+  const classes = report.classes;
+  assert.ok(classes !== undefined, "report.json has the by-class figures");
+  assert.equal(classes.deliveredFrom, "topic");
+  const [errors, info, , debug] = classes.byClass;
+  assert.equal(errors!.name, "error");
+  assert.ok(errors!.offered > 0, "error records were emitted");
+  assert.equal(errors!.delivered, errors!.offered, "every error record is in the topic");
+  assert.equal(errors!.shed, 0);
+  assert.ok(debug!.shed > 0, "debug records were shed");
+  assert.ok(debug!.shed / debug!.offered > info!.shed / info!.offered, "debug gave way first: a larger share of it was shed");
+  const firstShed = (c: number) => (report.samples as Array<{ t: number; stats: { shed: Array<{ records: number }> } }>).find((s) => (s.stats.shed[c]?.records ?? 0) > 0)?.t ?? Infinity;
+  assert.ok(firstShed(3) <= firstShed(1), `debug was shed from t=${firstShed(3)} s, info from t=${firstShed(1)} s`);
+  assert.ok(report.drops.byReason.shed! > 0);
+  assert.equal(report.topic.records, report.records.delivered);
+  assert.equal(report.topic.duplicates, 0);
+  const sum = classes.byClass.reduce((a, x) => a + x.delivered!, 0);
+  assert.equal(sum, report.topic.records, "every record in the topic has a class");
+  for (const x of classes.byClass) assert.ok(x.delivered! + x.shed <= x.offered, `class ${x.class}: shed records are not in the topic`);
+  const expected = ["buffer_fill", "shed_class_0", "shed_class_1", "shed_class_3", "delivered_rate", "drops_total", "drops_shed", "server_p99", "client_p99"];
+  for (const id of expected) assert.ok(report.series.includes(id), `series ${id}`);
+  checkSvg(svg, expected, 5);
 });
