@@ -18,6 +18,7 @@ const hot = { node: load("hot-path.json"), deno: load("hot-path.deno.json"), bun
 const outage = load("outage.json");
 const throughput = load("throughput.json");
 const memory = load("memory.json");
+const appThread = { node: load("app-thread.json"), deno: load("app-thread.deno.json"), bun: load("app-thread.bun.json") };
 
 const NPM: Record<string, string> = {
   "hot-path": "npm run bench:hot-path",
@@ -26,6 +27,9 @@ const NPM: Record<string, string> = {
   outage: "npm run bench:outage",
   throughput: "npm run bench:throughput",
   memory: "npm run bench:memory",
+  "app-thread": "npm run bench:app-thread",
+  "app-thread.deno": "deno run -A benchmarks/app-thread.ts",
+  "app-thread.bun": "bun run benchmarks/app-thread.ts",
 };
 
 const runtimeName = (r: Json) => `${r.runtime === "node" ? "Node" : r.runtime === "deno" ? "Deno" : "Bun"} ${r.version}`;
@@ -41,6 +45,8 @@ const TARGET_TEXT: Record<string, string> = {
   emitBytesVsCopyFloor: "emit(bytes) / copy floor",
   produceVsEmitBytes: "librdkafka produce() / emit(bytes)",
   emitObjectVsStringify: "emit(object) / JSON.stringify",
+  sheddingCostBytesNs: "emit(bytes) with shedding − without, ns",
+  sheddingCostObjectNs: "emit(object) with shedding − without, ns",
   outageP99VsConnectedP99: "emit p99 during outage / connected",
   throughputVsBareLibrdkafka: "throughput / bare librdkafka loop",
   peakHeldVsCapacity: "peak held bytes / capacityBytes",
@@ -63,8 +69,8 @@ const addTargets = (file: string, r: Json | null) => {
   for (const t of r.targets ?? []) {
     targetRows.push([
       `${TARGET_TEXT[t.key] ?? t.key} (\`${t.key}\`)`,
-      `${fmt(t.value)}x`,
-      `${t.op === "<=" ? "≤" : "≥"} ${t.bound}x`,
+      `${fmt(t.value)}${String(t.key).endsWith("Ns") ? " ns" : "x"}`,
+      `${t.op === "<=" ? "≤" : "≥"} ${t.bound}${String(t.key).endsWith("Ns") ? " ns" : "x"}`,
       t.met ? "met" : "**missed**",
       runtimeName(r),
       `\`${NPM[file]}\``,
@@ -175,6 +181,34 @@ if (memory !== null) {
     "was created, includes them.",
     "",
     table(["Case", "offered", "peak held / capacity", "RSS growth", "after GC", "V8 heap growth (peak)", "RSS since before the sink"], rows),
+    "",
+  );
+}
+
+// ---------------------------------------------------------------- application thread
+const appRuntimes = (["node", "deno", "bun"] as const).filter((k) => appThread[k] !== null);
+if (appRuntimes.length > 0) {
+  const rows: string[][] = [];
+  for (const k of appRuntimes) {
+    const r = appThread[k]!;
+    for (const [rate, c] of Object.entries(r.rates as Json)) {
+      rows.push([
+        runtimeName(r),
+        Number(rate).toLocaleString("en-US"),
+        `${fmt(c.shedsink.appThreadMicrosPerRecord)} µs (${fmt(c.shedsink.coreShare * 100)}% of a core)`,
+        `${fmt(c.bareClient.appThreadMicrosPerRecord)} µs (${fmt(c.bareClient.coreShare * 100)}%)`,
+        fmt(c.shedsink.notes.bufferFullWhileMeasured),
+        `\`${NPM[k === "node" ? "app-thread" : `app-thread.${k}`]}\``,
+      ]);
+    }
+  }
+  out.push(
+    "### Application thread: CPU per record at a steady rate, broker healthy",
+    "",
+    "The main thread's CPU (from /proc) while a timer offers records at the rate, less that of the same loop without",
+    "Kafka, per record: emit(), the flusher and the client's JavaScript; the bare client is the same client fed directly.",
+    "",
+    table(["Runtime", "records/s", "shedsink", "bare client", "buffer_full drops", "Reproduce"], rows),
     "",
   );
 }

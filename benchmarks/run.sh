@@ -43,6 +43,9 @@ step 180 hot-path.bun bun run benchmarks/hot-path.ts
 step 180 outage node --import tsx benchmarks/outage.ts
 step 240 throughput node --import tsx benchmarks/throughput.ts
 step 300 memory node --import tsx benchmarks/memory.ts
+step 240 app-thread node --import tsx benchmarks/app-thread.ts
+step 240 app-thread.deno deno run -A benchmarks/app-thread.ts
+step 240 app-thread.bun bun run benchmarks/app-thread.ts
 echo
 node --import tsx benchmarks/report.ts 2>/dev/null >/dev/null
 echo "== all benchmarks: $((SECONDS - t_all)) s; report: benchmarks/results/README.md (npm run bench:report)"
