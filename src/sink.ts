@@ -172,7 +172,13 @@ class ShedSink<T> implements Sink<T> {
     let lastError: string | null = null;
     const flusher = this.#core.flusher;
     const error = flusher.lastError;
-    if (error !== null) lastError = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    const transportState = this.#transportState();
+    const failure = this.#transportFailure();
+    if (failure !== undefined && failure !== null) lastError = `TransportError: ${this.#transport.name}: ${failure.message}`;
+    // A transport that tells its failures: a retriable error of its from before it was up again is stale.
+    else if (error !== null && !(failure === null && transportState === "up" && (error as { retriable?: unknown }).retriable === true)) {
+      lastError = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    }
     // Field by field, not `{ ...snapshot, … }`: on V8 11 (Node 20) the spread's copies
     // outlived the young generation, so a stats() every millisecond grew the old
     // generation by megabytes a second.
@@ -189,7 +195,7 @@ class ShedSink<T> implements Sink<T> {
       shed: c.shed,
       state: STATE_NAMES[this.#state]!,
       capacityBytes: this.#capacityBytes,
-      transport: { name: this.#transport.name, state: this.#transportState() },
+      transport: { name: this.#transport.name, state: transportState },
       sends: flusher.sends,
       retries: flusher.retries,
       lastError,
@@ -248,6 +254,17 @@ class ShedSink<T> implements Sink<T> {
     clock.stop();
     const inDoubt = { records: flusher.inDoubt.records, bytes: flusher.inDoubt.bytes };
     return { ...ledger.snapshot(), durationMs: scheduler.now() - started, flushed, inDoubt };
+  }
+
+  /** The transport's failure; `undefined` when it does not tell its failures. */
+  #transportFailure(): { readonly message: string } | null | undefined {
+    const transport = this.#transport;
+    if (typeof transport.failure !== "function") return undefined;
+    try {
+      return transport.failure();
+    } catch {
+      return null;
+    }
   }
 
   #transportState(): TransportState {

@@ -23,6 +23,11 @@ export interface SinkStats extends Counts {
   readonly sends: number;
   /** Sends that failed retriably and were scheduled again. */
   readonly retries: number;
-  /** The last error the transport reported, as text, or null. */
+  /**
+   * The last error the transport reported, as text, or null. While a Kafka transport is
+   * `down` it is why (`TransportError: confluent: SASL_AUTHENTICATION_FAILED: check
+   * sasl.username/password (...)`); a retriable error clears once the transport is up
+   * again, a record's rejection stays until the next error.
+   */
   readonly lastError: string | null;
 }

@@ -26,6 +26,8 @@ export interface ParseOptions {
    * @default "INVALID_OPTION"
    */
   readonly code?: "INVALID_OPTION" | "INVALID_ARGUMENT";
+  /** Top-level options (unions) whose failures are reported at their deepest nested issue. */
+  readonly deep?: ReadonlyArray<string>;
   /** Put before every option's path in the error (`"close"` gives `"close.timeoutMs"`). */
   readonly prefix?: string;
 }
@@ -40,15 +42,27 @@ export function parseOptions<const S extends v.GenericSchema>(schema: S, input: 
   if (result.success) return result.output;
   const code = options.code ?? "INVALID_OPTION";
   const named = (p: string) => (options.prefix === undefined ? p : `${options.prefix}.${p}`);
-  const issue = result.issues[0];
+  let issue = result.issues[0];
+  // A union none of whose options matched, for the options in `deep`: report the deepest
+  // issue of the option that went furthest (`tls.rejectUnauthorized`, not `tls`).
+  while (issue.issues !== undefined && issue.issues.length > 0 && options.deep?.includes(v.getDotPath(issue)?.split(".")[0] ?? "") === true) {
+    // The options' issues have paths relative to the union.
+    const deeper = issue.issues.reduce((a, b) => ((b.path?.length ?? 0) > (a.path?.length ?? 0) ? b : a));
+    if ((deeper.path?.length ?? 0) === 0) break;
+    issue = { ...deeper, path: [...(issue.path ?? []), ...deeper.path!] } as typeof issue;
+  }
   const path = v.getDotPath(issue) ?? "options";
   if (issue.kind === "schema" && issue.type === "strict_object" && issue.path !== undefined) {
     if (issue.expected === "never") {
-      throw new InvalidOptionError(code, named(path), issue.input, "no such option (check its spelling)");
+      throw new InvalidOptionError(code, named(path), isSecretOption(path) ? REDACTED : issue.input, "no such option (check its spelling)");
     }
     if (issue.received === "undefined") {
       throw new InvalidOptionError(code, named(path), undefined, "a value (required)");
     }
+  }
+  if (isSecretOption(path)) {
+    // Never echo a secret, even a malformed one.
+    throw new InvalidOptionError(code, named(path), REDACTED, issue.message === "" ? "a valid value" : issue.message);
   }
   const top = path.split(".")[0]!;
   const whole = options.whole?.[top];
@@ -70,4 +84,16 @@ export function rejectOwned(config: Readonly<Record<string, unknown>>, owned: Re
       throw new InvalidOptionError("INVALID_OPTION", `${name}.${key}`, config[key], `not set here (${why})`);
     }
   }
+}
+
+/** What an error shows instead of a secret value. */
+export const REDACTED = "[redacted]";
+
+/**
+ * Whether the option at dotted `path` holds a secret (a password, a key, a token,
+ * anything under `sasl` but its mechanism): errors show it as {@linkcode REDACTED}.
+ */
+export function isSecretOption(path: string): boolean {
+  if (/(?:^|\.)mechanisms?$/.test(path)) return false;
+  return /(?:^|\.)(?:sasl|tls\.key)(?:\.|$)|password|secret|token|key\.pem|private/i.test(path);
 }

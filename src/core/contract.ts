@@ -107,6 +107,13 @@ export interface Transport {
   send(batch: Batch, signal: AbortSignal): Promise<SendReport | undefined>;
   /** The connection state as the transport knows it. */
   state(): TransportState;
+  /**
+   * Why the transport is `down`, while it is (`null` otherwise): a `code` to switch on and
+   * a `message` that says what to check, without secrets. The sink shows it as
+   * `stats().lastError`; once a transport has this method, its earlier retriable errors
+   * are not shown after it is `up` again.
+   */
+  failure?(): { readonly code: string; readonly message: string } | null;
   /** Release connections and timers. Settles within `timeoutMs`. */
   close(timeoutMs: number): Promise<void>;
 }

@@ -104,11 +104,15 @@
  */
 
 import type { Transport } from "../core/contract.ts";
+import type { KafkaFailure } from "./kafka/failures.ts";
 import { confluentWith } from "./confluent/adapter.ts";
 import { type LibrdkafkaValue, importPackage } from "./confluent/binding.ts";
 import type { KafkaOptions } from "./kafka/options.ts";
 
 export type { Compression, KafkaOptions } from "./kafka/options.ts";
+export type { KafkaFailure, KafkaFailureCode } from "./kafka/failures.ts";
+export { KAFKA_FAILURE_CODES } from "./kafka/failures.ts";
+export type { KafkaLogger, KafkaSasl, KafkaSecurityOptions, KafkaTls, OAuthBearerToken } from "./kafka/security.ts";
 export type { LibrdkafkaValue } from "./confluent/binding.ts";
 
 /**
@@ -157,6 +161,8 @@ export interface ConfluentTransportOptions extends KafkaOptions {
 export interface ConfluentTransport extends Transport {
   /** The topic records are written to. */
   readonly topic: string;
+  /** Why the transport is `down`, while it is (`null` otherwise): see {@linkcode KafkaFailure}. */
+  failure(): KafkaFailure | null;
 }
 
 /**

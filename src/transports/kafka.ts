@@ -28,16 +28,21 @@
 
 import * as v from "valibot";
 import type { Batch, SendReport, Transport, TransportContext, TransportState } from "../core/contract.ts";
-import { TransportError } from "../core/errors.ts";
+import { InvalidOptionError, TransportError } from "../core/errors.ts";
 import { runtimeName } from "../runtime.ts";
-import { parseOptions } from "../validate.ts";
+import { isSecretOption, parseOptions, REDACTED, rejectOwned } from "../validate.ts";
 import { Confluent } from "./confluent/adapter.ts";
 import { importPackage as importConfluent, LIBRDKAFKA_CONFIG, type LibrdkafkaValue, PACKAGE as CONFLUENT_PACKAGE } from "./confluent/binding.ts";
+import { checkPropertyNames, isSecurityProperty } from "./confluent/security.ts";
 import { BROKERS_EXPECTED, KAFKA_OPTION_ENTRIES, type KafkaOptions, OPTIONS_EXPECTED, withConfig } from "./kafka/options.ts";
 import { Platformatic } from "./platformatic/adapter.ts";
 import { importPackage as importPlatformatic, PRODUCER_CONFIG } from "./platformatic/binding.ts";
+import { SECURITY_KEYS } from "./platformatic/security.ts";
 
 export type { Compression, KafkaOptions } from "./kafka/options.ts";
+export type { KafkaFailure, KafkaFailureCode } from "./kafka/failures.ts";
+export { KAFKA_FAILURE_CODES } from "./kafka/failures.ts";
+export type { KafkaLogger, KafkaSasl, KafkaSecurityOptions, KafkaTls, OAuthBearerToken } from "./kafka/security.ts";
 
 /**
  * The Kafka transports {@linkcode kafkaTransport} can pick.
@@ -121,14 +126,28 @@ const OptionsSchema = v.strictObject(
  * ```
  */
 export function kafkaTransport(options: KafkaTransportOptions): Transport {
-  parseOptions(OptionsSchema, options, { whole: { brokers: BROKERS_EXPECTED } });
-  // Both are resolved (and so validated) whatever is picked: the same options work everywhere.
-  const confluent = new Confluent(withConfig(options, options.confluent, LIBRDKAFKA_CONFIG, "confluent"), importConfluent);
+  parseOptions(OptionsSchema, options, { whole: { brokers: BROKERS_EXPECTED }, deep: ["tls"] });
+  const use = options.use ?? (runtimeName() === "node" ? null : "platformatic");
+  // Both sections are validated whatever is picked: the same options work everywhere.
+  checkPropertyNames(options.confluent ?? {}, "confluent");
+  rejectOwned(options.confluent ?? {}, LIBRDKAFKA_CONFIG.owned, "confluent");
+  // Security set in one client's section only would leave the other client without it.
+  if (use !== "confluent") clientOnlySecurity(options.confluent, "confluent", isSecurityProperty);
+  if (use !== "platformatic") clientOnlySecurity(options.platformatic, "platformatic", (key) => SECURITY_KEYS.has(key));
+  const confluent = use === "platformatic" ? null : new Confluent(withConfig(options, options.confluent, LIBRDKAFKA_CONFIG, "confluent"), importConfluent);
   const platformatic = new Platformatic(withConfig(options, options.platformatic, PRODUCER_CONFIG, "platformatic"), importPlatformatic);
-  if (options.use === "confluent") return confluent;
-  if (options.use === "platformatic") return platformatic;
-  if (runtimeName() !== "node") return platformatic;
+  if (confluent === null) return platformatic;
+  if (use === "confluent") return confluent;
   return new Auto(confluent, platformatic);
+}
+
+/** Refuses a security setting in one client's section (`name`): it belongs in `tls`/`sasl`, which every client gets. */
+function clientOnlySecurity(section: Readonly<Record<string, unknown>> | undefined, name: string, isSecurity: (key: string) => boolean): void {
+  for (const key of Object.keys(section ?? {})) {
+    if (!isSecurity(key) || (key === "security.protocol" && String(section![key]).toLowerCase() === "plaintext")) continue;
+    const path = `${name}.${key}`;
+    throw new InvalidOptionError("INVALID_OPTION", path, isSecretOption(path) || typeof section![key] === "object" ? REDACTED : section![key], `no value here: use the tls/sasl options, which every client gets (with ${name} alone, the other client would connect without it)`);
+  }
 }
 
 /**
@@ -166,6 +185,10 @@ class Auto implements Transport {
   state(): TransportState {
     if (this.#chosen !== null) return this.#chosen.state();
     return this.#closed ? "closed" : "connecting";
+  }
+
+  failure(): { readonly code: string; readonly message: string } | null {
+    return this.#chosen?.failure?.() ?? null;
   }
 
   async close(timeoutMs: number): Promise<void> {

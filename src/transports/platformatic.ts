@@ -56,11 +56,15 @@
  */
 
 import type { Transport } from "../core/contract.ts";
+import type { KafkaFailure } from "./kafka/failures.ts";
 import type { KafkaOptions } from "./kafka/options.ts";
 import { platformaticWith } from "./platformatic/adapter.ts";
 import { importPackage } from "./platformatic/binding.ts";
 
 export type { Compression, KafkaOptions } from "./kafka/options.ts";
+export type { KafkaFailure, KafkaFailureCode } from "./kafka/failures.ts";
+export { KAFKA_FAILURE_CODES } from "./kafka/failures.ts";
+export type { KafkaLogger, KafkaSasl, KafkaSecurityOptions, KafkaTls, OAuthBearerToken } from "./kafka/security.ts";
 
 /**
  * Options of {@linkcode platformaticTransport}.
@@ -106,6 +110,8 @@ export interface PlatformaticTransportOptions extends KafkaOptions {
 export interface PlatformaticTransport extends Transport {
   /** The topic records are written to. */
   readonly topic: string;
+  /** Why the transport is `down`, while it is (`null` otherwise): see {@linkcode KafkaFailure}. */
+  failure(): KafkaFailure | null;
 }
 
 /**

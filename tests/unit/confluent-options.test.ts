@@ -97,7 +97,7 @@ test("a package that cannot be loaded is a final error naming it, for every send
   assert.equal(scheduler.pending, 0, "no reconnect after a setup error");
 });
 
-test("a broker that refuses connections: a send waits at most 1 s for the attempt under way, then fails retriably; attempts back off from 250 ms, doubling", async () => {
+test("a broker that refuses connections: down with BROKERS_UNREACHABLE; a send waits at most 1 s for the attempt under way, then fails retriably; attempts back off from 250 ms, doubling, with jitter", async () => {
   const scheduler = new FakeScheduler();
   const made: number[] = [];
   class Producer {
@@ -127,11 +127,20 @@ test("a broker that refuses connections: a send waits at most 1 s for the attemp
   const error = await sending;
   assert.ok(error instanceof TransportError && error.retriable && error.code === "TRANSPORT_UNAVAILABLE", String(error));
   assert.match(error.message, /^confluent: not connected to 127\.0\.0\.1:1/);
+  assert.equal(t.state(), "connecting", "the first attempt is still under way");
   await scheduler.advance(5000 + 250 + 5000 + 500 + 5000 + 1000);
-  assert.deepEqual(made.map((at) => at - started), [0, 5250, 10_750, 16_750], "each attempt 5 s, then 250, 500, 1000 ms of backoff");
-  assert.equal(t.state(), "connecting", "never up");
+  // Each attempt 5 s, then 250, 500, 1000 ms of backoff, each up to a fifth less (jitter).
+  const at = made.map((time) => time - started);
+  assert.equal(at.length, 4);
+  for (const [k, nominal] of [250, 500, 1000].entries()) {
+    const gap = at[k + 1]! - at[k]! - 5000;
+    assert.ok(gap > nominal * 0.8 - 1 && gap <= nominal, `backoff ${k + 1}: ${gap} ms, nominal ${nominal}`);
+  }
+  assert.equal(t.state(), "down", "every bootstrap broker refused: down, not connecting for ever");
+  assert.equal(t.failure()?.code, "BROKERS_UNREACHABLE");
+  assert.match(t.failure()!.message, /^BROKERS_UNREACHABLE: .*Connection refused/);
   // An attempt is under way again: the send waits for it up to 1 s, and says why the last one failed.
-  await assert.rejects(scheduler.drive(t.send(batch(), new AbortController().signal)), /not connected to 127\.0\.0\.1:1: Connection refused/);
+  await assert.rejects(scheduler.drive(t.send(batch(), new AbortController().signal)), /not connected to 127\.0\.0\.1:1: BROKERS_UNREACHABLE: .*Connection refused/);
   await t.close(100);
   assert.equal(t.state(), "closed");
   await scheduler.advance(60_000);

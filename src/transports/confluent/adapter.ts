@@ -10,6 +10,7 @@ import type { Batch, SendReport } from "../../core/contract.ts";
 import { TransportError } from "../../core/errors.ts";
 import { ABORTED as DEADLINE_ABORTED, withDeadline } from "../../core/scheduler.ts";
 import { KafkaBase } from "../kafka/base.ts";
+import { failure, librdkafkaFailure } from "../kafka/failures.ts";
 import { PROBE_EVERY_MS } from "../kafka/health.ts";
 import { messageOf, optionalPackage } from "../kafka/load.ts";
 import { type ClientOptions, DEFAULT_CONTEXT, type KafkaOptions, resolveClientOptions } from "../kafka/options.ts";
@@ -45,6 +46,8 @@ export class Confluent extends KafkaBase<rd.LibrdkafkaValue, rd.RdModule> {
   #errorNames: Map<number, string> | null = null;
   /** The producer sends go to, once connected. */
   #client: Client | null = null;
+  /** The producer of the connection attempt under way. */
+  #pending: Client | null = null;
   /** Producers being retired after a fatal error. */
   readonly #retiring: Set<Client> = new Set();
   #connecting = false;
@@ -132,7 +135,10 @@ export class Confluent extends KafkaBase<rd.LibrdkafkaValue, rd.RdModule> {
       return;
     }
     if (this.health.closed || this.setupError !== null) return;
-    const delay = Math.min(RECONNECT_MAX_MS, RECONNECT_FIRST_MS * 2 ** this.#attempt++);
+    // Bounded, with jitter (up to a fifth less): producers of many processes that lost
+    // the same cluster do not reconnect in step.
+    const ceiling = Math.min(RECONNECT_MAX_MS, RECONNECT_FIRST_MS * 2 ** this.#attempt++);
+    const delay = ceiling - Math.floor(Math.random() * (ceiling / 5));
     this.#reconnect = this.scheduler.later(delay, () => {
       this.#reconnect = null;
       this.connect();
@@ -161,11 +167,18 @@ export class Confluent extends KafkaBase<rd.LibrdkafkaValue, rd.RdModule> {
     }
     const client = new Client(opened);
     this.#listen(client);
+    this.#pending = client;
     const error = await client.connect(CONNECT_TIMEOUT_MS);
+    this.#pending = null;
     if (error !== null) {
       // The binding has destroyed the native client already.
+      client.dead = true;
       this.#lastConnectError = this.#describe(error);
-      this.health.down();
+      const why = this.#lastFailLog ?? this.#lastConnectError;
+      // What librdkafka said while connecting (event.error, FAIL logs) is more precise
+      // than the attempt's own error: keep it.
+      const known = this.health.failure;
+      this.health.down(known ?? librdkafkaFailure(why, this.options.security.tls !== null) ?? failure("BROKERS_UNREACHABLE", why));
       return false;
     }
     if (this.health.closed) {
@@ -197,6 +210,7 @@ export class Confluent extends KafkaBase<rd.LibrdkafkaValue, rd.RdModule> {
       // librdkafka's last connection failure ("Connect to … failed: Connection refused"), for messages.
       if (entry.fac !== "FAIL" || typeof entry.message !== "string" || (this.#client !== null && this.health.up)) return;
       this.#lastFailLog = entry.message.replace(/^\[thrd:[^\]]*\]:\s*/, "");
+      this.#failed(client, this.#lastFailLog);
     });
   }
 
@@ -209,7 +223,7 @@ export class Confluent extends KafkaBase<rd.LibrdkafkaValue, rd.RdModule> {
   }
 
   #unavailable(): TransportError {
-    const why = this.#lastFailLog ?? this.#lastConnectError;
+    const why = this.health.failure?.message ?? this.#lastFailLog ?? this.#lastConnectError;
     return new TransportError("TRANSPORT_UNAVAILABLE", `confluent: not connected to ${this.options.brokers}${why === null ? "" : `: ${why}`}`, { retriable: true });
   }
 
@@ -222,7 +236,25 @@ export class Confluent extends KafkaBase<rd.LibrdkafkaValue, rd.RdModule> {
       this.#retire(client);
     } else if ((code === rd.ERR_ALL_BROKERS_DOWN || text.includes("all broker connections are down")) && client === this.#client) {
       this.health.down();
+    } else {
+      this.#failed(client, messageOf(error));
     }
+  }
+
+  /**
+   * librdkafka said why a connection failed (an error event, a FAIL log line): a known
+   * failure (authentication, TLS, unreachable) makes the transport down with it. The
+   * producer keeps retrying on its own, backing off (reconnect.backoff.ms).
+   */
+  #failed(client: Client, text: string): void {
+    if (client !== this.#client && client !== this.#pending) return;
+    const why = librdkafkaFailure(text, this.options.security.tls !== null);
+    // One broker unreachable while up is for librdkafka to route around (all of them
+    // down is ERR__ALL_BROKERS_DOWN); a specific failure is not replaced by the broken
+    // connection it leads to.
+    const known = this.health.failure;
+    if (why === null || (why.code === "BROKERS_UNREACHABLE" && (this.health.up || (known !== null && known.code !== "BROKER_STALLED")))) return;
+    this.health.fail(why);
   }
 
   /**
@@ -358,7 +390,10 @@ export class Confluent extends KafkaBase<rd.LibrdkafkaValue, rd.RdModule> {
     this.#reconnect = null;
     const clients = [...this.#retiring];
     if (this.#client !== null) clients.push(this.#client);
+    // A producer still connecting is destroyed too: nothing keeps connecting after close().
+    if (this.#pending !== null) clients.push(this.#pending);
     this.#client = null;
+    this.#pending = null;
     this.#retiring.clear();
     const wake = () => {
       this.#ready.wakeAll();
@@ -402,10 +437,7 @@ export class Confluent extends KafkaBase<rd.LibrdkafkaValue, rd.RdModule> {
   // ---------------------------------------------------------------- errors
 
   #describe(error: unknown): string {
-    const code = rd.errorCode(error);
-    const name = code === undefined ? undefined : this.#errorNames?.get(code);
-    const text = messageOf(error);
-    return name === undefined ? text : `${text} (${name})`;
+    return rd.describeError(error, this.#errorNames);
   }
 
   #error(error: unknown, retriable: boolean): Error {

@@ -8,7 +8,9 @@
 
 import * as v from "valibot";
 import type { OutRecord, TransportContext } from "../../core/contract.ts";
+import { messageOf } from "../kafka/load.ts";
 import type { ClientConfig, ClientOptions } from "../kafka/options.ts";
+import { checkLibrdkafkaConfig, securityProperties } from "./security.ts";
 
 /** The package, imported by name when the transport starts (a variable: bundlers leave it alone). */
 export const PACKAGE = "@confluentinc/kafka-javascript";
@@ -106,6 +108,7 @@ export const LIBRDKAFKA_CONFIG: ClientConfig<LibrdkafkaValue> = {
     ["dr_msg_cb", "delivery reports are always on"],
     ["event_cb", "events are always on"],
   ]),
+  check: checkLibrdkafkaConfig,
 };
 
 /** The librdkafka configuration of a producer: the transport's guarantees, then `config`. */
@@ -129,6 +132,7 @@ export function librdkafkaConfig(o: ClientOptions<LibrdkafkaValue>, context: Tra
     "enable.metrics.push": false,
     // Read while stalled, to notice a producer left without brokers (see onStats).
     "statistics.interval.ms": STATS_EVERY_MS,
+    ...securityProperties(o.security),
     ...o.config,
     dr_cb: true,
   };
@@ -166,6 +170,14 @@ export function errorNames(mod: RdModule): Map<number, string> {
   const names = new Map<number, string>();
   for (const [name, code] of Object.entries(mod.CODES?.ERRORS ?? {})) names.set(code, name);
   return names;
+}
+
+/** An error's text, with librdkafka's name of its code when `names` knows it. */
+export function describeError(error: unknown, names: ReadonlyMap<number, string> | null): string {
+  const code = errorCode(error);
+  const name = code === undefined ? undefined : names?.get(code);
+  const text = messageOf(error);
+  return name === undefined ? text : `${text} (${name})`;
 }
 
 /** librdkafka's numeric error code, if the error has one. */

@@ -12,6 +12,7 @@
 import type { Batch, SendReport, Transport, TransportContext, TransportState } from "../../core/contract.ts";
 import { TransportError } from "../../core/errors.ts";
 import { type Scheduler, withDeadline } from "../../core/scheduler.ts";
+import type { KafkaFailure } from "./failures.ts";
 import { Health } from "./health.ts";
 import type { ProducerModule } from "./load.ts";
 import { type ClientOptions, DEFAULT_CONTEXT } from "./options.ts";
@@ -42,7 +43,19 @@ export abstract class KafkaBase<C, M extends ProducerModule> implements Transpor
   constructor(options: ClientOptions<C>, load: () => Promise<M>) {
     this.options = options;
     this.load = load;
-    this.health = new Health(() => this.waiting(), () => this.probe());
+    this.health = new Health(() => this.waiting(), () => this.probe(), (state, failure, previous) => {
+      if (failure !== null) {
+        this.options.onError?.(failure);
+        this.options.logger?.("error", `${this.name}: down: ${failure.message}`);
+      } else if (state === "up") {
+        this.options.logger?.("info", previous === "down" ? `${this.name}: up again` : `${this.name}: up`);
+      }
+    });
+  }
+
+  /** Why the transport is down, while it is (see {@linkcode KafkaFailure}); `null` otherwise. */
+  failure(): KafkaFailure | null {
+    return this.health.failure;
   }
 
   /** The topic records are written to. */
@@ -53,6 +66,11 @@ export abstract class KafkaBase<C, M extends ProducerModule> implements Transpor
   start(context: TransportContext): void {
     if (this.context !== null || this.health.closed) return;
     this.context = context;
+    if (this.options.security.tls?.verify === false) {
+      const warning = `${this.name}: tls.rejectUnauthorized is false: the brokers' certificates are not verified, so the connection is open to interception`;
+      if (this.options.logger !== null) this.options.logger("warn", warning);
+      else console.warn(`shedsink: ${warning}`);
+    }
     this.health.start(context.scheduler);
     this.connect();
   }

@@ -1,6 +1,10 @@
 /**
  * How a Kafka transport sees its connection: `connecting` until a broker first
- * answered, then `up` or `down`, and `closed`. While down, a probe (a metadata request
+ * answered, then `up` or `down`, and `closed`. A known failure (bad credentials, a
+ * certificate that does not verify, TLS expected, no bootstrap broker reachable, a
+ * stall: a {@linkcode KafkaFailure}) makes it `down` at once, even before a broker ever
+ * answered, and stays until a broker answers; every change of state or failure is told
+ * once to a listener (the transport's `onError` and `logger` hooks). While down, a probe (a metadata request
  * the adapter sends its own way) runs every second until one is answered. And a broker
  * that stopped answering without closing its connections is noticed by a
  * {@linkcode StallWatch}: records on their way and no answer for a while.
@@ -15,6 +19,10 @@
 
 import type { TransportState } from "../../core/contract.ts";
 import { type Scheduler, type Timer, withDeadline } from "../../core/scheduler.ts";
+import { failure, type KafkaFailure } from "./failures.ts";
+
+/** Told on every change of a {@linkcode Health}'s state or failure: the new ones, and the state before. */
+export type HealthListener = (state: TransportState, failure: KafkaFailure | null, previous: TransportState) => void;
 
 /** How long records may wait with no answer at all before the broker counts as down. */
 export const STALL_MS = 5000;
@@ -92,6 +100,11 @@ export type Probe = () => Promise<boolean> | null;
 export class Health {
   readonly #probe: Probe;
   readonly #stall: StallWatch;
+  readonly #listener: HealthListener | null;
+  #failure: KafkaFailure | null = null;
+  /** The state and failure code last told to the listener. */
+  #told = "connecting";
+  #toldState: TransportState = "connecting";
   #scheduler: Scheduler | null = null;
   #answers = 0;
   #everUp = false;
@@ -104,11 +117,17 @@ export class Health {
    * `waiting`: records sent and not answered, for the stall watch; `probe`: how to ask a
    * broker whether it is back.
    */
-  constructor(waiting: () => number, probe: Probe) {
+  constructor(waiting: () => number, probe: Probe, listener: HealthListener | null = null) {
     this.#probe = probe;
-    this.#stall = new StallWatch(waiting, () => this.#answers, () => {
-      if (this.#up) this.down();
+    this.#listener = listener;
+    this.#stall = new StallWatch(waiting, () => this.#answers, (quietMs) => {
+      if (this.#up) this.fail(failure("BROKER_STALLED", `records sent ${quietMs} ms ago got no answer`));
     });
+  }
+
+  /** Why the transport is down, while it is; `null` when up, connecting or closed. */
+  get failure(): KafkaFailure | null {
+    return this.#closed || this.#up ? null : this.#failure;
   }
 
   /** Starts the stall watch on `scheduler` (the transport's, given when the sink starts it). */
@@ -143,23 +162,42 @@ export class Health {
 
   state(): TransportState {
     if (this.#closed) return "closed";
-    if (!this.#everUp) return "connecting";
-    return this.#up ? "up" : "down";
+    if (this.#up) return "up";
+    return this.#everUp || this.#failure !== null ? "down" : "connecting";
   }
 
-  /** A broker answered. */
+  /** A broker answered: `up`, and the failure cleared. */
   markUp(): void {
     this.#everUp = true;
     this.#up = true;
+    this.#failure = null;
     this.#probeTimer?.cancel();
     this.#probeTimer = null;
+    this.#tell();
   }
 
-  /** Something says the brokers are gone: `down` (once one ever answered), and probe until one answers. */
-  down(): void {
-    if (this.#closed || !this.#everUp) return;
+  /**
+   * Something says the brokers are gone: `down` (once one ever answered, or at once with
+   * a known `why`), and probe until one answers. Without `why`, the failure is that no
+   * broker answers.
+   */
+  down(why?: KafkaFailure | null): void {
+    if (this.#closed) return;
+    if (why !== undefined && why !== null) {
+      this.fail(why);
+      return;
+    }
+    if (!this.#everUp) return;
+    this.fail(this.#failure ?? failure("BROKERS_UNREACHABLE", "the connection to the brokers was lost"));
+  }
+
+  /** A known failure: `down` with it (replacing an earlier one), and probe until a broker answers. */
+  fail(why: KafkaFailure): void {
+    if (this.#closed) return;
     this.#up = false;
+    this.#failure = why;
     this.#scheduleProbe();
+    this.#tell();
   }
 
   /** For good: `closed`, no more timers. */
@@ -168,6 +206,23 @@ export class Health {
     this.#stall.stop();
     this.#probeTimer?.cancel();
     this.#probeTimer = null;
+    this.#tell();
+  }
+
+  /** Tells the listener of a change of state or failure code (never of the same one twice). */
+  #tell(): void {
+    const state = this.state();
+    const f = this.failure;
+    const key = `${state}:${f?.code ?? ""}`;
+    if (key === this.#told) return;
+    const previous = this.#toldState;
+    this.#told = key;
+    this.#toldState = state;
+    try {
+      this.#listener?.(state, f, previous);
+    } catch {
+      // an application's hook must not break the transport
+    }
   }
 
   /** While down, asks a broker now and then: an answer means up again. */

@@ -12,6 +12,8 @@ import * as v from "valibot";
 import type { TransportContext } from "../../core/contract.ts";
 import { systemScheduler } from "../../runtime.ts";
 import { parseOptions, rejectOwned } from "../../validate.ts";
+import type { KafkaFailure } from "./failures.ts";
+import { type KafkaLogger, type KafkaSecurityOptions, type ResolvedSecurity, resolveSecurity, SECURITY_OPTION_ENTRIES } from "./security.ts";
 
 /**
  * Compression codecs of record batches.
@@ -28,7 +30,8 @@ import { parseOptions, rejectOwned } from "../../validate.ts";
 export type Compression = "none" | "gzip" | "snappy" | "lz4" | "zstd";
 
 /**
- * Options shared by the Kafka transports, with one meaning on every client.
+ * Options shared by the Kafka transports, with one meaning on every client: where to
+ * write, and how to connect (`tls`, `sasl`: see {@linkcode KafkaSecurityOptions}).
  *
  * @example
  * ```ts
@@ -41,10 +44,13 @@ export type Compression = "none" | "gzip" | "snappy" | "lz4" | "zstd";
  *   topic: "query-insights",
  *   clientId: "shedsink",
  *   compression: "lz4",
+ *   security: { tls: null, sasl: null },
+ *   onError: null,
+ *   logger: null,
  * });
  * ```
  */
-export interface KafkaOptions {
+export interface KafkaOptions extends KafkaSecurityOptions {
   /** Bootstrap brokers: `"host:port"`, a comma-separated list, or an array. Required. */
   brokers: string | ReadonlyArray<string>;
   /** The topic every record is written to. Required. */
@@ -93,6 +99,7 @@ export const KAFKA_OPTION_ENTRIES = {
   ),
   clientId: v.optional(v.pipe(v.string("a non-empty string without spaces"), v.regex(/^\S+$/, "a non-empty string without spaces"))),
   compression: v.optional(v.picklist(["none", "gzip", "snappy", "lz4", "zstd"], '"none", "gzip", "snappy", "lz4" or "zstd"')),
+  ...SECURITY_OPTION_ENTRIES,
 };
 
 /** {@linkcode KafkaOptions} with defaults filled in and brokers as a list. */
@@ -101,6 +108,10 @@ export interface ResolvedKafkaOptions {
   readonly topic: string;
   readonly clientId: string;
   readonly compression: Compression;
+  /** `tls` and `sasl`, files read. */
+  readonly security: ResolvedSecurity;
+  readonly onError: ((failure: KafkaFailure) => void) | null;
+  readonly logger: KafkaLogger | null;
 }
 
 /** Resolved options of a transport on one client: the common ones and the client's own `config`. */
@@ -114,6 +125,12 @@ export interface ClientConfig<C> {
   readonly schema: v.GenericSchema<unknown, Readonly<Record<string, C>>>;
   /** Keys `config` may not set, each with why (the transport sets them for its guarantees). */
   readonly owned: ReadonlyMap<string, string>;
+  /**
+   * Checks `config` against the common options (unknown keys, settings that contradict
+   * `tls`/`sasl`, what the client lacks); throws `InvalidOptionError` naming `<name>.<key>`
+   * (or the common option).
+   */
+  readonly check?: (config: Readonly<Record<string, unknown>>, common: ResolvedKafkaOptions, name: string) => void;
 }
 
 /** Fills in defaults of options already validated against {@linkcode KAFKA_OPTION_ENTRIES}. */
@@ -124,6 +141,9 @@ export function resolveKafkaOptions(options: KafkaOptions): ResolvedKafkaOptions
     topic: options.topic,
     clientId: options.clientId ?? "shedsink",
     compression: options.compression ?? "lz4",
+    security: resolveSecurity(options),
+    onError: options.onError ?? null,
+    logger: options.logger ?? null,
   };
 }
 
@@ -134,7 +154,9 @@ export function resolveKafkaOptions(options: KafkaOptions): ResolvedKafkaOptions
 export function withConfig<C>(common: KafkaOptions, config: Readonly<Record<string, C>> | undefined, client: ClientConfig<C>, name: string): ClientOptions<C> {
   const given = config ?? {};
   rejectOwned(given, client.owned, name);
-  return { ...resolveKafkaOptions(common), config: { ...given } };
+  const resolved = resolveKafkaOptions(common);
+  client.check?.(given, resolved, name);
+  return { ...resolved, config: { ...given } };
 }
 
 const schemas = new WeakMap<ClientConfig<unknown>, v.GenericSchema>();
@@ -149,7 +171,7 @@ export function resolveClientOptions<C>(client: ClientConfig<C>, options: KafkaO
     schema = v.strictObject({ ...KAFKA_OPTION_ENTRIES, config: v.optional(client.schema) }, OPTIONS_EXPECTED);
     schemas.set(client, schema);
   }
-  parseOptions(schema, options, { whole: { brokers: BROKERS_EXPECTED } });
+  parseOptions(schema, options, { whole: { brokers: BROKERS_EXPECTED }, deep: ["tls"] });
   return withConfig(options, options.config, client, "config");
 }
 

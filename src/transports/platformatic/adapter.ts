@@ -9,12 +9,14 @@ import type { Batch, SendReport } from "../../core/contract.ts";
 import type { TransportError } from "../../core/errors.ts";
 import { ABORTED as DEADLINE_ABORTED, TIMED_OUT, withDeadline } from "../../core/scheduler.ts";
 import { Client as BaseClient, KafkaBase } from "../kafka/base.ts";
+import { failure, nodeFailure } from "../kafka/failures.ts";
 import { optionalPackage } from "../kafka/load.ts";
 import { type ClientOptions, type KafkaOptions, resolveClientOptions } from "../kafka/options.ts";
 import { ABORTED, DELIVERED, Outcomes, RETRY } from "../kafka/outcomes.ts";
 import { groupByPartition } from "../kafka/partition.ts";
 import * as plt from "./binding.ts";
 import { classifyError, describeError } from "./errors.ts";
+import { securityOptions } from "./security.ts";
 
 /** How long a send waits for metadata and a producer id before failing retriably. */
 const READY_WAIT_MS = 2000;
@@ -109,7 +111,9 @@ export class Platformatic extends KafkaBase<unknown, plt.PltModule> {
       return;
     }
     const error = result.error;
-    switch (classifyError(error)) {
+    // A connection failure (authentication, TLS, unreachable) is retried, whatever its class.
+    const why = nodeFailure(error);
+    switch (why === null ? classifyError(error) : "retry") {
       case "records":
         if (indexes.length === 1) {
           job.reject(indexes[0]!, this.error(describeError(error), false, error));
@@ -129,7 +133,7 @@ export class Platformatic extends KafkaBase<unknown, plt.PltModule> {
       }
       default:
         job.retry(indexes, this.error(describeError(error), true, error));
-        this.health.down();
+        this.health.down(why);
     }
   }
 
@@ -189,6 +193,7 @@ export class Platformatic extends KafkaBase<unknown, plt.PltModule> {
       producer = new mod.Producer({
         autocreateTopics: true,
         retryDelay: plt.retryDelay,
+        ...securityOptions(o.security),
         ...o.config,
         clientId: o.clientId,
         bootstrapBrokers: [...o.brokers],
@@ -237,13 +242,16 @@ export class Platformatic extends KafkaBase<unknown, plt.PltModule> {
       if (/unknown topic/i.test(text)) {
         throw this.error(`unknown topic "${topic}": it does not exist, and the client may not create it (autocreateTopics) or the broker does not`, false, error);
       }
-      if (classifyError(error) === "rejected") throw this.error(text, false, error);
-      this.health.down();
-      throw this.error(text, true, error);
+      // Authentication and TLS failures are retriable: an operator can fix them while the records wait.
+      const why = nodeFailure(error);
+      if (why === null && classifyError(error) === "rejected") throw this.error(text, false, error);
+      this.health.down(why ?? failure("BROKERS_UNREACHABLE", text));
+      throw this.error(why?.message ?? text, true, error);
     }
     if (partitions === TIMED_OUT) {
-      this.health.down();
-      throw this.error(`no answer from ${this.options.brokers.join(",")} within ${READY_WAIT_MS} ms`, true);
+      const text = `no answer from ${this.options.brokers.join(",")} within ${READY_WAIT_MS} ms`;
+      this.health.down(this.health.failure ?? failure("BROKERS_UNREACHABLE", text));
+      throw this.error(this.health.failure?.message ?? text, true);
     }
     if (partitions === DEADLINE_ABORTED) return { client, partitions: 1 };
     // Metadata may come from the client's cache: it proves nothing while sends get no answer.

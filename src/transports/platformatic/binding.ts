@@ -9,6 +9,7 @@
 import * as v from "valibot";
 import type { OutRecord } from "../../core/contract.ts";
 import type { ClientConfig } from "../kafka/options.ts";
+import { checkProducerConfig } from "./security.ts";
 
 /** The package, imported by name when the transport starts (a variable: bundlers leave it alone). */
 export const PACKAGE = "@platformatic/kafka";
@@ -82,6 +83,7 @@ export const PRODUCER_CONFIG: ClientConfig<unknown> = {
     ["producerEpoch", "the idempotent producer gets its own"],
     ["strict", "not supported"],
   ]),
+  check: checkProducerConfig,
 };
 
 /** Delay before the client's n-th retry of an operation. */

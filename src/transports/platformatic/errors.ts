@@ -27,7 +27,6 @@ const FINAL_ERRORS = new Set([
   "TOPIC_AUTHORIZATION_FAILED",
   "CLUSTER_AUTHORIZATION_FAILED",
   "TRANSACTIONAL_ID_AUTHORIZATION_FAILED",
-  "SASL_AUTHENTICATION_FAILED",
   "INVALID_TOPIC_EXCEPTION",
   "INVALID_REQUIRED_ACKS",
   "UNSUPPORTED_FOR_MESSAGE_FORMAT",
@@ -36,9 +35,12 @@ const FINAL_ERRORS = new Set([
   "POLICY_VIOLATION",
 ]);
 
-/** The client's error codes that no retry fixes. */
+/**
+ * The client's error codes that no retry fixes. Not an authentication failure: like an
+ * outage, it is fixed where the records cannot see (the user created, the password
+ * corrected), so they wait for it within the sink's capacity and `maxAgeMs`.
+ */
 const FINAL_CODES = new Set([
-  "PLT_KFK_AUTHENTICATION",
   "PLT_KFK_USER",
   "PLT_KFK_UNSUPPORTED",
   "PLT_KFK_UNSUPPORTED_API",
