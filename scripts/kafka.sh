@@ -26,8 +26,11 @@
 #   KAFKA_STOP_TIMEOUT             seconds between SIGTERM and SIGKILL (default 20)
 #   KAFKA_HEAP_OPTS                (default "-Xmx512m -Xms256m")
 #   JAVA                           java binary (default java)
+#   KAFKA_MODE=secured             a SASL_SSL broker with ACLs instead (scripts/kafka/secured.sh:
+#                                  start, stop, status, scram-add USER PASS, env, logs)
 # Relative KAFKA_DIR / KAFKA_LIBS are taken relative to the repository root.
 set -euo pipefail
+if [[ "${KAFKA_MODE:-}" == secured ]]; then exec bash "$(dirname "${BASH_SOURCE[0]}")/kafka/secured.sh" "$@"; fi
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CONF_SRC="$ROOT/scripts/kafka"
