@@ -3,17 +3,18 @@
 // stall watch, closed.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { failure } from "../../src/transports/kafka/failures.ts";
 import { Health } from "../../src/transports/kafka/health.ts";
 import { FakeScheduler } from "../support/scheduler.ts";
 
 /** A Health whose probe answers as `answer` says (null: cannot probe now), counting probes. */
-function health(answer: () => Promise<boolean> | null = () => Promise.resolve(true)) {
+function health(answer: () => Promise<boolean> | null = () => Promise.resolve(true), random: () => number = Math.random) {
   const state = { waiting: 0, probes: 0 };
   const scheduler = new FakeScheduler();
   const h = new Health(() => state.waiting, () => {
     state.probes++;
     return answer();
-  });
+  }, null, random);
   h.start(scheduler);
   return { h, state, scheduler };
 }
@@ -49,6 +50,42 @@ test("Health: down probes every second until a probe is answered, then stops pro
   await scheduler.advance(10_000);
   assert.equal(state.probes, 4, "no probe while up");
   assert.equal(scheduler.pending, 1, "only the stall watch's timer");
+  h.close();
+});
+
+test("Health: down on credentials or TLS, the probes back off (1 s doubling to 10 s, with jitter), and come back at once when answered", async () => {
+  let ok = false;
+  let jitter = 0.5; // no jitter: 0.8 + 0.4 * 0.5 = 1
+  const { h, state, scheduler } = health(() => Promise.resolve(ok), () => jitter);
+  h.fail(failure("TLS_CERTIFICATE_VERIFY_FAILED", "self-signed certificate"));
+  assert.equal(h.state(), "down");
+  assert.equal(h.backingOff, true);
+  const at: number[] = [];
+  const started = scheduler.now();
+  for (let i = 0; i < 7; i++) {
+    const before = state.probes;
+    while (state.probes === before) await scheduler.advance(100);
+    at.push(scheduler.now() - started);
+  }
+  assert.deepEqual(at, [1000, 3000, 7000, 15000, 25000, 35000, 45000], "1, 2, 4, 8 s apart, then 10 s at most");
+  jitter = 0; // 20% early, from the next delay drawn on
+  await scheduler.advance(10_000);
+  const before = state.probes;
+  await scheduler.advance(7999);
+  assert.equal(state.probes, before);
+  await scheduler.advance(1);
+  assert.equal(state.probes, before + 1, "jitter: 8 s instead of 10");
+  ok = true;
+  await scheduler.advance(12_000);
+  assert.equal(h.state(), "up");
+  assert.equal(h.backingOff, false);
+  // Down on an unreachable broker: one probe a second again, from the start.
+  ok = false;
+  h.down();
+  assert.equal(h.backingOff, false, "an unreachable broker costs no handshake: a probe a second");
+  const unreachable = state.probes;
+  await scheduler.advance(3000);
+  assert.equal(state.probes - unreachable, 3);
   h.close();
 });
 

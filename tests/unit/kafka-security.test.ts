@@ -151,6 +151,11 @@ test("failures are classified the same way from librdkafka's texts and from Node
   assert.equal(nodeFailure(err("SASL authentication failed.", { code: "PLT_KFK_AUTHENTICATION" }, err("Authentication failed", { apiId: "SASL_AUTHENTICATION_FAILED" })))?.code, "SASL_AUTHENTICATION_FAILED");
   assert.equal(nodeFailure(err("Connection failed", {}, err("self-signed certificate in certificate chain", { code: "SELF_SIGNED_CERT_IN_CHAIN" })))?.code, "TLS_CERTIFICATE_VERIFY_FAILED");
   assert.equal(nodeFailure(err("Broker requires TLS.", { code: "PLT_KFK_USER" }))?.code, "TLS_REQUIRED");
+  // A plaintext client with SASL against a TLS listener: closed at the SASL handshake.
+  const closedAtHandshake = () => err("Connection to 127.0.0.1:1 failed.", { code: "PLT_KFK_NETWORK" }, err("Cannot find a suitable SASL mechanism.", { code: "PLT_KFK_AUTHENTICATION" }, err("Connection closed", { code: "PLT_KFK_NETWORK" })));
+  assert.equal(nodeFailure(closedAtHandshake(), false)?.code, "TLS_REQUIRED");
+  assert.equal(nodeFailure(closedAtHandshake(), true)?.code, "BROKERS_UNREACHABLE");
+  assert.equal(nodeFailure(err("x", { code: "PLT_KFK_AUTHENTICATION" }, err("y", { apiId: "UNSUPPORTED_SASL_MECHANISM" })), false)?.code, "SASL_MECHANISM_UNSUPPORTED");
   assert.equal(nodeFailure(err("x", {}, err("connect ECONNREFUSED", { code: "ECONNREFUSED" })))?.code, "BROKERS_UNREACHABLE");
   assert.equal(nodeFailure(err("not authorized", { apiId: "TOPIC_AUTHORIZATION_FAILED" })), null);
   for (const code of KAFKA_FAILURE_CODES) assert.match(code, /^[A-Z_]+$/);
@@ -289,7 +294,7 @@ test("verification turned off is told once, as a warning through the logger", ()
 });
 
 /** A @platformatic/kafka stand-in whose metadata fails with an AuthenticationError until `world.user`. */
-function pltSasl(world: { user: boolean }) {
+function pltSasl(world: { user: boolean; metadata?: number }) {
   const made: Array<{ options: Record<string, unknown> }> = [];
   const authError = () =>
     Object.assign(new Error("SASL authentication failed."), {
@@ -304,6 +309,7 @@ function pltSasl(world: { user: boolean }) {
       made.push(this);
     }
     metadata(): Promise<unknown> {
+      world.metadata = (world.metadata ?? 0) + 1;
       if (!world.user) return Promise.reject(authError());
       return Promise.resolve({ topics: new Map([["t", { partitionsCount: 1 }]]) });
     }
@@ -325,7 +331,7 @@ function pltSasl(world: { user: boolean }) {
 test("platformatic: an authentication failure holds the records (not rejected), is down with SASL_AUTHENTICATION_FAILED, and delivers once the user exists", async () => {
   if (typeof (Promise as { withResolvers?: unknown }).withResolvers !== "function") return; // Node 20: the client cannot run (tested in platformatic.test.ts)
   const scheduler = new FakeScheduler();
-  const world = { user: false };
+  const world = { user: false, metadata: 0 };
   const { load, made } = pltSasl(world);
   const failures: string[] = [];
   const transport = platformaticWith(load, { ...base, topic: "t", sasl: { mechanism: "SCRAM-SHA-256", username: "u", password: SECRET }, onError: (f) => failures.push(f.code) });
@@ -334,7 +340,11 @@ test("platformatic: an authentication failure holds the records (not rejected), 
     for (let id = 0; id < 5; id++) sink.emit({ id });
     await until(scheduler, () => transport.state() === "down", "down on the SASL error");
     assert.equal(transport.failure()?.code, "SASL_AUTHENTICATION_FAILED");
+    const attemptsBefore = world.metadata;
     await scheduler.advance(20_000);
+    // Sends no longer connect; the probe backs off (about 1, 2, 4, 8 s apart): at most 5 in 20 s, not 20 or more.
+    const attempts = world.metadata - attemptsBefore;
+    assert.ok(attempts >= 3 && attempts <= 5, `connection attempts back off while down on credentials: ${attempts} in 20 s`);
     assert.equal(sink.stats().lost.records + sink.stats().refused.records, 0, "held, not rejected");
     assert.deepEqual(failures, ["SASL_AUTHENTICATION_FAILED"]);
     assert.deepEqual(made[0]!.options.sasl, { mechanism: "SCRAM-SHA-256", username: "u", password: SECRET });

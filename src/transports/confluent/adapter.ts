@@ -11,7 +11,7 @@ import { TransportError } from "../../core/errors.ts";
 import { ABORTED as DEADLINE_ABORTED, withDeadline } from "../../core/scheduler.ts";
 import { KafkaBase } from "../kafka/base.ts";
 import { failure, librdkafkaFailure } from "../kafka/failures.ts";
-import { PROBE_EVERY_MS } from "../kafka/health.ts";
+import { backoffMs, PROBE_BACKOFF_MAX_MS, PROBE_EVERY_MS } from "../kafka/health.ts";
 import { messageOf, optionalPackage } from "../kafka/load.ts";
 import { type ClientOptions, DEFAULT_CONTEXT, type KafkaOptions, resolveClientOptions } from "../kafka/options.ts";
 import { ABORTED, DELIVERED, EXPIRED, REJECTED, RETRY, SENT, SPLIT } from "../kafka/outcomes.ts";
@@ -19,10 +19,11 @@ import { Waiters } from "../kafka/waiters.ts";
 import * as rd from "./binding.ts";
 import { Client, Job, openProducer, Token } from "./client.ts";
 import { Isolation } from "./isolate.ts";
+import { SECURE_CONNECT_MS } from "./security.ts";
 
 /** How long a connection attempt (metadata from a bootstrap broker) may take. */
 const CONNECT_TIMEOUT_MS = 5000;
-/** Reconnect delays after failed attempts: doubling from the first to the last. */
+/** Reconnect delays after failed attempts: doubling from the first to the last (to 10 s while down on credentials or TLS). */
 const RECONNECT_FIRST_MS = 250;
 const RECONNECT_MAX_MS = 5000;
 /** How long a send waits for a connection attempt under way before failing retriably. */
@@ -135,10 +136,11 @@ export class Confluent extends KafkaBase<rd.LibrdkafkaValue, rd.RdModule> {
       return;
     }
     if (this.health.closed || this.setupError !== null) return;
-    // Bounded, with jitter (up to a fifth less): producers of many processes that lost
-    // the same cluster do not reconnect in step.
-    const ceiling = Math.min(RECONNECT_MAX_MS, RECONNECT_FIRST_MS * 2 ** this.#attempt++);
-    const delay = ceiling - Math.floor(Math.random() * (ceiling / 5));
+    // Bounded, with jitter: producers of many processes that lost the same cluster do not
+    // reconnect in step. Down on credentials or TLS (each attempt handshakes the broker
+    // pays for, none succeeding before someone fixes the cause): as the probes (Health).
+    const off = this.health.backingOff;
+    const delay = backoffMs(this.#attempt++, off ? PROBE_EVERY_MS : RECONNECT_FIRST_MS, off ? PROBE_BACKOFF_MAX_MS : RECONNECT_MAX_MS);
     this.#reconnect = this.scheduler.later(delay, () => {
       this.#reconnect = null;
       this.connect();
@@ -168,7 +170,7 @@ export class Confluent extends KafkaBase<rd.LibrdkafkaValue, rd.RdModule> {
     const client = new Client(opened);
     this.#listen(client);
     this.#pending = client;
-    const error = await client.connect(CONNECT_TIMEOUT_MS);
+    const error = await client.connect(this.health.backingOff ? SECURE_CONNECT_MS : CONNECT_TIMEOUT_MS);
     this.#pending = null;
     if (error !== null) {
       // The binding has destroyed the native client already.

@@ -16,6 +16,13 @@ import { LIBRDKAFKA_PROPERTIES } from "./properties.ts";
 /** Reconnect backoff with TLS or SASL: a certificate or credential error is retried at most every few seconds. */
 export const SECURE_RECONNECT_MS = 1000;
 export const SECURE_RECONNECT_MAX_MS = 10_000;
+/**
+ * A connection attempt's length while down on credentials or TLS: librdkafka redoes the
+ * handshake every 500 ms while a request waits (whatever reconnect.backoff.ms says), and
+ * its producer cannot be destroyed before that request ends: short attempts, far apart
+ * (the transport's backoff), bound the handshakes and let close() end them quickly.
+ */
+export const SECURE_CONNECT_MS = 1500;
 
 /** librdkafka's OAUTHBEARER token, as the binding's refresh callback resolves it. */
 interface RdToken {

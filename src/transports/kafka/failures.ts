@@ -129,7 +129,10 @@ const CERT_CODES = /^(?:UNABLE_TO_|SELF_SIGNED_CERT|DEPTH_ZERO_SELF_SIGNED_CERT|
 
 /**
  * What an error of `@platformatic/kafka` (or of Node's `net`/`tls` under it) says is
- * wrong with the connection, or `null` when it names nothing known.
+ * wrong with the connection, or `null` when it names nothing known. `tls`: whether the
+ * transport uses TLS (a connection closed at the SASL handshake, before any answer,
+ * means TLS is expected only when it does not: a TLS listener drops a plaintext client
+ * without a word).
  *
  * @example
  * ```ts
@@ -140,7 +143,7 @@ const CERT_CODES = /^(?:UNABLE_TO_|SELF_SIGNED_CERT|DEPTH_ZERO_SELF_SIGNED_CERT|
  * assert.equal(nodeFailure(new Error("Connection failed", { cause: refused }))?.code, "BROKERS_UNREACHABLE");
  * ```
  */
-export function nodeFailure(error: unknown): KafkaFailure | null {
+export function nodeFailure(error: unknown, tls = true): KafkaFailure | null {
   const chain = errorChain(error);
   const text = (e: { message?: unknown }) => (typeof e.message === "string" ? e.message : "");
   for (const e of chain) {
@@ -148,7 +151,13 @@ export function nodeFailure(error: unknown): KafkaFailure | null {
     const m = text(e);
     if (code === "PLT_KFK_AUTHENTICATION" || e.apiId === "SASL_AUTHENTICATION_FAILED") {
       const inner = chain.map(text).filter((x) => x.length > 0 && x !== m).pop();
-      if (/suitable SASL mechanism|UNSUPPORTED_SASL_MECHANISM/i.test(`${m} ${inner ?? ""}`)) return failure("SASL_MECHANISM_UNSUPPORTED", inner ?? m);
+      // The handshake got no answer: the broker closed the connection at the first request.
+      if (inner !== undefined && /^Connection closed/i.test(inner) && !chain.some((x) => x.apiId !== undefined)) {
+        return tls ? failure("BROKERS_UNREACHABLE", `${m} ${inner}`) : failure("TLS_REQUIRED", `the broker closed the connection at the SASL handshake: ${inner}`);
+      }
+      if (chain.some((x) => x.apiId === "UNSUPPORTED_SASL_MECHANISM") || /suitable SASL mechanism|UNSUPPORTED_SASL_MECHANISM/i.test(`${m} ${inner ?? ""}`)) {
+        return failure("SASL_MECHANISM_UNSUPPORTED", inner ?? m);
+      }
       return failure("SASL_AUTHENTICATION_FAILED", inner ?? m);
     }
     if (e.apiId === "UNSUPPORTED_SASL_MECHANISM") return failure("SASL_MECHANISM_UNSUPPORTED", m);

@@ -5,7 +5,11 @@
  * stall: a {@linkcode KafkaFailure}) makes it `down` at once, even before a broker ever
  * answered, and stays until a broker answers; every change of state or failure is told
  * once to a listener (the transport's `onError` and `logger` hooks). While down, a probe (a metadata request
- * the adapter sends its own way) runs every second until one is answered. And a broker
+ * the adapter sends its own way) runs every second until one is answered; while the
+ * failure is one of authentication or TLS, each attempt costs the broker a handshake
+ * and none will succeed before someone fixes the cause, so the probes back off (1 s
+ * doubling to {@linkcode PROBE_BACKOFF_MAX_MS}, ±20% jitter) and the adapters make no
+ * other connection attempt ({@linkcode Health.backingOff}). And a broker
  * that stopped answering without closing its connections is noticed by a
  * {@linkcode StallWatch}: records on their way and no answer for a while.
  *
@@ -32,6 +36,17 @@ const CHECK_EVERY_MS = 1000;
 
 /** How often the broker is probed while down; also how long a probe may take. */
 export const PROBE_EVERY_MS = 1000;
+
+/** The longest wait between probes while down with an authentication or TLS failure (before ±20% jitter). */
+export const PROBE_BACKOFF_MAX_MS = 10_000;
+
+/** The wait before attempt `n` (from 0): `firstMs` doubling up to `maxMs`, with ±20% jitter (`random` in [0, 1)). */
+export function backoffMs(n: number, firstMs: number, maxMs: number, random: () => number = Math.random): number {
+  return Math.round(Math.min(maxMs, firstMs * 2 ** Math.min(n, 20)) * (0.8 + 0.4 * random()));
+}
+
+/** Failures no retry fixes before someone does (credentials, certificates, the listener): attempts back off. */
+const backsOff = (f: KafkaFailure | null) => f !== null && (f.code.startsWith("SASL_") || f.code.startsWith("TLS_"));
 
 /**
  * Calls `onStall` when `waiting()` stayed above 0 while `answers()` did not move for
@@ -101,6 +116,9 @@ export class Health {
   readonly #probe: Probe;
   readonly #stall: StallWatch;
   readonly #listener: HealthListener | null;
+  readonly #random: () => number;
+  /** Probes sent and not answered since the last time up, for the backoff. */
+  #probeFailures = 0;
   #failure: KafkaFailure | null = null;
   /** The state and failure code last told to the listener. */
   #told = "connecting";
@@ -115,11 +133,12 @@ export class Health {
 
   /**
    * `waiting`: records sent and not answered, for the stall watch; `probe`: how to ask a
-   * broker whether it is back.
+   * broker whether it is back; `random`: the backoff's jitter.
    */
-  constructor(waiting: () => number, probe: Probe, listener: HealthListener | null = null) {
+  constructor(waiting: () => number, probe: Probe, listener: HealthListener | null = null, random: () => number = Math.random) {
     this.#probe = probe;
     this.#listener = listener;
+    this.#random = random;
     this.#stall = new StallWatch(waiting, () => this.#answers, (quietMs) => {
       if (this.#up) this.fail(failure("BROKER_STALLED", `records sent ${quietMs} ms ago got no answer`));
     });
@@ -128,6 +147,14 @@ export class Health {
   /** Why the transport is down, while it is; `null` when up, connecting or closed. */
   get failure(): KafkaFailure | null {
     return this.#closed || this.#up ? null : this.#failure;
+  }
+
+  /**
+   * Whether connection attempts are left to the probe, which backs off: down with an
+   * authentication or TLS failure. A send then fails at once (retriably) with the failure.
+   */
+  get backingOff(): boolean {
+    return !this.#closed && !this.#up && backsOff(this.#failure);
   }
 
   /** Starts the stall watch on `scheduler` (the transport's, given when the sink starts it). */
@@ -171,6 +198,7 @@ export class Health {
     this.#everUp = true;
     this.#up = true;
     this.#failure = null;
+    this.#probeFailures = 0;
     this.#probeTimer?.cancel();
     this.#probeTimer = null;
     this.#tell();
@@ -225,16 +253,21 @@ export class Health {
     }
   }
 
+  /** How long until the next probe: a second, or backing off (see the module docs). */
+  #probeDelay(): number {
+    return backsOff(this.#failure) ? backoffMs(this.#probeFailures, PROBE_EVERY_MS, PROBE_BACKOFF_MAX_MS, this.#random) : PROBE_EVERY_MS;
+  }
+
   /** While down, asks a broker now and then: an answer means up again. */
-  #scheduleProbe(): void {
+  #scheduleProbe(delay: number = this.#probeDelay()): void {
     const scheduler = this.#scheduler;
     if (this.#probeTimer !== null || this.#closed || scheduler === null) return;
-    this.#probeTimer = scheduler.later(PROBE_EVERY_MS, () => {
+    this.#probeTimer = scheduler.later(delay, () => {
       this.#probeTimer = null;
       if (this.#up || this.#closed) return;
       const probe = this.#probing ? null : this.#probe();
       if (probe === null) {
-        this.#scheduleProbe();
+        this.#scheduleProbe(PROBE_EVERY_MS);
         return;
       }
       this.#probing = true;
@@ -242,7 +275,10 @@ export class Health {
         this.#probing = false;
         // A broker that answers metadata but not produce requests stays down.
         if (ok === true && !this.#stall.stalled) this.markUp();
-        else this.#scheduleProbe();
+        else {
+          this.#probeFailures++;
+          this.#scheduleProbe();
+        }
       };
       withDeadline(scheduler, probe, PROBE_EVERY_MS).then(done, () => done(false));
     });

@@ -92,7 +92,9 @@ export class Platformatic extends KafkaBase<unknown, plt.PltModule> {
     const client = this.#client;
     if (client === null) return null;
     const metadata = client.producer.metadata({ topics: [this.options.topic], forceUpdate: true, autocreateTopics: false, retries: 0 });
-    return metadata.then(() => client === this.#client && !client.dead);
+    // A topic not created yet (the first sends failed on credentials) is a broker's answer too.
+    const answered = (error: unknown) => /unknown topic/i.test(describeError(error)) && nodeFailure(error, this.options.security.tls !== null) === null;
+    return metadata.then(() => true, answered).then((ok) => ok && client === this.#client && !client.dead);
   }
 
   // ---------------------------------------------------------------- sending
@@ -112,7 +114,7 @@ export class Platformatic extends KafkaBase<unknown, plt.PltModule> {
     }
     const error = result.error;
     // A connection failure (authentication, TLS, unreachable) is retried, whatever its class.
-    const why = nodeFailure(error);
+    const why = nodeFailure(error, this.options.security.tls !== null);
     switch (why === null ? classifyError(error) : "retry") {
       case "records":
         if (indexes.length === 1) {
@@ -224,6 +226,9 @@ export class Platformatic extends KafkaBase<unknown, plt.PltModule> {
    */
   async #ready(signal: AbortSignal): Promise<{ client: Client; partitions: number }> {
     const client = await this.#currentClient();
+    // Down on credentials or TLS: only the probe reconnects, backing off (see Health).
+    const known = this.health.backingOff ? this.health.failure : null;
+    if (known !== null) throw this.error(known.message, true);
     const p = client.producer;
     const topic = this.options.topic;
     const auto = this.options.config.autocreateTopics;
@@ -243,7 +248,7 @@ export class Platformatic extends KafkaBase<unknown, plt.PltModule> {
         throw this.error(`unknown topic "${topic}": it does not exist, and the client may not create it (autocreateTopics) or the broker does not`, false, error);
       }
       // Authentication and TLS failures are retriable: an operator can fix them while the records wait.
-      const why = nodeFailure(error);
+      const why = nodeFailure(error, this.options.security.tls !== null);
       if (why === null && classifyError(error) === "rejected") throw this.error(text, false, error);
       this.health.down(why ?? failure("BROKERS_UNREACHABLE", text));
       throw this.error(why?.message ?? text, true, error);
