@@ -173,12 +173,10 @@ class ShedSink<T> implements Sink<T> {
     const flusher = this.#core.flusher;
     const error = flusher.lastError;
     const transportState = this.#transportState();
+    // While the transport says why it is down, that is the last error.
     const failure = this.#transportFailure();
-    if (failure !== undefined && failure !== null) lastError = `TransportError: ${this.#transport.name}: ${failure.message}`;
-    // A transport that tells its failures: a retriable error of its from before it was up again is stale.
-    else if (error !== null && !(failure === null && transportState === "up" && (error as { retriable?: unknown }).retriable === true)) {
-      lastError = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-    }
+    if (failure !== null) lastError = `TransportError: ${this.#transport.name}: ${failure.message}`;
+    else if (error !== null) lastError = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
     // Field by field, not `{ ...snapshot, … }`: on V8 11 (Node 20) the spread's copies
     // outlived the young generation, so a stats() every millisecond grew the old
     // generation by megabytes a second.
@@ -256,10 +254,10 @@ class ShedSink<T> implements Sink<T> {
     return { ...ledger.snapshot(), durationMs: scheduler.now() - started, flushed, inDoubt };
   }
 
-  /** The transport's failure; `undefined` when it does not tell its failures. */
-  #transportFailure(): { readonly message: string } | null | undefined {
+  /** Why the transport is down (its `failure()`), or null. */
+  #transportFailure(): { readonly message: string } | null {
     const transport = this.#transport;
-    if (typeof transport.failure !== "function") return undefined;
+    if (typeof transport.failure !== "function") return null;
     try {
       return transport.failure();
     } catch {

@@ -26,8 +26,8 @@ export interface SinkStats extends Counts {
   /**
    * The last error the transport reported, as text, or null. While a Kafka transport is
    * `down` it is why (`TransportError: confluent: SASL_AUTHENTICATION_FAILED: check
-   * sasl.username/password (...)`); a retriable error clears once the transport is up
-   * again, a record's rejection stays until the next error.
+   * sasl.username/password (...)`); a retriable error clears once a send succeeds
+   * after it, a record's rejection stays until the next error.
    */
   readonly lastError: string | null;
 }

@@ -110,8 +110,7 @@ export interface Transport {
   /**
    * Why the transport is `down`, while it is (`null` otherwise): a `code` to switch on and
    * a `message` that says what to check, without secrets. The sink shows it as
-   * `stats().lastError`; once a transport has this method, its earlier retriable errors
-   * are not shown after it is `up` again.
+   * `stats().lastError` while it is not null.
    */
   failure?(): { readonly code: string; readonly message: string } | null;
   /** Release connections and timers. Settles within `timeoutMs`. */

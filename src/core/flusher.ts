@@ -78,7 +78,10 @@ export class Flusher implements AcceptListener {
   retries = 0;
   /** Batches handed to the transport. */
   sends = 0;
-  /** The last error a transport reported, if any. */
+  /**
+   * The last error a transport reported, if any. A retriable one clears when a send
+   * succeeds after it; a final one (a rejection) stays until the next error.
+   */
   lastError: unknown = null;
   /**
    * Of the records dropped as `shutdown`, those handed to the transport that had no
@@ -315,6 +318,8 @@ export class Flusher implements AcceptListener {
       this.#backoffUntil = this.#scheduler.now() + delay;
     } else {
       this.#attempt = 0;
+      // Delivered after retriable failures: they are over.
+      if (error === null && report?.error === undefined && isRetriable(this.lastError)) this.lastError = null;
     }
     this.#resolveFlushes();
     if (this.#inFlight.size === 0 && this.#onIdle !== null) this.#onIdle();

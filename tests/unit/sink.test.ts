@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { conservationErrors, createSink, memoryTransport } from "../../mod.ts";
+import { conservationErrors, createSink, memoryTransport, type Transport } from "../../mod.ts";
 import { FakeScheduler } from "../support/scheduler.ts";
 
 test("writable never applies backpressure: ready stays resolved and write() resolves while nothing drains", async () => {
@@ -173,12 +173,36 @@ test("stats() reports the transport's state and the last error", async () => {
   const sink = createSink({ transport, scheduler, batch: { lingerMs: 0 }, retry: { initialDelayMs: 1, maxDelayMs: 2 } });
   assert.deepEqual(sink.stats().transport, { name: "memory", state: "up" });
   assert.equal(sink.stats().lastError, null);
-  transport.failNext(1);
+  transport.failNext(Number.MAX_SAFE_INTEGER);
   sink.emit("x");
   await scheduler.advance(0); // the send, and its failure
-  assert.equal(sink.stats().retries, 1);
+  assert.ok(sink.stats().retries >= 1);
   assert.match(sink.stats().lastError ?? "", /simulated outage/);
+  transport.failNext(0);
   assert.equal(await scheduler.drive(sink.flush({ timeoutMs: 1000 })), true);
   assert.equal(sink.stats().transport.state, "up");
+  assert.equal(sink.stats().lastError, null, "a retriable error clears once a send succeeds after it");
+  await scheduler.drive(sink.close({ timeoutMs: 100 }));
+});
+
+test("stats().lastError: a transport's failure() while it is down; a rejection stays until the next error", async () => {
+  const scheduler = new FakeScheduler();
+  const inner = memoryTransport();
+  let why: { code: string; message: string } | null = { code: "TLS_REQUIRED", message: "TLS_REQUIRED: the broker expects TLS" };
+  const transport: Transport = { name: "wrapped", send: (b, s) => inner.send(b, s), state: () => (why === null ? "up" : "down"), failure: () => why, close: (t) => inner.close(t) };
+  const sink = createSink({ transport, scheduler, batch: { lingerMs: 0 } });
+  assert.equal(sink.stats().lastError, "TransportError: wrapped: TLS_REQUIRED: the broker expects TLS");
+  why = null;
+  assert.equal(sink.stats().lastError, null);
+  inner.rejectWhen((record) => new TextDecoder().decode(record.value).includes("refused"));
+  sink.emit("refused");
+  await scheduler.advance(0);
+  assert.equal(sink.stats().dropped.rejected.records, 1);
+  const rejection = sink.stats().lastError;
+  assert.ok(rejection !== null);
+  sink.emit("delivered");
+  assert.equal(await scheduler.drive(sink.flush({ timeoutMs: 1000 })), true);
+  assert.equal(sink.stats().delivered.records, 1);
+  assert.equal(sink.stats().lastError, rejection, "a rejection stays visible after later successes");
   await scheduler.drive(sink.close({ timeoutMs: 100 }));
 });
