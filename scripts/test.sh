@@ -6,13 +6,19 @@
 #   3. if tests/e2e or tests/faults hold *.test.ts files: start the local Kafka broker
 #      (scripts/kafka.sh start), run those suites on Node 20, Node 24, Deno and Bun, and stop the
 #      broker on exit whatever happened. Without a broker these suites fail, never skip.
-#   4. with the same broker: scripts/examples.sh, every example in self-test mode
+#   4. with the same broker: scripts/examples.sh, every example in self-test mode; then the
+#      broker is stopped
+#   5. if tests/secured holds *.test.ts files: start the secured broker (KAFKA_MODE=secured
+#      scripts/kafka.sh start: SASL_SSL, SCRAM users, ACLs), run tests/secured on Node 20
+#      (confluent), Node 24, Deno and Bun (platformatic), and stop it whatever happened. A
+#      secured broker that does not start fails that suite on every runtime.
 # Every run prints a line "LABEL: N passed, M failed"; the last line of the output is the
 # total over all runs, "N passed, M failed". Exits non-zero if anything failed.
 #
 # Environment:
 #   SHEDSINK_SKIP_SETUP=1      do not run scripts/setup.sh
 #   SHEDSINK_E2E_TIMEOUT       seconds allowed per e2e/fault run, default 1800
+#   SHEDSINK_SECURED_TIMEOUT   seconds allowed per secured run, default 600
 #   (and those of scripts/test-unit.sh: SHEDSINK_RUNTIMES, SHEDSINK_UNIT_TIMEOUT)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -24,6 +30,7 @@ SHEDSINK_RESULTS_FILE="$(mktemp "${TMPDIR:-/tmp}/shedsink-results.XXXXXX")"
 export SHEDSINK_RESULTS_FILE
 status=0
 broker_started=0
+secured_started=0
 notes=()
 
 finish() {
@@ -32,6 +39,10 @@ finish() {
   if [[ $broker_started -eq 1 ]]; then
     header "stopping the Kafka broker"
     bash scripts/kafka.sh stop || echo "test: scripts/kafka.sh stop failed" >&2
+  fi
+  if [[ $secured_started -eq 1 ]]; then
+    header "stopping the secured Kafka broker"
+    KAFKA_MODE=secured bash scripts/kafka.sh stop || echo "test: KAFKA_MODE=secured scripts/kafka.sh stop failed" >&2
   fi
   header "summary"
   while read -r label passed failed ok why; do
@@ -121,6 +132,48 @@ if [[ ${#e2e_files[@]} -gt 0 || ${#fault_files[@]} -gt 0 ]]; then
   # every example fails.
   bash scripts/examples.sh || status=1
   [[ $broker_ok -eq 1 ]] || notes+=("the Kafka broker did not start")
+  # The secured suite has a broker of its own: two JVMs at once are too much for 2 cores.
+  header "stopping the Kafka broker"
+  bash scripts/kafka.sh stop || echo "test: scripts/kafka.sh stop failed" >&2
+  broker_started=0
+fi
+
+# ------------------------------------------------------------------ secured suite
+# TLS and SASL against the secured broker; the same files on each runtime, one test at a
+# time (the tests share the broker and a counting proxy's port).
+shopt -s nullglob
+secured_files=(tests/secured/*.test.ts)
+shopt -u nullglob
+secured_limit="${SHEDSINK_SECURED_TIMEOUT:-600}"
+
+if [[ ${#secured_files[@]} -gt 0 ]]; then
+  header "starting the secured Kafka broker"
+  secured_started=1 # stop it on exit even if `start` fails half-way
+  secured_ok=1
+  if ! KAFKA_MODE=secured bash scripts/kafka.sh start; then
+    echo "test: KAFKA_MODE=secured scripts/kafka.sh start failed" >&2
+    secured_ok=0
+  fi
+  bun_files=()
+  for f in "${secured_files[@]}"; do bun_files+=("./$f"); done
+  for rt in node20 node24 deno bun; do
+    if [[ $secured_ok -ne 1 ]]; then
+      record_result "secured-$rt" 0 0 bad "no secured Kafka broker"
+      status=1
+      continue
+    fi
+    case $rt in
+      node20) run_suite "secured-$rt" node "$secured_limit" "${NODE20_TEST[@]}" --test-concurrency=1 "${secured_files[@]}" ;;
+      node24) run_suite "secured-$rt" node "$secured_limit" "${NODE24_TEST[@]}" --test-concurrency=1 "${secured_files[@]}" ;;
+      deno) run_suite "secured-$rt" deno "$secured_limit" deno test -A --no-check --no-lock "${secured_files[@]}" ;;
+      bun) run_suite "secured-$rt" bun "$secured_limit" bun test --timeout 300000 "${bun_files[@]}" ;;
+    esac
+    [[ "${RESULT_OK[-1]}" == ok ]] || status=1
+  done
+  header "stopping the secured Kafka broker"
+  KAFKA_MODE=secured bash scripts/kafka.sh stop || echo "test: KAFKA_MODE=secured scripts/kafka.sh stop failed" >&2
+  secured_started=0
+  [[ $secured_ok -eq 1 ]] || notes+=("the secured Kafka broker did not start")
 fi
 
 exit $status
