@@ -13,7 +13,8 @@
 #   logs [tail options]
 #
 # Listeners (loopback only):
-#   SASL_SSL       KAFKA_SECURED_PORT (39700): PLAIN, SCRAM-SHA-256, SCRAM-SHA-512; the
+#   SASL_SSL       KAFKA_SECURED_PORT (39700): PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, and
+#                  OAUTHBEARER with unsecured tokens (alg none, principal = "sub"); the
 #                  tests' bootstrap
 #   CONTROLLER     KAFKA_SECURED_PORT + 1 (PLAINTEXT, the KRaft controller)
 #   INTERNAL       KAFKA_SECURED_PORT + 2 (SASL_PLAINTEXT, PLAIN): inter-broker and admin
@@ -112,12 +113,15 @@ advertised.listeners=SASL_SSL://$HOST:$PORT,INTERNAL://$HOST:$INTERNAL_PORT
 listener.security.protocol.map=SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT,INTERNAL:SASL_PLAINTEXT
 inter.broker.listener.name=INTERNAL
 sasl.mechanism.inter.broker.protocol=PLAIN
-sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
+sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512,OAUTHBEARER
 listener.name.internal.sasl.enabled.mechanisms=PLAIN
 listener.name.internal.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" password="$ADMIN_PASSWORD" $plain_users;
 listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required $plain_users;
 listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+# OAUTHBEARER with Kafka's default validator of unsecured tokens (header {"alg":"none"},
+# no signature; the principal is the "sub" claim): a test of the client side only.
+listener.name.sasl_ssl.oauthbearer.sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;
 ssl.keystore.type=PEM
 ssl.keystore.location=$TLS_DIR/broker.pem
 ssl.client.auth=none

@@ -96,6 +96,23 @@ test(`secured happy path (${use}): PLAIN with the CA as PEM text`, async () => {
   await deliver("plain", { tls: { ca: readFileSync(SECURED.caPath, "utf8") }, sasl: { mechanism: "PLAIN", username: SECURED.user, password: SECURED.password } }, 500);
 });
 
+/** An unsecured JWT (`{"alg":"none"}`, no signature) for `sub`, as the secured broker's default validator accepts. */
+function unsecuredJwt(sub: string, lifetimeS: number): { value: string; expiresAt: number } {
+  const b64 = (o: object) => btoa(JSON.stringify(o)).replace(/=+$/, "").replace(/\+/g, "-").replace(/\//g, "_");
+  const now = Math.floor(Date.now() / 1000);
+  return { value: `${b64({ alg: "none" })}.${b64({ sub, iat: now, exp: now + lifetimeS })}.`, expiresAt: (now + lifetimeS) * 1000 };
+}
+
+test(`secured happy path (${use}): OAUTHBEARER with a token provider function`, async () => {
+  let calls = 0;
+  const token = () => {
+    calls++;
+    return { ...unsecuredJwt(SECURED.user, 3600), principal: SECURED.user };
+  };
+  await deliver("oauth", { tls: { ca: SECURED.caPath }, sasl: { mechanism: "OAUTHBEARER", token } }, 500);
+  assert.ok(calls >= 1, "the token provider was called");
+});
+
 test(`an unknown user (${use}) is down with SASL_AUTHENTICATION_FAILED and holds the records; created while the sink runs, everything is delivered`, async () => {
   const user = `late-${use}-${Math.floor(Math.random() * 1e9).toString(36)}`;
   const password = `late-secret-${Math.floor(Math.random() * 1e9).toString(36)}`;
@@ -113,10 +130,12 @@ test(`an unknown user (${use}) is down with SASL_AUTHENTICATION_FAILED and holds
     assert.match(held.lastError ?? "", /SASL_AUTHENTICATION_FAILED: check sasl\.username\/password/);
     assert.equal(held.delivered.records, 0);
     assert.equal(held.lost.records + held.refused.records, 0, "held, nothing rejected");
+    const provisioning = Date.now();
     await scramAdd(user, password);
     const provisionedAt = Date.now();
     await until(() => sink.stats().delivered.records === ids.length, "everything delivered once the user exists", 60_000);
     const upMs = Date.now() - provisionedAt;
+    const scramAddMs = provisionedAt - provisioning;
     assert.equal(t.state(), "up");
     assert.equal(sink.stats().lastError, null, "lastError cleared on recovery");
     const report = await sink.close({ timeoutMs: 10_000 });
@@ -125,7 +144,7 @@ test(`an unknown user (${use}) is down with SASL_AUTHENTICATION_FAILED and holds
     assert.equal(report.delivered.records, ids.length);
     await checkTopic(topic, ids.length, ids);
     outputs.push(password);
-    figure(`provisioned-late: delivered=${ids.length} readBack=${ids.length} dups=0 downAfterMs=${downMs} upAfterProvisionMs=${upMs} totalMs=${Date.now() - started}`);
+    figure(`provisioned-late: delivered=${ids.length} readBack=${ids.length} dups=0 downAfterMs=${downMs} scramAddMs=${scramAddMs} deliveredAfterScramAddMs=${upMs} totalMs=${Date.now() - started}`);
   } finally {
     await sink.close({ timeoutMs: 1000 });
   }
