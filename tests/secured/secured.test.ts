@@ -131,7 +131,12 @@ test(`an unknown user (${use}) is down with SASL_AUTHENTICATION_FAILED and holds
     assert.equal(held.delivered.records, 0);
     assert.equal(held.lost.records + held.refused.records, 0, "held, nothing rejected");
     const provisioning = Date.now();
-    await scramAdd(user, password);
+    // scram-add runs Kafka's tools (a JVM each): note when the transport is up meanwhile.
+    let upAfterMs = -1;
+    const watch = setInterval(() => {
+      if (upAfterMs < 0 && t.state() === "up") upAfterMs = Date.now() - provisioning;
+    }, 50);
+    await scramAdd(user, password).finally(() => clearInterval(watch));
     const provisionedAt = Date.now();
     await until(() => sink.stats().delivered.records === ids.length, "everything delivered once the user exists", 60_000);
     const upMs = Date.now() - provisionedAt;
@@ -144,7 +149,7 @@ test(`an unknown user (${use}) is down with SASL_AUTHENTICATION_FAILED and holds
     assert.equal(report.delivered.records, ids.length);
     await checkTopic(topic, ids.length, ids);
     outputs.push(password);
-    figure(`provisioned-late: delivered=${ids.length} readBack=${ids.length} dups=0 downAfterMs=${downMs} scramAddMs=${scramAddMs} deliveredAfterScramAddMs=${upMs} totalMs=${Date.now() - started}`);
+    figure(`provisioned-late: delivered=${ids.length} readBack=${ids.length} dups=0 downAfterMs=${downMs} scramAddMs=${scramAddMs} upAfterScramAddStartMs=${upAfterMs} deliveredAfterScramAddMs=${upMs} totalMs=${Date.now() - started}`);
   } finally {
     await sink.close({ timeoutMs: 1000 });
   }
