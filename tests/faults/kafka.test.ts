@@ -277,7 +277,7 @@ test("an outage longer than the buffer absorbs: drops are counted, conservation 
   }
 });
 
-test("broker unreachable from the start: construction succeeds, emit works, close returns on time and counts the rest as shutdown", async () => {
+test("broker unreachable from the start: construction succeeds, emit works, the transport is down with BROKERS_UNREACHABLE, close returns on time and counts the rest as shutdown", async () => {
   // A loopback port nothing listens on.
   const port = await new Promise<number>((resolve, reject) => {
     const server = createServer();
@@ -297,7 +297,10 @@ test("broker unreachable from the start: construction succeeds, emit works, clos
     await sleep(2000);
     load.stop();
     assert.equal(load.refused.length, 0, "every record was kept");
-    assert.equal(sink.stats().transport.state, "connecting");
+    // No bootstrap broker answers: the transport says so (down, and why), it does not
+    // stay "connecting".
+    assert.equal(sink.stats().transport.state, "down");
+    assert.match(sink.stats().lastError ?? "", /BROKERS_UNREACHABLE/);
     const t0 = Date.now();
     const report = await sink.close({ timeoutMs: 3000 });
     const took = Date.now() - t0;
