@@ -13,6 +13,9 @@
 #   scripts/kafka.sh status    running / paused / stopped (exit 0 in every case)
 #   scripts/kafka.sh logs [tail options]   tail the server log (e.g. `logs -f`)
 #   scripts/kafka.sh env       print shell exports for the broker's addresses
+#   scripts/kafka.sh cluster COMMAND ...   a local 3-node cluster instead (RF 3,
+#                              min.insync.replicas 2, ports 39600-39629): see
+#                              scripts/kafka/cluster.sh for its commands
 #
 # Environment (all optional):
 #   KAFKA_DIR                      state dir: data/, server.log, kafka.pid (default .kafka)
@@ -387,9 +390,13 @@ usage() {
   sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//'
 }
 
+# scripts/kafka/cluster.sh sources this file for its functions, without a command.
+[[ "${KAFKA_SH_LIBRARY:-0}" == 1 ]] && return 0
+
 cmd="${1:-}"
 shift || true
 case "$cmd" in
+  cluster) exec bash "$CONF_SRC/cluster.sh" "$@" ;;
   fetch) cmd_fetch ;;
   start) cmd_start ;;
   stop) cmd_stop ;;
