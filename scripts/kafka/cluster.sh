@@ -190,7 +190,7 @@ cmd_start() {
   deadline=$((SECONDS + START_TIMEOUT))
   while ! cluster_produce_ok 2000; do
     for n in "${NODES[@]}"; do
-      if ! node_pid "$n" >/dev/null; then
+      if ! kill -0 "$(cat "$(node_pid_file "$n")")" 2>/dev/null; then
         print_node_failure "$n"
         die "node $n exited during startup"
       fi
@@ -291,9 +291,11 @@ cmd_restart() {
   check_node_ports_free "$n"
   echo "----- restart $(date '+%F %T') -----" >>"$(node_log "$n")"
   launch_node "$n"
+  pid="$(cat "$(node_pid_file "$n")")"
   deadline=$((SECONDS + START_TIMEOUT))
   until port_open "$(node_port "$n")" && node_in_sync "$n"; do
-    if ! node_pid "$n" >/dev/null; then
+    # (kill -0: until the child has exec'd java, its command line is not the broker's)
+    if ! kill -0 "$pid" 2>/dev/null; then
       print_node_failure "$n"
       die "node $n exited during startup"
     fi
