@@ -48,9 +48,23 @@ export class Platformatic extends KafkaBase<unknown, plt.PltModule> {
   /** Partition for the next batch's unkeyed records. */
   #sticky = Math.floor(Math.random() * 1024);
   #closing: Promise<void> | null = null;
+  /** The bootstrap brokers, as the client holds them. */
+  readonly #bootstrap: ReadonlyArray<plt.PltBroker>;
+  /** Brokers learnt from metadata, kept across clients (see `plt.useKnownBrokers`). */
+  readonly #known = new plt.KnownBrokers();
+  /**
+   * Per partition, the end of the chain of sends to it. The client numbers an idempotent
+   * producer's records per partition when `send()` is called, and retries each request on
+   * its own: two requests to one partition in flight at once may reach a new leader out of
+   * order (`OUT_OF_ORDER_SEQUENCE_NUMBER`), and the client then takes a new producer id,
+   * which ends the broker's protection against duplicates. So each partition has at most
+   * one `send()` under way; the flusher's other batches go to other partitions or wait.
+   */
+  readonly #partitionTails = new Map<number, Promise<void>>();
 
   constructor(options: ClientOptions<unknown>, load: () => Promise<unknown>) {
     super(options, optionalPackage<plt.PltModule>("platformatic", plt.PACKAGE, load));
+    this.#bootstrap = options.brokers.map(plt.parseBroker);
   }
 
   protected waiting(): number {
@@ -66,7 +80,7 @@ export class Platformatic extends KafkaBase<unknown, plt.PltModule> {
     const job = new Outcomes(batch.records);
     const { client, partitions } = await this.#ready(signal);
     if (signal.aborted) return job.report(signal);
-    const sticky = this.#sticky++ % partitions;
+    const sticky = this.#idlePartition(partitions);
     const groups = groupByPartition(job.records, partitions, sticky);
     const onAbort = () => this.#kill(client);
     signal.addEventListener("abort", onAbort, { once: true });
@@ -99,9 +113,39 @@ export class Platformatic extends KafkaBase<unknown, plt.PltModule> {
 
   // ---------------------------------------------------------------- sending
 
+  /** The next partition for unkeyed records, preferring one with no send under way. */
+  #idlePartition(partitions: number): number {
+    const first = this.#sticky++ % partitions;
+    for (let k = 0; k < partitions; k++) {
+      const p = (first + k) % partitions;
+      if (!this.#partitionTails.has(p)) {
+        this.#sticky += k;
+        return p;
+      }
+    }
+    return first;
+  }
+
+  /** Runs `produce` once every send to `partition` started before it has settled. */
+  async #inTurn<T>(partition: number, produce: () => Promise<T>): Promise<T> {
+    const before = this.#partitionTails.get(partition);
+    let done!: () => void;
+    const mine = new Promise<void>((resolve) => (done = resolve));
+    const tail = before === undefined ? mine : before.then(() => mine);
+    this.#partitionTails.set(partition, tail);
+    try {
+      if (before !== undefined) await before;
+      return await produce();
+    } finally {
+      done();
+      if (this.#partitionTails.get(partition) === tail) this.#partitionTails.delete(partition);
+    }
+  }
+
   /** Sends one partition's records; halves the group when the broker refuses its content. */
   async #sendGroup(client: Client, job: Outcomes, partition: number, indexes: ReadonlyArray<number>, signal: AbortSignal): Promise<void> {
-    const result = await this.#produce(client, job, partition, indexes);
+    // Waiting for its turn, the send may be aborted or its client closed: then it never left.
+    const result = await this.#inTurn(partition, () => this.#produce(client, job, partition, indexes));
     if (result.ok) {
       for (const i of indexes) job.codes[i] = DELIVERED;
       this.health.markUp();
@@ -213,6 +257,8 @@ export class Platformatic extends KafkaBase<unknown, plt.PltModule> {
     };
     producer.on("client:broker:failed", down);
     producer.on("client:broker:disconnect", down);
+    producer.on("client:metadata", (metadata: unknown) => this.#known.learn(metadata));
+    plt.useKnownBrokers(mod, producer, this.#bootstrap, this.#known);
     // An 'error' event without a listener would throw.
     producer.on("error", () => {});
     this.#client = client;
@@ -234,6 +280,7 @@ export class Platformatic extends KafkaBase<unknown, plt.PltModule> {
     const auto = this.options.config.autocreateTopics;
     const work = (async () => {
       const metadata = await p.metadata({ topics: [topic], autocreateTopics: auto === undefined || auto === true, retries: 1 });
+      this.#known.learn(metadata);
       const partitions = metadata.topics.get(topic)?.partitionsCount ?? 0;
       if (!(partitions > 0)) throw new Error(`no partitions in the metadata of topic "${topic}"`);
       if (p.producerId === undefined) await p.initIdempotentProducer({});

@@ -49,18 +49,34 @@ interface PltConnection {
   readonly socket?: { destroy(): void } | null;
 }
 
+/** A broker's address as the client holds it. */
+export interface PltBroker {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** The client's connection pool: its connections, and a connection to the first broker of a list that answers. */
+interface PltPool extends Iterable<[string, PltConnection]> {
+  getFirstAvailable?(brokers: PltBroker[], callback: (error: unknown, connection?: unknown) => void): unknown;
+}
+
+/** Callback of the client's internal "bootstrap connection" method. */
+type ConnectionCallback = (error: unknown, connection?: unknown) => void;
+
 export interface PltProducer {
   send(options: { messages: PltMessage[] }): Promise<unknown>;
   metadata(options: { topics: string[]; autocreateTopics?: boolean; forceUpdate?: boolean; retries?: number }): Promise<PltMetadata>;
   initIdempotentProducer(options: Record<string, never>): Promise<unknown>;
   close(force?: boolean): Promise<void>;
   readonly producerId: bigint | undefined;
-  readonly connections?: Iterable<[string, PltConnection]>;
+  readonly connections?: PltPool;
   on(event: string, listener: (...args: unknown[]) => void): unknown;
 }
 
 export interface PltModule {
   readonly Producer: new (options: Record<string, unknown>) => PltProducer;
+  /** The symbol of the clients' method that picks a broker for metadata and producer ids. */
+  readonly kGetBootstrapConnection?: symbol;
 }
 
 /** `@platformatic/kafka`'s producer options as `config`: its schema, and those the transport owns. */
@@ -134,4 +150,80 @@ export function destroySockets(p: PltProducer): void {
   } catch {
     // nothing more to do
   }
+}
+
+/** `host`, `host:port`, `[ipv6]` or `[ipv6]:port` (validated already) as the client holds it. */
+export function parseBroker(address: string): PltBroker {
+  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(address);
+  if (bracketed !== null) return { host: bracketed[1]!, port: bracketed[2] === undefined ? 9092 : Number(bracketed[2]) };
+  const colon = address.lastIndexOf(":");
+  return colon < 0 ? { host: address, port: 9092 } : { host: address.slice(0, colon), port: Number(address.slice(colon + 1)) };
+}
+
+/**
+ * The brokers a transport has learnt from the cluster's metadata, newest first, kept
+ * across clients: `@platformatic/kafka` forgets them (see {@linkcode useKnownBrokers}).
+ */
+export class KnownBrokers {
+  readonly #brokers = new Map<string, PltBroker>();
+  /** At most this many are kept (a cluster that renames its brokers should not grow the list forever). */
+  static readonly LIMIT = 64;
+
+  /** Learns the brokers of a metadata answer (the client's `client:metadata` event). */
+  learn(metadata: unknown): void {
+    const brokers = (metadata as { brokers?: unknown } | null | undefined)?.brokers;
+    if (!(brokers instanceof Map)) return;
+    const fresh: PltBroker[] = [];
+    for (const b of brokers.values()) {
+      const broker = b as Partial<PltBroker> | null | undefined;
+      if (typeof broker?.host === "string" && typeof broker.port === "number") fresh.push({ host: broker.host, port: broker.port });
+    }
+    for (const b of fresh.reverse()) {
+      const key = `${b.host}:${b.port}`;
+      this.#brokers.delete(key);
+      this.#brokers.set(key, b);
+    }
+    while (this.#brokers.size > KnownBrokers.LIMIT) this.#brokers.delete(this.#brokers.keys().next().value!);
+  }
+
+  /** Newest first. */
+  list(): PltBroker[] {
+    return [...this.#brokers.values()].reverse();
+  }
+}
+
+/**
+ * Works around `@platformatic/kafka` (2.x) losing the cluster when its bootstrap brokers
+ * are gone. The client asks for metadata (and producer ids) through the first broker that
+ * answers among the bootstrap brokers plus those its metadata lists; but on a stale-leader
+ * error (`NOT_LEADER_OR_FOLLOWER`, `LEADER_NOT_AVAILABLE`, `FENCED_LEADER_EPOCH`, a leader
+ * missing from its metadata) it clears its metadata (`clearMetadata()`), and from then on
+ * asks the bootstrap brokers only, retrying without end: with those dead, it never
+ * reaches the brokers that live. This replaces the client's method that picks that broker
+ * (`kGetBootstrapConnection`, which the package exports) with the same choice made from
+ * the bootstrap brokers and the brokers the transport has learnt (`known`), whether the
+ * client still holds its metadata or not. Returns false, changing nothing, when the client
+ * lacks what this needs (another version): it then behaves as upstream does.
+ */
+export function useKnownBrokers(mod: PltModule, producer: PltProducer, bootstrap: ReadonlyArray<PltBroker>, known: KnownBrokers): boolean {
+  const symbol = mod.kGetBootstrapConnection;
+  const target = producer as unknown as Record<symbol, unknown>;
+  if (typeof symbol !== "symbol" || typeof target[symbol] !== "function") return false;
+  const pool = producer.connections;
+  if (pool === undefined || typeof pool.getFirstAvailable !== "function") return false;
+  target[symbol] = (callback: ConnectionCallback, attempt = 0): unknown => {
+    const seen = new Set<string>();
+    let brokers: PltBroker[] = [];
+    for (const b of [...bootstrap, ...known.list()]) {
+      const key = `${b.host}:${b.port}`;
+      if (!seen.has(key)) brokers.push(b), seen.add(key);
+    }
+    // As the client does: each retry starts one broker further down the list.
+    if (attempt > 0 && brokers.length > 1) {
+      const offset = attempt % brokers.length;
+      brokers = [...brokers.slice(offset), ...brokers.slice(0, offset)];
+    }
+    return pool.getFirstAvailable!(brokers, callback);
+  };
+  return true;
 }
