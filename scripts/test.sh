@@ -12,6 +12,10 @@
 #      scripts/kafka.sh start: SASL_SSL, SCRAM users, ACLs), run tests/secured on Node 20
 #      (confluent), Node 24, Deno and Bun (platformatic), and stop it whatever happened. A
 #      secured broker that does not start fails that suite on every runtime.
+#   6. if tests/faults/cluster.test.ts exists: start the local 3-node cluster
+#      (scripts/kafka.sh cluster start), run that file on Node 20, Node 24, Deno and Bun
+#      (scenarios spread over the runtimes, see below), and stop the cluster whatever
+#      happened. A cluster that does not start fails that suite on every runtime.
 # Every run prints a line "LABEL: N passed, M failed"; the last line of the output is the
 # total over all runs, "N passed, M failed". Exits non-zero if anything failed.
 #
@@ -31,6 +35,7 @@ export SHEDSINK_RESULTS_FILE
 status=0
 broker_started=0
 secured_started=0
+cluster_started=0
 notes=()
 
 finish() {
@@ -43,6 +48,10 @@ finish() {
   if [[ $secured_started -eq 1 ]]; then
     header "stopping the secured Kafka broker"
     KAFKA_MODE=secured bash scripts/kafka.sh stop || echo "test: KAFKA_MODE=secured scripts/kafka.sh stop failed" >&2
+  fi
+  if [[ $cluster_started -eq 1 ]]; then
+    header "stopping the Kafka cluster"
+    bash scripts/kafka.sh cluster stop || echo "test: scripts/kafka.sh cluster stop failed" >&2
   fi
   header "summary"
   while read -r label passed failed ok why; do
@@ -87,7 +96,11 @@ fi
 # Node 24 build of the Kafka addon), one file at a time since they share the broker.
 shopt -s nullglob
 e2e_files=(tests/e2e/*.test.ts)
-fault_files=(tests/faults/*.test.ts)
+fault_files=()
+for f in tests/faults/*.test.ts; do
+  # the cluster suite runs against its own cluster (below)
+  [[ $f == tests/faults/cluster.test.ts ]] || fault_files+=("$f")
+done
 shopt -u nullglob
 e2e_limit="${SHEDSINK_E2E_TIMEOUT:-1800}"
 
@@ -174,6 +187,46 @@ if [[ ${#secured_files[@]} -gt 0 ]]; then
   KAFKA_MODE=secured bash scripts/kafka.sh stop || echo "test: KAFKA_MODE=secured scripts/kafka.sh stop failed" >&2
   secured_started=0
   [[ $secured_ok -eq 1 ]] || notes+=("the secured Kafka broker did not start")
+fi
+
+# ------------------------------------------------------------------ cluster suite
+# tests/faults/cluster.test.ts against the local 3-node cluster, started once for it. The
+# single broker is stopped first (the cluster is three more JVMs on a small machine). Each
+# scenario restarts nodes, so they are spread over the runtimes to stay within the time
+# budget: all four on Node 20 (librdkafka), Deno and Bun (@platformatic/kafka); on Node 24
+# the killed leader with librdkafka and the killed bootstrap with @platformatic/kafka.
+if [[ -f tests/faults/cluster.test.ts ]]; then
+  if [[ $broker_started -eq 1 ]]; then
+    header "stopping the Kafka broker"
+    bash scripts/kafka.sh stop || echo "test: scripts/kafka.sh stop failed" >&2
+    broker_started=0
+  fi
+  header "starting the Kafka cluster"
+  cluster_started=1 # stop it on exit even if `start` fails half-way
+  cluster_ok=1
+  if ! bash scripts/kafka.sh cluster start; then
+    echo "test: scripts/kafka.sh cluster start failed" >&2
+    cluster_ok=0
+  fi
+  cluster_file=tests/faults/cluster.test.ts
+  for rt in node20 node24 deno bun; do
+    if [[ $cluster_ok -ne 1 ]]; then
+      record_result "cluster-$rt" 0 0 bad "no Kafka cluster"
+      status=1
+      continue
+    fi
+    scenarios=a,b,c,d
+    [[ $rt == node24 ]] && scenarios=a,c-platformatic
+    with=(env SHEDSINK_CLUSTER_SCENARIOS="$scenarios")
+    case $rt in
+      node20) run_suite "cluster-$rt" node "$e2e_limit" "${with[@]}" "${NODE20_TEST[@]}" --test-concurrency=1 "$cluster_file" ;;
+      node24) run_suite "cluster-$rt" node "$e2e_limit" "${with[@]}" "${NODE24_TEST[@]}" --test-concurrency=1 "$cluster_file" ;;
+      deno) run_suite "cluster-$rt" deno "$e2e_limit" "${with[@]}" deno test -A --no-check --no-lock "$cluster_file" ;;
+      bun) run_suite "cluster-$rt" bun "$e2e_limit" "${with[@]}" bun test --timeout 300000 "./$cluster_file" ;;
+    esac
+    [[ "${RESULT_OK[-1]}" == ok ]] || status=1
+  done
+  [[ $cluster_ok -eq 1 ]] || notes+=("the Kafka cluster did not start")
 fi
 
 exit $status

@@ -11,6 +11,8 @@
 #   cluster stop         every node: SIGCONT, SIGTERM, SIGKILL after KAFKA_STOP_TIMEOUT
 #   cluster status       one line per node: running / paused / stopped (exit 0)
 #   cluster kill N       SIGKILL node N (1-3): a crash; its data dir is kept
+#   cluster stop N       graceful stop of node N (SIGTERM: it hands its leaderships and
+#                        leaves the ISRs first); its data dir is kept
 #   cluster pause N      SIGSTOP node N: hung (connections accepted, no answers)
 #   cluster resume N     SIGCONT node N
 #   cluster restart N    graceful stop of node N if running, start on the same data dir,
@@ -33,7 +35,9 @@
 #   KAFKA_LIBS, JAVA      as for scripts/kafka.sh
 set -euo pipefail
 
-# The functions of scripts/kafka.sh (fetch, kcat, process state, java options, ...).
+# The functions of scripts/kafka.sh (fetch, kcat, process state, java options, ...), of its
+# single-broker mode (KAFKA_MODE would send it to another script).
+unset KAFKA_MODE
 KAFKA_SH_LIBRARY=1 source "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/kafka.sh"
 set -euo pipefail
 
@@ -251,6 +255,18 @@ cmd_kill() {
   rm -f "$(node_pid_file "$n")"
 }
 
+cmd_stop_node() {
+  local n=$1 pid
+  lock
+  if pid="$(node_pid "$n")"; then
+    stop_pids "$pid"
+    say "node $n stopped (pid $pid); data kept, use 'restart $n'"
+  else
+    say "node $n not running"
+  fi
+  rm -f "$(node_pid_file "$n")"
+}
+
 cmd_signal() { # signal verb n
   local pid
   pid="$(node_pid "$3")" || die "node $3 not running"
@@ -374,7 +390,7 @@ cmd="${1:-}"
 shift || true
 case "$cmd" in
   start) cmd_start ;;
-  stop) cmd_stop ;;
+  stop) if (($# > 0)); then check_node "$1"; cmd_stop_node "$1"; else cmd_stop; fi ;;
   status) cmd_status ;;
   kill) check_node "${1:-}"; cmd_kill "$1" ;;
   pause) check_node "${1:-}"; cmd_signal STOP paused "$1" ;;
