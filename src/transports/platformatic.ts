@@ -36,6 +36,12 @@
  * (broker down, hung or unreachable), `send` rejects with a retriable
  * {@linkcode TransportError} and nothing of the batch has left the process.
  *
+ * Sends to one partition take turns: the client numbers an idempotent producer's records
+ * per partition when `send()` is called, and two sends to one partition under way at once
+ * could reach a new leader out of order. And the transport remembers every broker the
+ * cluster's metadata has named, so that losing the bootstrap brokers does not lose the
+ * cluster (the client alone would ask only them once it has cleared its metadata).
+ *
  * The transport stands on the Kafka skeleton shared with the confluent transport
  * (`src/transports/kafka/`: health, outcomes, options, partitions); what only
  * `@platformatic/kafka` knows is in `src/transports/platformatic/`.

@@ -138,11 +138,11 @@ function standIn(cluster: Cluster, options: { autoAnswer: boolean }) {
       const partition = o.messages[0]!.partition;
       const sequence = this.sequences.get(partition) ?? 0;
       this.sequences.set(partition, sequence + o.messages.length);
-      const { promise, resolve, reject } = Promise.withResolvers<unknown>();
-      const answer = () => (cluster.append(this.producerId!, partition, sequence, ids(o.messages)) ? resolve({}) : reject(new Error("OUT_OF_ORDER_SEQUENCE_NUMBER")));
-      if (options.autoAnswer) answer();
-      else unanswered.push({ partition, answer });
-      return promise;
+      return new Promise((resolve, reject) => {
+        const answer = () => (cluster.append(this.producerId!, partition, sequence, ids(o.messages)) ? resolve({}) : reject(new Error("OUT_OF_ORDER_SEQUENCE_NUMBER")));
+        if (options.autoAnswer) answer();
+        else unanswered.push({ partition, answer });
+      });
     }
 
     close(): Promise<void> {
