@@ -13,8 +13,9 @@
 // exactly once (the outages fit in the buffer, so nothing may be lost), that nothing
 // else is, and that the sink's accounting balances. Each prints one line
 // `cluster SCENARIO …` with its figures: delivered vs read back, duplicates, the longest
-// time without a delivery, how long until the transport said `down` and until it was
-// `up` again after the fault ended.
+// time records waited with none delivered (maxGapMs), and, counted from the first fault,
+// when the transport first said `down` and when it was `up` again after its last `down`
+// (-1: never down).
 //
 // The tests share the cluster and run one after another; each puts it back together in a
 // `finally`. The cluster is started by scripts/test.sh, separately from the single broker.
@@ -72,11 +73,9 @@ class Load {
   #lastDelivered = 0;
   #lastProgress = Date.now();
   #faultAt = -1;
-  #healedAt = -1;
+  #upAgainAt = -1;
   /** From the fault to the first `down` (-1: never down). */
   downAfterMs = -1;
-  /** From the end of the fault to `up` (-1: not yet; 0: up when it ended). */
-  upAfterMs = -1;
 
   constructor(sink: Sink<Rec>) {
     this.sink = sink;
@@ -94,8 +93,18 @@ class Load {
       this.maxGapMs = Math.max(this.maxGapMs, now - this.#lastProgress);
     }
     const state = s.transport.state;
-    if (this.#faultAt >= 0 && this.downAfterMs < 0 && state === "down") this.downAfterMs = now - this.#faultAt;
-    if (this.#healedAt >= 0 && this.upAfterMs < 0 && state === "up") this.upAfterMs = now - this.#healedAt;
+    if (this.#faultAt < 0) return;
+    if (state === "down") {
+      if (this.downAfterMs < 0) this.downAfterMs = now - this.#faultAt;
+      this.#upAgainAt = -1;
+    } else if (state === "up" && this.downAfterMs >= 0 && this.#upAgainAt < 0) {
+      this.#upAgainAt = now;
+    }
+  }
+
+  /** From the fault to `up` after the last `down` (-1: never down, or not up again). */
+  get upAgainAfterMs(): number {
+    return this.#upAgainAt < 0 ? -1 : this.#upAgainAt - this.#faultAt;
   }
 
   start(perTick: number, everyMs = 10): void {
@@ -110,12 +119,6 @@ class Load {
   /** The fault begins now. */
   fault(): void {
     this.#faultAt = Date.now();
-  }
-
-  /** The fault is over now (the nodes are back). */
-  healed(): void {
-    this.#healedAt = Date.now();
-    if (this.sink.stats().transport.state === "up") this.upAfterMs = 0;
   }
 
   get written(): number {
@@ -160,7 +163,7 @@ async function closeAndCheck(name: string, topic: string, load: Load, transport:
   const unique = new Set(ids);
   console.log(
     `cluster ${name} transport=${transport.name}: written=${load.written} delivered=${stats.delivered.records} readBack=${ids.length}` +
-      ` duplicates=${dups.length} maxGapMs=${load.maxGapMs} downAfterMs=${load.downAfterMs} upAfterMs=${load.upAfterMs}` +
+      ` duplicates=${dups.length} maxGapMs=${load.maxGapMs} downAfterMs=${load.downAfterMs} upAgainAfterMs=${load.upAgainAfterMs}` +
       ` inDoubt=${report.inDoubt.records} dropped=${JSON.stringify(dropsOf(stats))} sends=${stats.sends} retries=${stats.retries}` +
       ` lastError=${JSON.stringify(stats.lastError)?.slice(0, 200)}`,
   );
@@ -215,7 +218,6 @@ scenario("a", "(a) the node leading most partitions is killed mid-stream: every 
     await delivering(sink, 300, `deliveries resumed on the two nodes left after node ${victim} was killed`);
     await sleep(2000);
     await cluster(`restart ${victim}`);
-    load.healed();
     await until(() => sink.stats().transport.state === "up", "the transport up", 30_000);
     await sleep(500);
     await closeAndCheck(`leader-killed(node${victim})`, topic, load, transport);
@@ -234,7 +236,6 @@ scenario("b", "(b) a rolling restart of the three nodes, one by one: every recor
       await cluster(`restart ${n}`);
       await delivering(sink, 100, `deliveries after node ${n} restarted`);
     }
-    load.healed();
     await until(() => sink.stats().transport.state === "up", "the transport up", 30_000);
     await sleep(500);
     await closeAndCheck("rolling-restart", topic, load, transport);
@@ -256,7 +257,6 @@ async function bootstrapKilled(name: string, make: (o: { brokers: string; topic:
     await cluster("restart 2");
     await delivering(sink, 300, "deliveries with the bootstrap node dead, after node 2 restarted");
     await cluster("restart 1");
-    load.healed();
     await until(() => sink.stats().transport.state === "up", "the transport up", 30_000);
     await sleep(500);
     await closeAndCheck(name, topic, load, transport);
@@ -304,7 +304,6 @@ scenario("d", "(d) two of three nodes down, acks=all cannot be met: records are 
     console.log(`cluster two-of-three-down: node 3 refused ${refusals} appends with NOT_ENOUGH_REPLICAS while alone; state=${held.transport.state} lastError=${JSON.stringify(held.lastError)?.slice(0, 200)}`);
     await cluster("restart 1");
     await cluster("restart 2");
-    load.healed();
     await until(() => sink.stats().transport.state === "up", "the transport up", 60_000);
     await sleep(500);
     await closeAndCheck("two-of-three-down", topic, load, transport);
