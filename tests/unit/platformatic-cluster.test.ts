@@ -252,3 +252,33 @@ test("four batches in flight to one partition: one send at a time reaches the cl
   assert.equal(stats.delivered.records, 20);
   await scheduler.drive(sink.close({ timeoutMs: 1000 }));
 });
+
+test("sends waiting for their partition's turn when the sink aborts them: those on the wire are aborted, those still waiting never left (retry)", async () => {
+  const cluster = new Cluster(1);
+  const { load, unanswered } = standIn(cluster, { autoAnswer: false });
+  const scheduler = new FakeScheduler();
+  const t = platformaticWith(load, { brokers: "b1:1", topic: "t" });
+  t.start({ maxAgeMs: 60_000, capacityBytes: 1 << 20, scheduler });
+  const first = new AbortController();
+  const second = new AbortController();
+  const outcome = (p: Promise<unknown>) => p.then((r) => r, (e: unknown) => e);
+  const sendingFirst = outcome(t.send(batch(0, 2), first.signal));
+  if (!supported) {
+    const setup = await sendingFirst;
+    assert.ok(setup instanceof TransportError && !setup.retriable, String(setup));
+    await t.close(1000);
+    return;
+  }
+  while (unanswered.length === 0) await scheduler.advance(0);
+  const sendingSecond = outcome(t.send(batch(2, 2), second.signal));
+  for (let k = 0; k < 10; k++) await scheduler.advance(0);
+  assert.equal(unanswered.length, 1, "the second send waits for the first");
+  // The sink's flusher aborts every send in flight at once when it shuts down.
+  first.abort();
+  second.abort();
+  assert.deepEqual(await sendingFirst, { aborted: [0, 1] }, "on the wire: unknown");
+  const report = await sendingSecond as { retry?: number[]; aborted?: number[]; error?: unknown };
+  assert.deepEqual([report.retry, report.aborted], [[0, 1], undefined], "never handed to the client: safe to count as not written");
+  assert.equal(unanswered.length, 1, "the client never saw the second send");
+  await scheduler.drive(t.close(1000));
+});

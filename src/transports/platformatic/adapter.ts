@@ -37,7 +37,10 @@ class Client extends BaseClient<plt.PltProducer> {
   readonly onDeath: Set<() => void> = new Set();
 }
 
-type Outcome = { ok: true } | { ok: false; error: unknown } | { ok: false; dead: true };
+type Outcome = { ok: true } | { ok: false; error: unknown } | { ok: false; dead: true } | { ok: false; unsent: true };
+
+/** The records were not handed to the client: its send was aborted or its client closed first. */
+const UNSENT: Outcome = { ok: false, unsent: true };
 
 /** The platformatic transport (`PlatformaticTransport`). */
 export class Platformatic extends KafkaBase<unknown, plt.PltModule> {
@@ -145,7 +148,12 @@ export class Platformatic extends KafkaBase<unknown, plt.PltModule> {
   /** Sends one partition's records; halves the group when the broker refuses its content. */
   async #sendGroup(client: Client, job: Outcomes, partition: number, indexes: ReadonlyArray<number>, signal: AbortSignal): Promise<void> {
     // Waiting for its turn, the send may be aborted or its client closed: then it never left.
-    const result = await this.#inTurn(partition, () => this.#produce(client, job, partition, indexes));
+    const result = await this.#inTurn(partition, () => (signal.aborted ? Promise.resolve(UNSENT) : this.#produce(client, job, partition, indexes)));
+    if ("unsent" in result) {
+      // Still PENDING: reported as `retry`, aborted or not (nothing of them is in doubt).
+      job.retryError ??= this.error("the send was aborted before these records were handed to the client", true);
+      return;
+    }
     if (result.ok) {
       for (const i of indexes) job.codes[i] = DELIVERED;
       this.health.markUp();
@@ -185,7 +193,7 @@ export class Platformatic extends KafkaBase<unknown, plt.PltModule> {
 
   /** One call of the client's `send()`, cut short if the client dies meanwhile. */
   #produce(client: Client, job: Outcomes, partition: number, indexes: ReadonlyArray<number>): Promise<Outcome> {
-    if (client.dead) return Promise.resolve({ ok: false, dead: true });
+    if (client.dead) return Promise.resolve(UNSENT);
     const messages = plt.messagesOf(job.records, indexes, this.options.topic, partition);
     return new Promise<Outcome>((resolve) => {
       let settled = false;
