@@ -172,7 +172,7 @@ cmd_start() {
     printf '%s\n' "$CLUSTER_BOOTSTRAP"
     return 0
   fi
-  ((running == 0)) || die "the cluster is partly running ($running of 3 nodes); run '$0 stop' first"
+  ((running == 0)) || die "$running of 3 nodes run but the cluster takes no writes; run 'scripts/kafka.sh cluster stop' first"
   for n in "${NODES[@]}"; do
     rm -f "$(node_pid_file "$n")"
     check_node_ports_free "$n"
