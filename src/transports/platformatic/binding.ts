@@ -89,7 +89,7 @@ export const PRODUCER_CONFIG: ClientConfig<unknown> = {
     ["idempotent", "always true"],
     ["acks", "always all"],
     ["retries", "retriable errors are always retried, idempotently"],
-    ["maxInflights", "one request in flight per connection (idempotence)"],
+    ["maxInflights", "the transport keeps one send per partition under way, so idempotent sequences stay in order"],
     ["serializers", "records are bytes already"],
     ["beforeSerialization", "records are bytes already"],
     ["registry", "records are bytes already"],
