@@ -11,7 +11,7 @@
 import { type Accounting, BUFFER_FULL, EXPIRED, SHED } from "./accounting.ts";
 import type { Batch, OutRecord } from "./contract.ts";
 import { frameClass, frameTimestamp, type Header, readFrame, SIZE_AT } from "./frame.ts";
-import type { ByteRing } from "./ring.ts";
+import type { FrameRing } from "./ring-layout.ts";
 
 /** A batch taken out of the ring, with the acceptance number of each record. */
 export interface Shipment {
@@ -23,7 +23,7 @@ export interface Shipment {
 /** The pending records: a ring and how records leave it. */
 export class Backlog {
   /** The ring the records are in. */
-  readonly ring: ByteRing;
+  readonly ring: FrameRing;
   readonly #acct: Accounting;
   readonly #maxAgeMs: number;
   readonly #staticHeaders: ReadonlyArray<Header> | null;
@@ -39,7 +39,7 @@ export class Backlog {
    * `staticHeaders` go on every record taken out, before its own. `classes`: the
    * shedding classes (0 without shedding).
    */
-  constructor(ring: ByteRing, acct: Accounting, maxAgeMs: number, maxRecords: number, staticHeaders: ReadonlyArray<Header> | null, classes = 0) {
+  constructor(ring: FrameRing, acct: Accounting, maxAgeMs: number, maxRecords: number, staticHeaders: ReadonlyArray<Header> | null, classes = 0) {
     this.ring = ring;
     this.#acct = acct;
     this.#maxAgeMs = maxAgeMs;
@@ -70,24 +70,26 @@ export class Backlog {
    */
   expire(now: number): number {
     const ring = this.ring;
-    const oldest = now - this.#maxAgeMs;
+    this.#expiredBefore = now - this.#maxAgeMs;
     let dropped = 0;
-    for (let at = ring.peek(); at >= 0 && frameTimestamp(ring.view, at) < oldest; at = ring.peek()) {
-      if (this.held !== null) this.held[frameClass(ring.view, at)]!--;
-      this.#acct.losePending(EXPIRED, ring.shift());
+    // Tested and removed in one step: on a shared ring, the other thread may take the
+    // oldest record between a look and a removal.
+    for (let size = ring.shiftIf(this.#isExpired); size > 0; size = ring.shiftIf(this.#isExpired)) {
+      if (this.held !== null) this.held[frameClass(ring.view, ring.lastShifted)]!--;
+      this.#acct.losePending(EXPIRED, size);
       dropped++;
     }
     return dropped;
   }
 
+  #expiredBefore = 0;
+  readonly #isExpired = (at: number): boolean => frameTimestamp(this.ring.view, at) < this.#expiredBefore;
+
   /** Drops the oldest pending record under `reason`. Returns false when none is left. */
   dropOldest(reason: number): boolean {
-    if (this.held !== null) {
-      const at = this.ring.peek();
-      if (at >= 0) this.held[frameClass(this.ring.view, at)]!--;
-    }
     const size = this.ring.shift();
     if (size === 0) return false;
+    if (this.held !== null) this.held[frameClass(this.ring.view, this.ring.lastShifted)]!--;
     this.#acct.losePending(reason, size);
     return true;
   }

@@ -20,7 +20,7 @@ import type { Backlog } from "./backlog.ts";
 import type { CoarseClock } from "./clock.ts";
 import { encodeHeaders, FRAME_HEADER_BYTES, headerPairs, KEY_LENGTH_AT, NO_KEY_NO_HEADERS, SIZE_AT, TIMESTAMP_AT, writeFrameHeader, writePlainFrameHeader } from "./frame.ts";
 import { JsonWriter, NO_JSON, NOT_PLAIN } from "./json.ts";
-import type { ByteRing } from "./ring.ts";
+import type { FrameRing } from "./ring-layout.ts";
 import { ShedPolicy } from "./shedding.ts";
 import type { CoreSettings, HeaderValues, RecordSchema, Utf8Target } from "./settings.ts";
 
@@ -56,7 +56,7 @@ export interface AcceptListener {
  * outcome.
  */
 export class RecordWriter<T> {
-  readonly #ring: ByteRing;
+  readonly #ring: FrameRing;
   readonly #backlog: Backlog;
   readonly #bytes: Uint8Array;
   readonly #view: DataView;

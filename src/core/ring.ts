@@ -13,8 +13,10 @@
  * @module
  */
 
-/** Bytes of the length word that starts every frame and marks padding. */
-export const LENGTH_BYTES = 4;
+import { Compactor } from "./compact.ts";
+import { type FrameRing, LENGTH_BYTES } from "./ring-layout.ts";
+
+export { LENGTH_BYTES } from "./ring-layout.ts";
 
 /**
  * Writes a zero into every 4 KiB of `bytes`, so that the memory behind it is mapped now.
@@ -44,7 +46,7 @@ function prefault(bytes: Uint8Array): void {
  * if (removed !== 8 || ring.count > 0) throw new Error("and removed");
  * ```
  */
-export class ByteRing {
+export class ByteRing implements FrameRing {
   /** The backing buffer. */
   readonly buffer: ArrayBuffer | SharedArrayBuffer;
   /** A byte view of the whole buffer, for writing frames at the offsets `reserve` gives. */
@@ -79,6 +81,9 @@ export class ByteRing {
    * ring (by `shift`) in the same synchronous step; it may shrink at any time.
    */
   outside = 0;
+
+  /** The offset of the frame last removed by `shift` (its bytes stay intact until the next write). */
+  lastShifted = -1;
 
   constructor(buffer: ArrayBuffer | SharedArrayBuffer) {
     if (buffer.byteLength < LENGTH_BYTES * 2) {
@@ -237,6 +242,7 @@ export class ByteRing {
     if (this.#appended === this.#removed) return 0;
     this.#skipPadding();
     const size = this.view.getUint32(this.#tail, true);
+    this.lastShifted = this.#tail;
     const next = this.#tail + size;
     this.#tail = next === this.capacity ? 0 : next;
     this.#removedBytes += size;
@@ -257,82 +263,18 @@ export class ByteRing {
    * `want` bytes are freed or none is left, and keeps every other frame, in its order.
    * `removed(at, size)` is called for each victim before it goes. Returns the bytes freed.
    *
-   * The held frames form at most two runs: from the oldest to the end of the buffer (or
-   * to the write position), and, when the ring has wrapped, from 0 to the write position.
-   * Victims in the first run are closed up by moving the frames before them forward, so
-   * the oldest frame moves forward and the room appears where the write position wraps
-   * to; victims in the second run by moving the frames after them back, so the write
-   * position moves back. Either way the freed bytes join the room at the write position,
-   * and what moves is the frames between the oldest (or newest) and the victims: cheap
-   * when the victims are old, as evicted records are.
+   * How the frames around the victims move: see {@linkcode Compactor}.
    */
   evictWhere(victim: (at: number) => boolean, want: number, removed: (at: number, size: number) => void): number {
     if (this.#appended === this.#removed) return 0;
     this.#skipPadding();
-    const view = this.view;
-    const capacity = this.capacity;
-    const wrapped = this.#head <= this.#tail;
-    // The first run: frames from the oldest up to the write position, or to the padding.
-    const end1 = wrapped ? capacity : this.#head;
-    let freed = 0;
-    let victims = 0;
-    let runs = 0; // kept runs before the last victim, as [start, end) pairs in #runs
-    let runStart = this.#tail;
-    let lastVictimEnd = -1;
-    let at = this.#tail;
-    while (freed < want && at < end1 && !(wrapped && (capacity - at < LENGTH_BYTES || view.getUint32(at, true) === 0))) {
-      const size = view.getUint32(at, true);
-      if (victim(at)) {
-        removed(at, size);
-        if (at > runStart) this.#pushRun(runs++, runStart, at);
-        freed += size;
-        victims++;
-        runStart = lastVictimEnd = at + size;
-      }
-      at += size;
-    }
-    if (lastVictimEnd >= 0) {
-      // Move the kept runs before the last victim forward, the newest first, so that
-      // they end where it ended.
-      let cursor = lastVictimEnd;
-      const r = this.#runs;
-      for (let i = runs - 1; i >= 0; i--) {
-        const start = r[2 * i]!;
-        const stop = r[2 * i + 1]!;
-        cursor -= stop - start;
-        this.bytes.copyWithin(cursor, start, stop);
-      }
-      this.#tail = cursor === capacity ? 0 : cursor;
-    }
-    if (freed < want && wrapped) {
-      // The second run, from 0: close up the victims by moving what follows them back.
-      const head = this.#head;
-      let cursor = -1; // where the next kept frame goes, once a victim was found
-      at = 0;
-      while (at < head) {
-        const size = view.getUint32(at, true);
-        if (freed < want && victim(at)) {
-          removed(at, size);
-          if (cursor < 0) cursor = at;
-          freed += size;
-          victims++;
-        } else if (cursor >= 0) {
-          if (freed >= want) {
-            // Enough: the rest moves back in one piece.
-            this.bytes.copyWithin(cursor, at, head);
-            cursor += head - at;
-            break;
-          }
-          this.bytes.copyWithin(cursor, at, at + size);
-          cursor += size;
-        }
-        at += size;
-      }
-      if (cursor >= 0) this.#head = cursor;
-    }
-    if (victims === 0) return 0;
-    this.#removed += victims;
-    this.#removedBytes += freed;
+    const c = this.#compactor;
+    c.run(this.bytes, this.view, this.#tail, this.#head, victim, want, removed);
+    if (c.victims === 0) return 0;
+    this.#tail = c.tail;
+    this.#head = c.head;
+    this.#removed += c.victims;
+    this.#removedBytes += c.freed;
     this.#fast = -1;
     this.#room = -1;
     if (this.#appended === this.#removed) {
@@ -340,21 +282,17 @@ export class ByteRing {
       this.#tail = 0;
       this.#padding = 0;
     }
-    return freed;
+    return c.freed;
   }
 
-  /** Kept runs met by `evictWhere`, reused from call to call. */
-  #runs: Float64Array = new Float64Array(0);
-
-  #pushRun(i: number, start: number, stop: number): void {
-    if (this.#runs.length < 2 * i + 2) {
-      const grown = new Float64Array(Math.max(64, this.#runs.length * 2));
-      grown.set(this.#runs);
-      this.#runs = grown;
-    }
-    this.#runs[2 * i] = start;
-    this.#runs[2 * i + 1] = stop;
+  /** Removes the oldest frame if `test(at)` is true of it; returns its size, or 0. */
+  shiftIf(test: (at: number) => boolean): number {
+    if (this.#appended === this.#removed) return 0;
+    this.#skipPadding();
+    return test(this.#tail) ? this.shift() : 0;
   }
+
+  readonly #compactor = new Compactor();
 
   #skipPadding(): void {
     const tail = this.#tail;
