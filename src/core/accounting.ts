@@ -12,7 +12,8 @@
  * `buffer_full` on arrival under `whenFull: "drop-newest"` and after acceptance (an
  * evicted record) under `"drop-oldest"`; `shed` (graded shedding, see `shedding.ts`) on
  * arrival, and after acceptance when a record of a less important class is evicted to
- * make room under `"drop-oldest"`. Shed records are also counted by class.
+ * make room under `"drop-oldest"`. Shed records are also counted by class. `worker_lost`
+(worker mode) only after acceptance: records the flusher's worker held when it died.
  *
  * @module
  */
@@ -40,6 +41,7 @@ export const DROP_REASONS = [
   "rejected",
   "shutdown",
   "shed",
+  "worker_lost",
 ] as const;
 
 /** One of {@linkcode DROP_REASONS}. */
@@ -54,6 +56,7 @@ export const EXPIRED = 4;
 export const REJECTED = 5;
 export const SHUTDOWN = 6;
 export const SHED = 7;
+export const WORKER_LOST = 8;
 
 /** A count in records and in bytes. */
 export interface Count {

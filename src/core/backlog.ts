@@ -20,8 +20,35 @@ export interface Shipment {
   readonly seqs: Float64Array;
 }
 
+/**
+ * What the flusher drains: the in-thread `Backlog`, or, in a worker, the consumer's side
+ * of a shared ring (`ring-consumer.ts`).
+ */
+export interface FlusherBacklog {
+  /** Records pending. */
+  readonly count: number;
+  /** Bytes of the records pending. */
+  readonly bytes: number;
+  /** Frame numbers: the next one to be accepted, the oldest pending, how many are pending; and a call when the flusher's thresholds change. */
+  readonly ring: { readonly appended: number; readonly removed: number; readonly count: number; attendNow(): void };
+  /** When the oldest pending record was accepted, or Infinity. */
+  oldestTimestamp(): number;
+  /** Drops the records older than `maxAgeMs` at `now` as `expired`. */
+  expire(now: number): number;
+  /** Takes a batch out, counted in flight; null when nothing is pending. */
+  take(maxRecords: number, maxBytes: number): Shipment | null;
+  /** Drops every pending record under `reason`. */
+  dropAll(reason: number): void;
+}
+
+/** Where the flusher counts what becomes of the records in flight: `Accounting`, or the worker's ledger. */
+export interface FlusherLedger {
+  deliver(records: number, bytes: number): void;
+  loseInFlight(reason: number, records: number, bytes: number): void;
+}
+
 /** The pending records: a ring and how records leave it. */
-export class Backlog {
+export class Backlog implements FlusherBacklog {
   /** The ring the records are in. */
   readonly ring: FrameRing;
   readonly #acct: Accounting;

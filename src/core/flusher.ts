@@ -13,8 +13,8 @@
  * @module
  */
 
-import { type Accounting, EXPIRED, REJECTED, SHUTDOWN } from "./accounting.ts";
-import type { Backlog, Shipment } from "./backlog.ts";
+import { EXPIRED, REJECTED, SHUTDOWN } from "./accounting.ts";
+import type { FlusherBacklog, FlusherLedger, Shipment } from "./backlog.ts";
 import type { OutRecord, SendReport, Transport } from "./contract.ts";
 import type { AcceptListener } from "./encode.ts";
 import { ShedsinkError } from "./errors.ts";
@@ -47,8 +47,8 @@ function isRetriable(error: unknown): boolean {
 
 /** Drains a backlog into a transport. */
 export class Flusher implements AcceptListener {
-  readonly #backlog: Backlog;
-  readonly #acct: Accounting;
+  readonly #backlog: FlusherBacklog;
+  readonly #acct: FlusherLedger;
   readonly #transport: Transport;
   readonly #settings: FlusherSettings;
   readonly #scheduler: Scheduler;
@@ -91,8 +91,8 @@ export class Flusher implements AcceptListener {
   readonly inDoubt = { records: 0, bytes: 0 };
 
   constructor(
-    backlog: Backlog,
-    acct: Accounting,
+    backlog: FlusherBacklog,
+    acct: FlusherLedger,
     transport: Transport,
     settings: FlusherSettings,
     scheduler: Scheduler,
