@@ -56,6 +56,9 @@ export interface RetryOptions {
   maxDelayMs?: number;
 }
 
+/** Where the flusher runs: see `SinkOptions.flusher`. */
+export type FlusherMode = "thread" | "worker";
+
 /** Options of {@linkcode createSink}. */
 export interface SinkOptions<T = unknown> {
   /** Where batches go: `memoryTransport()`, `confluentTransport()`, … Required. */
@@ -110,6 +113,16 @@ export interface SinkOptions<T = unknown> {
    */
   buffer?: ArrayBuffer | SharedArrayBuffer;
   /**
+   * Where the flusher and the transport run: on the application's thread (`"thread"`),
+   * or in a worker thread (`"worker"`), where the application's thread only encodes and
+   * appends records to a ring in a `SharedArrayBuffer` and wakes the worker when it
+   * sleeps. Worker mode needs a transport that can run in a worker (`memoryTransport`,
+   * `kafkaTransport`, which uses `@platformatic/kafka` there, `platformaticTransport`;
+   * not `confluentTransport`) and, on Node, Node 22 or later. See docs/worker.md.
+   * @default "thread"
+   */
+  flusher?: FlusherMode;
+  /**
    * Where the sink and its transport read the time and start timers. Tests pass one they
    * drive by hand.
    * @default the runtime's own clock and timers (`systemScheduler`)
@@ -145,6 +158,7 @@ export interface ResolvedOptions<T> extends CoreSettings<T> {
   readonly transport: Transport;
   readonly buffer: ArrayBuffer | SharedArrayBuffer | null;
   readonly scheduler: Scheduler | null;
+  readonly flusher: FlusherMode;
 }
 
 const MAX_CAPACITY = 2 ** 31 - 1;
@@ -222,6 +236,7 @@ const OptionsSchema = v.strictObject(
     shedding: v.optional(v.custom<SheddingOptions<unknown>>((x) => typeof x === "object" && x !== null, "an object with classOf or field, and optionally names and levels")),
     buffer: v.optional(v.custom<ArrayBuffer | SharedArrayBuffer>(isBuffer, "an ArrayBuffer or SharedArrayBuffer")),
     scheduler: v.optional(v.custom<Scheduler>(isScheduler, "a Scheduler (an object with now, later and every)")),
+    flusher: v.optional(v.picklist(["thread", "worker"], '"thread" or "worker"')),
   },
   "an options object",
 );
@@ -254,6 +269,12 @@ export function resolveOptions<T>(options: SinkOptions<T>): ResolvedOptions<T> {
   if (shedding !== null && maxRecordBytes > MAX_FRAME_BYTES) {
     throw new InvalidOptionError("INVALID_OPTION", "maxRecordBytes", maxRecordBytes, `at most ${MAX_FRAME_BYTES} with shedding`);
   }
+  if (o.flusher === "worker" && o.buffer !== undefined) {
+    throw new InvalidOptionError("INVALID_OPTION", "buffer", o.buffer, 'no buffer with flusher: "worker" (the sink shares its own with the worker)');
+  }
+  if (o.flusher === "worker" && o.scheduler !== undefined) {
+    throw new InvalidOptionError("INVALID_OPTION", "scheduler", o.scheduler, 'no scheduler with flusher: "worker" (the worker runs on real time)');
+  }
   if (o.buffer !== undefined && o.buffer.byteLength !== capacityBytes) {
     throw new InvalidOptionError("INVALID_OPTION", "buffer", o.buffer, `a buffer of exactly capacityBytes (${capacityBytes}) bytes, not ${o.buffer.byteLength}`);
   }
@@ -275,6 +296,7 @@ export function resolveOptions<T>(options: SinkOptions<T>): ResolvedOptions<T> {
     shedding,
     buffer: o.buffer ?? null,
     scheduler: o.scheduler ?? null,
+    flusher: o.flusher ?? "thread",
   };
 }
 

@@ -6,14 +6,19 @@
  * @module
  */
 
-import { CLOSED, type Counts } from "./core/accounting.ts";
+import { type Accounting, CLOSED, type Counts } from "./core/accounting.ts";
 import type { Transport, TransportState } from "./core/contract.ts";
-import { type Core, createCore } from "./core/core.ts";
+import { type Core, createCore, createProducerCore, type ProducerCore, staticHeaders } from "./core/core.ts";
+import type { RecordWriter } from "./core/encode.ts";
+import { controlBlock } from "./core/ring-control.ts";
+import { COUNTER_BYTES, mergeCounts, readWorkerCounts, WorkerCounts } from "./core/shared-counts.ts";
 import { type Scheduler, withDeadline } from "./core/scheduler.ts";
 import { type MetricsOptions, renderMetrics } from "./metrics.ts";
 import { closeTimeout, flushTimeout, resolveOptions, type SinkOptions } from "./options.ts";
 import { preferDirectJson, systemScheduler, utf8TargetFor } from "./runtime.ts";
 import type { SinkState, SinkStats } from "./stats.ts";
+import { WorkerHost } from "./worker/host.ts";
+import { workerSpec } from "./worker/spec.ts";
 
 export type { SinkState, SinkStats } from "./stats.ts";
 
@@ -122,10 +127,15 @@ export function createSink<T = unknown>(options: SinkOptions<T>): Sink<T> {
 const ENGINE = { directJson: preferDirectJson(), utf8For: utf8TargetFor };
 
 class ShedSink<T> implements Sink<T> {
-  readonly #core: Core<T>;
+  /** Thread mode: the whole core. Null in worker mode. */
+  readonly #core: Core<T> | null = null;
+  /** Worker mode: the application's side of the core, and the worker's host. Null in thread mode. */
+  readonly #producer: ProducerCore<T> | null = null;
+  readonly #host: WorkerHost | null = null;
+  readonly #workerCounts: WorkerCounts = new WorkerCounts();
   // The two the hot path uses, held directly: one load less per emit().
-  readonly #writer: Core<T>["writer"];
-  readonly #ledger: Core<T>["ledger"];
+  readonly #writer: RecordWriter<T>;
+  readonly #ledger: Accounting;
   readonly #capacityBytes: number;
   readonly #transport: Transport;
   readonly #scheduler: Scheduler;
@@ -138,9 +148,34 @@ class ShedSink<T> implements Sink<T> {
     this.#capacityBytes = o.capacityBytes;
     this.#transport = o.transport;
     this.#scheduler = o.scheduler ?? systemScheduler;
-    this.#core = createCore({ settings: o, transport: o.transport, scheduler: this.#scheduler, buffer: o.buffer, engine: ENGINE });
-    this.#writer = this.#core.writer;
-    this.#ledger = this.#core.ledger;
+    if (o.flusher === "worker") {
+      const spec = workerSpec(o.transport);
+      const data = new SharedArrayBuffer(o.capacityBytes);
+      const control = controlBlock(COUNTER_BYTES);
+      const producer = createProducerCore<T>({ settings: o, scheduler: this.#scheduler, data, control, engine: ENGINE });
+      this.#producer = producer;
+      this.#writer = producer.writer;
+      this.#ledger = producer.ledger;
+      const classes = o.shedding === null ? 0 : o.shedding.levels.length;
+      const settings = {
+        maxRecords: o.maxRecords,
+        maxBatchBytes: o.maxBatchBytes,
+        lingerMs: o.lingerMs,
+        maxInFlight: o.maxInFlight,
+        maxAgeMs: o.maxAgeMs,
+        initialDelayMs: o.initialDelayMs,
+        maxDelayMs: o.maxDelayMs,
+        capacityBytes: o.capacityBytes,
+        classes,
+        staticHeaders: staticHeaders(o.headers),
+      };
+      this.#host = new WorkerHost({ ...producer, start: { data, control, settings, spec }, transport: o.transport });
+      return;
+    }
+    const core = createCore({ settings: o, transport: o.transport, scheduler: this.#scheduler, buffer: o.buffer, engine: ENGINE });
+    this.#core = core;
+    this.#writer = core.writer;
+    this.#ledger = core.ledger;
     o.transport.start?.({ maxAgeMs: o.maxAgeMs, capacityBytes: o.capacityBytes, scheduler: this.#scheduler });
   }
 
@@ -170,17 +205,31 @@ class ShedSink<T> implements Sink<T> {
 
   stats(): SinkStats {
     let lastError: string | null = null;
-    const flusher = this.#core.flusher;
-    const error = flusher.lastError;
+    let sends: number;
+    let retries: number;
+    let c: Counts;
+    const host = this.#host;
     const transportState = this.#transportState();
-    // While the transport says why it is down, that is the last error.
-    const failure = this.#transportFailure();
-    if (failure !== null) lastError = `TransportError: ${this.#transport.name}: ${failure.message}`;
-    else if (error !== null) lastError = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-    // Field by field, not `{ ...snapshot, … }`: on V8 11 (Node 20) the spread's copies
-    // outlived the young generation, so a stats() every millisecond grew the old
-    // generation by megabytes a second.
-    const c = this.#core.ledger.snapshot();
+    if (host !== null) {
+      const worker = readWorkerCounts(this.#producer!.ring.control, this.#workerCounts);
+      c = mergeCounts(this.#ledger.snapshot(), worker);
+      sends = worker.sends;
+      retries = worker.retries;
+      lastError = host.lastError;
+    } else {
+      const flusher = this.#core!.flusher;
+      const error = flusher.lastError;
+      // While the transport says why it is down, that is the last error.
+      const failure = this.#transportFailure();
+      if (failure !== null) lastError = `TransportError: ${this.#transport.name}: ${failure.message}`;
+      else if (error !== null) lastError = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      // Field by field, not `{ ...snapshot, … }`: on V8 11 (Node 20) the spread's copies
+      // outlived the young generation, so a stats() every millisecond grew the old
+      // generation by megabytes a second.
+      c = this.#ledger.snapshot();
+      sends = flusher.sends;
+      retries = flusher.retries;
+    }
     return {
       offered: c.offered,
       accepted: c.accepted,
@@ -194,9 +243,11 @@ class ShedSink<T> implements Sink<T> {
       state: STATE_NAMES[this.#state]!,
       capacityBytes: this.#capacityBytes,
       transport: { name: this.#transport.name, state: transportState },
-      sends: flusher.sends,
-      retries: flusher.retries,
+      sends,
+      retries,
       lastError,
+      flusher: host === null ? "thread" : "worker",
+      workerRestarts: host === null ? 0 : host.restarts,
     };
   }
 
@@ -211,7 +262,7 @@ class ShedSink<T> implements Sink<T> {
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#core.flusher.flush(timeoutMs);
+    return this.#host !== null ? this.#host.flush(timeoutMs) : this.#core!.flusher.flush(timeoutMs);
   }
 
   close(options?: CloseOptions): Promise<CloseReport> {
@@ -236,9 +287,16 @@ class ShedSink<T> implements Sink<T> {
   }
 
   async #shutdown(timeoutMs: number): Promise<CloseReport> {
-    const { flusher, ledger, clock } = this.#core;
     const scheduler = this.#scheduler;
     const started = scheduler.now();
+    if (this.#host !== null) {
+      const { flushed, inDoubt } = await this.#host.close(timeoutMs);
+      this.#state = STATE_CLOSED;
+      this.#producer!.clock.stop();
+      const c = mergeCounts(this.#ledger.snapshot(), readWorkerCounts(this.#producer!.ring.control, this.#workerCounts));
+      return { ...c, durationMs: scheduler.now() - started, flushed, inDoubt };
+    }
+    const { flusher, ledger, clock } = this.#core!;
     const deadline = started + timeoutMs;
     // Flushing gets most of the budget; the rest is for aborting sends still in flight
     // and closing the transport.
@@ -266,6 +324,7 @@ class ShedSink<T> implements Sink<T> {
   }
 
   #transportState(): TransportState {
+    if (this.#host !== null) return this.#state === STATE_CLOSED ? "closed" : this.#host.state;
     try {
       return this.#transport.state();
     } catch {

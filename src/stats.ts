@@ -24,10 +24,15 @@ export interface SinkStats extends Counts {
   /** Sends that failed retriably and were scheduled again. */
   readonly retries: number;
   /**
-   * The last error the transport reported, as text, or null. While a Kafka transport is
+   * The last error the transport reported (in worker mode: or why the worker last
+   * failed), as text, or null. While a Kafka transport is
    * `down` it is why (`TransportError: confluent: SASL_AUTHENTICATION_FAILED: check
    * sasl.username/password (...)`); a retriable error clears once a send succeeds
    * after it, a record's rejection stays until the next error.
    */
   readonly lastError: string | null;
+  /** Where the flusher runs (the sink's `flusher` option). */
+  readonly flusher: "thread" | "worker";
+  /** Worker mode: workers started to replace one that failed (0 in thread mode). */
+  readonly workerRestarts: number;
 }

@@ -33,17 +33,20 @@ export class CoarseClock {
   readonly #activity: () => number;
   readonly #tickMs: number;
   readonly #onStop: () => void;
+  readonly #onTick: (() => void) | null;
 
   /**
    * The clock reads `scheduler`'s time. `activity` returns a number that changes
    * whenever the clock is read (the counter the reads pass); the ticker stops after a
-   * tick in which it did not change, and then calls `onStop`.
+   * tick in which it did not change, and then calls `onStop`. `onTick`, if given, is
+   * called on every other tick (worker mode publishes the ring's frames then).
    */
-  constructor(scheduler: Scheduler, activity: () => number, tickMs = 1, onStop: () => void = () => {}) {
+  constructor(scheduler: Scheduler, activity: () => number, tickMs = 1, onStop: () => void = () => {}, onTick: (() => void) | null = null) {
     this.#scheduler = scheduler;
     this.#activity = activity;
     this.#tickMs = tickMs;
     this.#onStop = onStop;
+    this.#onTick = onTick;
   }
 
   /**
@@ -88,6 +91,7 @@ export class CoarseClock {
         }
         this.#seen = activity;
         this.#now = this.#scheduler.now();
+        this.#onTick?.();
       });
     }
     return this.#now;

@@ -83,6 +83,28 @@ export interface TransportContext {
 }
 
 /**
+ * How a transport is made inside a worker (`flusher: "worker"`): the module to import,
+ * the name of the factory it exports, and the options to call it with, all plain data
+ * that crosses to the worker as a structured clone.
+ *
+ * @example
+ * ```ts
+ * import type { TransportSpec } from "./contract.ts";
+ *
+ * const spec: TransportSpec = { module: "file:///app/transports/memory.ts", factory: "memoryTransport", options: { latencyMs: 0 } };
+ * if (typeof structuredClone(spec).factory !== "string") throw new Error("plain data");
+ * ```
+ */
+export interface TransportSpec {
+  /** The module's URL. */
+  readonly module: string;
+  /** The factory's export name: called with `options`, it returns the transport. */
+  readonly factory: string;
+  /** The factory's options: plain data (no function). */
+  readonly options: unknown;
+}
+
+/**
  * A Kafka transport. Implementations live one per file in `src/transports/`.
  *
  * Contract:
@@ -115,6 +137,18 @@ export interface Transport {
   failure?(): { readonly code: string; readonly message: string } | null;
   /** Release connections and timers. Settles within `timeoutMs`. */
   close(timeoutMs: number): Promise<void>;
+  /**
+   * Worker mode: how to make this transport in the worker. Absent when it cannot run
+   * there; throws `InvalidOptionError` naming an option that cannot cross to a worker.
+   */
+  toWorker?(): TransportSpec;
+  /**
+   * Worker mode: links this object with its twin across the thread boundary. Called on
+   * the application's thread's object with `side` "host", and on the worker's with
+   * "worker"; `post` sends a message to the twin, and the function returned receives
+   * the twin's messages (a test transport reports what it received, say).
+   */
+  remote?(post: (message: unknown) => void, side: "host" | "worker"): (message: unknown) => void;
 }
 
 /** What became of one record of a batch, as a transport classifies it. */

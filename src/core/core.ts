@@ -27,6 +27,8 @@ import { type Header, headerPairs } from "./frame.ts";
 import { ByteRing } from "./ring.ts";
 import type { Scheduler } from "./scheduler.ts";
 import type { CoreSettings, EngineHints } from "./settings.ts";
+import { SharedRing } from "./shared-ring.ts";
+import { WorkerWaker } from "./wake.ts";
 
 /** What {@linkcode createCore} is given. */
 export interface CoreParts<T> {
@@ -69,7 +71,43 @@ export function createCore<T>(parts: CoreParts<T>): Core<T> {
   return { ring, ledger, backlog, writer, flusher, clock };
 }
 
-function staticHeaders<T>(headers: CoreSettings<T>["headers"]): ReadonlyArray<Header> | null {
+/** The application's thread's side of worker mode: what {@linkcode createProducerCore} wires. */
+export interface ProducerCore<T> {
+  readonly ring: SharedRing;
+  readonly ledger: Accounting;
+  readonly backlog: Backlog;
+  readonly writer: RecordWriter<T>;
+  readonly waker: WorkerWaker;
+  readonly clock: CoarseClock;
+}
+
+/**
+ * Worker mode, on the application's thread: the same writer, ledger and backlog as
+ * {@linkcode createCore}, over a ring shared with the worker (`data`, `control`), with a
+ * waker in the flusher's place (the flusher runs in the worker). The clock's ticks
+ * publish the frames the fast path wrote.
+ */
+export function createProducerCore<T>(
+  parts: Omit<CoreParts<T>, "transport" | "buffer"> & { readonly data: SharedArrayBuffer; readonly control: SharedArrayBuffer },
+): ProducerCore<T> {
+  const { settings, scheduler } = parts;
+  const engine = parts.engine ?? PLAIN_ENGINE;
+  const ring = new SharedRing(parts.data, parts.control);
+  const classes = settings.shedding === null ? 0 : settings.shedding.levels.length;
+  const ledger = new Accounting(ring, classes);
+  const backlog = new Backlog(ring, ledger, settings.maxAgeMs, settings.maxRecords, null, classes);
+  const waker = new WorkerWaker(ring);
+  const poll = () => waker.poll();
+  const clock = new CoarseClock(scheduler, () => ledger.offeredRecords, 1, () => {
+    ring.attendNow();
+    poll();
+  }, poll);
+  const writer = new RecordWriter<T>(backlog, ledger, settings, clock, waker, engine.directJson, engine.utf8For(ring.bytes));
+  return { ring, ledger, backlog, writer, waker, clock };
+}
+
+/** The headers every record carries (an object given as `headers`), or null. */
+export function staticHeaders<T>(headers: CoreSettings<T>["headers"]): ReadonlyArray<Header> | null {
   if (headers === null || typeof headers !== "object") return null;
   const pairs = headerPairs(headers, new TextEncoder());
   return pairs.length > 0 ? pairs : null;

@@ -107,6 +107,11 @@ export class SharedRing implements FrameRing {
     return this.#heldBase + this.#appendedBytes;
   }
 
+  /** Frames pending, about: those appended since the frontier last read (an over-count). */
+  get pending(): number {
+    return (((this.#appended >>> 0) - this.#frontierSeq) >>> 0);
+  }
+
   get appended(): number {
     return this.#appended;
   }

@@ -6,7 +6,8 @@
  * @module
  */
 
-import type { Batch, OutRecord, SendReport, Transport, TransportContext, TransportState } from "../core/contract.ts";
+import type { Batch, OutRecord, SendReport, Transport, TransportContext, TransportSpec, TransportState } from "../core/contract.ts";
+import { InvalidOptionError } from "../core/errors.ts";
 import type { Scheduler } from "../core/scheduler.ts";
 import * as v from "valibot";
 import { parseOptions } from "../validate.ts";
@@ -56,6 +57,12 @@ export interface MemoryTransport extends Transport {
   retryWhen(predicate: ((record: OutRecord) => boolean) | null): void;
   /** Whole batches fail with a permanent (non-retriable) error from now on, or not. */
   failPermanently(on: boolean): void;
+  /**
+   * Worker mode (tests): makes the worker running this transport fail: `"throw"` an
+   * uncaught error, `"exit"` the thread, `"hang"` its event loop (no heartbeat). Nothing
+   * in thread mode.
+   */
+  crashWorker(how: "throw" | "exit" | "hang"): void;
 }
 
 /**
@@ -88,6 +95,18 @@ const OptionsSchema = v.strictObject(
 
 const decoder = new TextDecoder();
 
+/** A control passed from the application's thread to the worker's twin. */
+interface Control {
+  readonly op: "setLatency" | "failNext" | "hang" | "release" | "failPermanently" | "crash";
+  readonly arg: unknown;
+}
+
+/** What the worker's twin reports after a send. */
+interface Report {
+  readonly received: ReceivedRecord[];
+  readonly sendCalls: number;
+}
+
 class Memory implements MemoryTransport {
   readonly name = "memory";
   readonly received: ReceivedRecord[] = [];
@@ -111,7 +130,7 @@ class Memory implements MemoryTransport {
   }
 
   get sendCalls(): number {
-    return this.#sendCalls;
+    return this.#side === "host" ? this.#remoteSends : this.#sendCalls;
   }
 
   texts(): string[] {
@@ -120,33 +139,93 @@ class Memory implements MemoryTransport {
 
   setLatency(ms: number): void {
     this.#latencyMs = ms;
+    this.#tell("setLatency", ms);
   }
 
   failNext(count: number): void {
     this.#failures = count;
+    this.#tell("failNext", count);
   }
 
   hang(): void {
     this.#hung = true;
+    this.#tell("hang", null);
   }
 
   release(): void {
     this.#hung = false;
+    this.#tell("release", null);
     const waiting = this.#waiting;
     this.#waiting = [];
     for (const wake of waiting) wake();
   }
 
   rejectWhen(predicate: ((record: OutRecord) => boolean) | null): void {
+    if (this.#side === "host") throw new InvalidOptionError("INVALID_ARGUMENT", "rejectWhen", "a function", 'nothing with flusher: "worker" (a function cannot cross to the worker)');
     this.#reject = predicate;
   }
 
   retryWhen(predicate: ((record: OutRecord) => boolean) | null): void {
+    if (this.#side === "host") throw new InvalidOptionError("INVALID_ARGUMENT", "retryWhen", "a function", 'nothing with flusher: "worker" (a function cannot cross to the worker)');
     this.#retry = predicate;
   }
 
   failPermanently(on: boolean): void {
     this.#permanent = on;
+    this.#tell("failPermanently", on);
+  }
+
+  crashWorker(how: "throw" | "exit" | "hang"): void {
+    this.#tell("crash", how);
+  }
+
+  toWorker(): TransportSpec {
+    return { module: import.meta.url, factory: "memoryTransport", options: { latencyMs: this.#latencyMs } };
+  }
+
+  /**
+   * Worker mode: the worker's twin reports what it received and its sends; this one
+   * passes the controls on. Predicates cannot cross: `rejectWhen`/`retryWhen` throw.
+   */
+  remote(post: (message: unknown) => void, side: "host" | "worker"): (message: unknown) => void {
+    this.#post = post;
+    this.#side = side;
+    return side === "host" ? (m) => this.#fromWorker(m as Report) : (m) => this.#fromHost(m as Control);
+  }
+
+  #post: ((message: unknown) => void) | null = null;
+  #side: "host" | "worker" | null = null;
+  #remoteSends = 0;
+
+  /** On the application's thread in worker mode: passes a control to the worker's twin. */
+  #tell(op: Control["op"], arg: unknown): void {
+    if (this.#side === "host") this.#post!({ op, arg });
+  }
+
+  #fromHost(control: Control): void {
+    switch (control.op) {
+      case "setLatency":
+        return this.setLatency(control.arg as number);
+      case "failNext":
+        return this.failNext(control.arg as number);
+      case "hang":
+        return this.hang();
+      case "release":
+        return this.release();
+      case "failPermanently":
+        return this.failPermanently(control.arg as boolean);
+      case "crash":
+        if (control.arg === "hang") for (;;);
+        if (control.arg === "exit") (globalThis as { process?: { exit(code: number): never } }).process?.exit(1);
+        setTimeout(() => {
+          throw new Error("memory transport: simulated worker crash");
+        }, 0);
+    }
+  }
+
+  #fromWorker(report: Report): void {
+    this.#remoteSends = report.sendCalls;
+    for (const record of report.received) this.received.push(record);
   }
 
   state(): TransportState {
@@ -155,6 +234,7 @@ class Memory implements MemoryTransport {
 
   async send(batch: Batch, signal: AbortSignal): Promise<SendReport | undefined> {
     this.#sendCalls++;
+    if (this.#side === "worker") this.#post!({ received: [], sendCalls: this.#sendCalls } satisfies Report);
     if (this.#state === "closed") throw new TransportError("TRANSPORT_CLOSED", "memory transport is closed", { retriable: false });
     if (this.#hung) {
       // Aborted while hung: nothing was received (nor ever will be).
@@ -190,6 +270,10 @@ class Memory implements MemoryTransport {
         timestamp: record.timestamp,
       });
     });
+    if (this.#side === "worker") {
+      const fresh = this.received.splice(0);
+      this.#post!({ received: fresh, sendCalls: this.#sendCalls } satisfies Report);
+    }
     if (rejected.length === 0 && retry.length === 0) return undefined;
     return {
       rejected,
