@@ -27,7 +27,7 @@
  */
 
 import * as v from "valibot";
-import type { Batch, SendReport, Transport, TransportContext, TransportState } from "../core/contract.ts";
+import type { Batch, SendReport, Transport, TransportContext, TransportSpec, TransportState } from "../core/contract.ts";
 import { InvalidOptionError, TransportError } from "../core/errors.ts";
 import { runtimeName } from "../runtime.ts";
 import { isSecretOption, parseOptions, REDACTED, rejectOwned } from "../validate.ts";
@@ -136,9 +136,15 @@ export function kafkaTransport(options: KafkaTransportOptions): Transport {
   if (use !== "platformatic") clientOnlySecurity(options.platformatic, "platformatic", (key) => SECURITY_KEYS.has(key));
   const confluent = use === "platformatic" ? null : new Confluent(withConfig(options, options.confluent, LIBRDKAFKA_CONFIG, "confluent"), importConfluent);
   const platformatic = new Platformatic(withConfig(options, options.platformatic, PRODUCER_CONFIG, "platformatic"), importPlatformatic);
-  if (confluent === null) return platformatic;
-  if (use === "confluent") return confluent;
-  return new Auto(confluent, platformatic);
+  // In a worker (flusher: "worker") the transport is platformatic, made there from these options.
+  const toWorker = (): TransportSpec => {
+    if (use === "confluent") {
+      throw new InvalidOptionError("INVALID_OPTION", "transport.use", "confluent", '"platformatic" or none with flusher: "worker" (librdkafka\'s addon aborts the process in a worker thread: confluent-kafka-javascript#258)');
+    }
+    return { module: import.meta.url, factory: "kafkaTransport", options: { ...options, use: "platformatic" } };
+  };
+  const chosen = confluent === null ? platformatic : use === "confluent" ? confluent : new Auto(confluent, platformatic);
+  return Object.defineProperty(chosen, "toWorker", { value: toWorker });
 }
 
 /** Refuses a security setting in one client's section (`name`): it belongs in `tls`/`sasl`, which every client gets. */

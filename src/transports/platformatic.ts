@@ -61,7 +61,7 @@
  * @module
  */
 
-import type { Transport } from "../core/contract.ts";
+import type { Transport, TransportSpec } from "../core/contract.ts";
 import type { KafkaFailure } from "./kafka/failures.ts";
 import type { KafkaOptions } from "./kafka/options.ts";
 import { platformaticWith } from "./platformatic/adapter.ts";
@@ -138,5 +138,8 @@ export interface PlatformaticTransport extends Transport {
  * ```
  */
 export function platformaticTransport(options: PlatformaticTransportOptions): PlatformaticTransport {
-  return platformaticWith(importPackage, options);
+  const transport = platformaticWith(importPackage, options);
+  // In a worker (flusher: "worker"): made there from the same options.
+  const toWorker = (): TransportSpec => ({ module: import.meta.url, factory: "platformaticTransport", options });
+  return Object.defineProperty(transport, "toWorker", { value: toWorker });
 }

@@ -62,6 +62,7 @@ consumer.onAttend = () => {
 };
 
 const fromHost = transport.remote?.((message) => post({ type: "transport", message }), "worker") ?? null;
+for (const message of start.early) fromHost?.(message);
 transport.start?.({ scheduler, maxAgeMs: s.maxAgeMs, capacityBytes: s.capacityBytes });
 
 // Waiting for records: WAKE_SEEN says which wake this worker has seen, so that the

@@ -50,7 +50,7 @@ export interface HostParts {
   readonly ring: SharedRing;
   readonly ledger: Accounting;
   readonly backlog: Backlog;
-  readonly start: Omit<WorkerStart, "appended">;
+  readonly start: Omit<WorkerStart, "appended" | "early">;
   readonly transport: Transport;
 }
 
@@ -73,6 +73,8 @@ export class WorkerHost {
   #silentChecks = 0;
   #restartTimer: ReturnType<typeof setTimeout> | null = null;
   #fromWorker: ((message: unknown) => void) | null = null;
+  /** Messages for the transport's twin before the first worker started: it gets them with its start. */
+  #early: unknown[] | null = [];
   /** The worker's last error, or why the last worker died. */
   lastError: string | null = null;
   /** The transport's state as the worker last told it. */
@@ -148,7 +150,8 @@ export class WorkerHost {
     const { Worker } = await import("node:worker_threads");
     if (this.#stopped) return;
     const entry = new URL(import.meta.url.endsWith(".ts") ? "./entry.ts" : "./entry.js", import.meta.url);
-    const start: WorkerStart = { ...this.#parts.start, appended: this.#parts.ring.appended };
+    const start: WorkerStart = { ...this.#parts.start, appended: this.#parts.ring.appended, early: this.#early ?? [] };
+    this.#early = null;
     const worker = new Worker(entry, { workerData: start }) as unknown as NodeWorker;
     this.#worker = worker;
     this.#ready = false;
@@ -189,7 +192,8 @@ export class WorkerHost {
   }
 
   #post(message: HostMessage): void {
-    if (this.#ready || message.type === "transport") this.#worker?.postMessage(message);
+    if (message.type === "transport" && this.#early !== null) this.#early.push(message.message);
+    else if (this.#ready || message.type === "transport") this.#worker?.postMessage(message);
   }
 
   /** Ref'd while someone waits for a flush or close, unref'd otherwise. */

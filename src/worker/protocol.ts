@@ -23,6 +23,8 @@ export interface WorkerStart {
   readonly spec: TransportSpec;
   /** Frames committed so far (the ring holds the count mod 2^32). */
   readonly appended: number;
+  /** Messages for the transport sent before the worker started, to apply before anything else. */
+  readonly early: ReadonlyArray<unknown>;
 }
 
 /** From the application's thread to the worker. */

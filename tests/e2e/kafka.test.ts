@@ -4,7 +4,8 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { conservationErrors, createSink, type SinkStats } from "../../mod.ts";
+import { conservationErrors, type SinkStats } from "../../mod.ts";
+import { createTestSink } from "../support/sinks.ts";
 import { consumeWithHeaders } from "../support/headers.ts";
 import { BOOTSTRAP, consumeValues, createTopic, requireBroker, topicPartitions, uniqueTopic } from "../support/kafka.ts";
 import { kafkaTransportForTests } from "../support/transports.ts";
@@ -54,7 +55,7 @@ test("every record the sink counts as delivered is in the topic exactly once, an
   const topic = uniqueTopic("e2e-ids");
   await createTopic(topic, 3);
   const transport = await kafkaTransportForTests({ brokers: BOOTSTRAP, topic });
-  const sink = createSink<Rec>({ transport, batch: { lingerMs: 5, maxRecords: 500 } });
+  const sink = createTestSink<Rec>({ transport, batch: { lingerMs: 5, maxRecords: 500 } });
   const n = 4000;
   const accepted: number[] = [];
   const writer = sink.writable.getWriter();
@@ -91,7 +92,7 @@ test("keys, headers and timestamps arrive as the sink was given them", async () 
   const topic = uniqueTopic("e2e-keys");
   await createTopic(topic, 3);
   const transport = await kafkaTransportForTests({ brokers: BOOTSTRAP, topic });
-  const sink = createSink<Rec>({
+  const sink = createTestSink<Rec>({
     transport,
     batch: { lingerMs: 5 },
     key: (r) => (r.id % 3 === 0 ? null : `key-${r.id % 10}`),
@@ -130,7 +131,7 @@ test("a record over the topic's max.message.bytes is rejected while its neighbou
   const topic = uniqueTopic("e2e-too-large");
   await createTopic(topic, 3, { "max.message.bytes": 10_000 });
   const transport = await kafkaTransportForTests({ brokers: BOOTSTRAP, topic });
-  const sink = createSink<Rec>({ transport, batch: { lingerMs: 5 } });
+  const sink = createTestSink<Rec>({ transport, batch: { lingerMs: 5 } });
   // 30 000 random hex digits: no codec gets them below 10 000 bytes (at best 4 bits each).
   const random = crypto.getRandomValues(new Uint8Array(15_000));
   const big = Array.from(random, (b) => b.toString(16).padStart(2, "0")).join("");
@@ -155,7 +156,7 @@ test("a topic that does not exist (auto-creation off) is reported: records rejec
   await requireBroker();
   const topic = uniqueTopic("e2e-missing");
   const transport = await kafkaTransportForTests({ brokers: BOOTSTRAP, topic, autoCreateTopics: false });
-  const sink = createSink<Rec>({ transport, batch: { lingerMs: 5 } });
+  const sink = createTestSink<Rec>({ transport, batch: { lingerMs: 5 } });
   const n = 20;
   for (let id = 0; id < n; id++) assert.equal(sink.emit({ id, pad: "x" }), true);
   const report = await sink.close({ timeoutMs: 20_000 });

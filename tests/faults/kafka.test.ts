@@ -10,7 +10,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:net";
-import { conservationErrors, createSink, type Sink, type SinkStats } from "../../mod.ts";
+import { conservationErrors, type Sink, type SinkStats } from "../../mod.ts";
+import { createTestSink } from "../support/sinks.ts";
 import {
   BOOTSTRAP,
   brokerReachable,
@@ -159,7 +160,7 @@ test("broker paused 10 s under a load that fits: every record arrives after resu
   await requireBroker();
   const topic = uniqueTopic("fault-pause");
   await createTopic(topic, 3);
-  const sink = createSink<Rec>({ transport: await kafkaTransportForTests({ brokers: BOOTSTRAP, topic }), batch: { lingerMs: 10 } });
+  const sink = createTestSink<Rec>({ transport: await kafkaTransportForTests({ brokers: BOOTSTRAP, topic }), batch: { lingerMs: 10 } });
   const load = new Load(sink);
   // A hung broker keeps its connections open: only the records' missing answers tell.
   let downAfterMs = -1;
@@ -197,7 +198,7 @@ test("broker killed (SIGKILL) and restarted after 10 s: every record arrives; th
   await requireBroker();
   const topic = uniqueTopic("fault-kill");
   await createTopic(topic, 3);
-  const sink = createSink<Rec>({ transport: await kafkaTransportForTests({ brokers: BOOTSTRAP, topic }), batch: { lingerMs: 10 } });
+  const sink = createTestSink<Rec>({ transport: await kafkaTransportForTests({ brokers: BOOTSTRAP, topic }), batch: { lingerMs: 10 } });
   const load = new Load(sink);
   let sawDown = false;
   try {
@@ -234,7 +235,7 @@ test("an outage longer than the buffer absorbs: drops are counted, conservation 
   const topic = uniqueTopic("fault-overflow");
   await createTopic(topic, 3);
   const capacityBytes = 64 * 1024;
-  const sink = createSink<Rec>({
+  const sink = createTestSink<Rec>({
     transport: await kafkaTransportForTests({ brokers: BOOTSTRAP, topic }),
     capacityBytes,
     maxAgeMs: 4000,
@@ -289,7 +290,7 @@ test("broker unreachable from the start: construction succeeds, emit works, the 
     });
   });
   const topic = uniqueTopic("fault-unreachable");
-  const sink = createSink<Rec>({ transport: await kafkaTransportForTests({ brokers: `127.0.0.1:${port}`, topic }), batch: { lingerMs: 10 } });
+  const sink = createTestSink<Rec>({ transport: await kafkaTransportForTests({ brokers: `127.0.0.1:${port}`, topic }), batch: { lingerMs: 10 } });
   const load = new Load(sink);
   try {
     load.outage = true;
@@ -329,7 +330,7 @@ test("connection blackholed 8 s through the proxy, outage fits: every record arr
   await createTopic(topic, 3);
   const proxy = await startProxy({ listenPort: PROXIED_PROXY_PORT, targetHost: "127.0.0.1", targetPort: PROXIED_TARGET_PORT });
   const transport = await kafkaTransportForTests({ brokers: PROXIED_BOOTSTRAP, topic, requestTimeoutMs: 5000 });
-  const sink = createSink<Rec>({ transport, batch: { lingerMs: 10 } });
+  const sink = createTestSink<Rec>({ transport, batch: { lingerMs: 10 } });
   const load = new Load(sink);
   try {
     load.start(2);
@@ -363,7 +364,7 @@ test("connection blackholed through the proxy at close: close returns on time, a
   await createTopic(topic, 3);
   const proxy = await startProxy({ listenPort: PROXIED_PROXY_PORT, targetHost: "127.0.0.1", targetPort: PROXIED_TARGET_PORT });
   const transport = await kafkaTransportForTests({ brokers: PROXIED_BOOTSTRAP, topic, requestTimeoutMs: 5000 });
-  const sink = createSink<Rec>({ transport, batch: { lingerMs: 10 } });
+  const sink = createTestSink<Rec>({ transport, batch: { lingerMs: 10 } });
   const load = new Load(sink);
   try {
     load.start(2);

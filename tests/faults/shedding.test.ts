@@ -8,7 +8,8 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { conservationErrors, createSink } from "../../mod.ts";
+import { conservationErrors } from "../../mod.ts";
+import { createTestSink } from "../support/sinks.ts";
 import { BOOTSTRAP, brokerReachable, consumeValues, createTopic, kafka, requireBroker, uniqueTopic } from "../support/kafka.ts";
 import { kafkaTransportForTests } from "../support/transports.ts";
 import { sleep } from "../support/wait.ts";
@@ -30,7 +31,7 @@ test("shedding: an outage longer than the buffer absorbs keeps every error, shed
   const topic = uniqueTopic("fault-shedding");
   await createTopic(topic, 3);
   const capacityBytes = 128 * 1024;
-  const sink = createSink<Rec>({
+  const sink = createTestSink<Rec>({
     transport: await kafkaTransportForTests({ brokers: BOOTSTRAP, topic }),
     capacityBytes,
     whenFull: "drop-oldest",

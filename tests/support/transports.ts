@@ -6,6 +6,7 @@
 // The options are client-neutral; each runtime maps them onto its client's settings.
 
 import type { Transport } from "../../mod.ts";
+import { FLUSHER } from "./sinks.ts";
 
 export interface KafkaTestTransportOptions {
   /** Bootstrap address, e.g. BOOTSTRAP or PROXIED_BOOTSTRAP from ./kafka.ts. */
@@ -33,8 +34,9 @@ interface RuntimeGlobals {
 /** The runtime's Kafka transport for a test. */
 export async function kafkaTransportForTests(options: KafkaTestTransportOptions): Promise<Transport> {
   const g = globalThis as RuntimeGlobals;
-  if (g.Deno !== undefined || g.Bun !== undefined) {
+  if (g.Deno !== undefined || g.Bun !== undefined || FLUSHER === "worker") {
     // Deno and Bun: @platformatic/kafka (pure JavaScript; the librdkafka addon loads on Node only).
+    // Worker mode, everywhere: platformatic too (librdkafka cannot run in a worker).
     const { platformaticTransport } = await import("../../src/transports/platformatic.ts");
     const config: Record<string, unknown> = {};
     if (options.autoCreateTopics === false) config.autocreateTopics = false;
