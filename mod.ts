@@ -22,7 +22,7 @@
 export { createSink } from "./src/sink.ts";
 export type { CloseOptions, CloseReport, FlushOptions, Sink, SinkState, SinkStats } from "./src/sink.ts";
 export { DEFAULTS } from "./src/options.ts";
-export type { BatchOptions, Encode, HeaderValues, RecordSchema, RetryOptions, SinkOptions, WhenFull } from "./src/options.ts";
+export type { BatchOptions, Encode, FlusherMode, HeaderValues, RecordSchema, RetryOptions, SinkOptions, WhenFull } from "./src/options.ts";
 export { conservationErrors, DROP_REASONS } from "./src/core/accounting.ts";
 export type { Count, Counts, DropReason } from "./src/core/accounting.ts";
 export { ERROR_CODES, InvalidOptionError, ShedsinkError, TransportError } from "./src/core/errors.ts";
@@ -32,7 +32,7 @@ export type { SheddingOptions, ShedLevel } from "./src/shedding.ts";
 export { renderMetrics } from "./src/metrics.ts";
 export type { MetricsOptions } from "./src/metrics.ts";
 export { buildReport, TRANSPORT_STATES } from "./src/core/contract.ts";
-export type { Batch, OutRecord, RecordOutcome, SendReport, Transport, TransportContext, TransportState } from "./src/core/contract.ts";
+export type { Batch, OutRecord, RecordOutcome, SendReport, Transport, TransportContext, TransportSpec, TransportState } from "./src/core/contract.ts";
 export { ABORTED, TIMED_OUT, withDeadline } from "./src/core/scheduler.ts";
 export type { DeadlineOptions, Scheduler, Timer, TimerOptions } from "./src/core/scheduler.ts";
 export { systemScheduler } from "./src/runtime.ts";

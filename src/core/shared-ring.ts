@@ -59,7 +59,9 @@ import { CURSOR, cursorOffset, cursorSeq, frameAt, HAZARD, IN_FLIGHT, NONE, pack
  * const at = ring.reserve(8);
  * ring.view.setUint32(at, 8, true);
  * ring.commit(at, 8);
- * if (ring.count !== 1 || ring.shift() !== 8 || ring.count !== 0) throw new Error("one frame in, evicted");
+ * const held: number = ring.count;
+ * const evicted = ring.shift();
+ * if (held !== 1 || evicted !== 8 || ring.count > 0) throw new Error("one frame in, evicted");
  * ```
  */
 export class SharedRing implements FrameRing {

@@ -24,114 +24,117 @@ const BEAT_MS = 200;
 
 type WaitAsync = (array: Int32Array, index: number, value: number) => { async: boolean; value: Promise<string> | string };
 
-const port = parentPort!;
-const start = workerData as WorkerStart;
-const post = (message: WorkerMessage) => port.postMessage(message);
-const ints = new Int32Array(start.control, 0, 16);
-const s = start.settings;
-const scheduler = systemScheduler;
+// Imported outside a worker (by a documentation check, say), it does nothing.
+if (parentPort !== null && workerData !== null && typeof workerData === "object") await run(parentPort, workerData as WorkerStart);
 
-const module = (await import(start.spec.module)) as Record<string, unknown>;
-const factory = module[start.spec.factory];
-if (typeof factory !== "function") throw new TypeError(`${start.spec.module} exports no function ${start.spec.factory}`);
-const transport = factory(start.spec.options) as Transport;
+async function run(port: NonNullable<typeof parentPort>, start: WorkerStart): Promise<void> {
+  const post = (message: WorkerMessage) => port.postMessage(message);
+  const ints = new Int32Array(start.control, 0, 16);
+  const s = start.settings;
+  const scheduler = systemScheduler;
 
-const ledger = new WorkerLedger(start.control);
-const consumer = new RingConsumer(start.data, start.control, ledger, {
-  maxAgeMs: s.maxAgeMs,
-  maxRecords: s.maxRecords,
-  staticHeaders: s.staticHeaders,
-  classes: s.classes,
-  appended: start.appended,
-});
-const flusher = new Flusher(consumer, ledger, transport, s, scheduler);
-ledger.activity = flusher;
+  const module = (await import(start.spec.module)) as Record<string, unknown>;
+  const factory = module[start.spec.factory];
+  if (typeof factory !== "function") throw new TypeError(`${start.spec.module} exports no function ${start.spec.factory}`);
+  const transport = factory(start.spec.options) as Transport;
 
-// The flusher's thresholds, told to the producer once per turn of the event loop.
-let heedQueued = false;
-const publishHeed = () => {
-  heedQueued = false;
-  const records = flusher.unheardRecords();
-  const bytes = flusher.unheardBytes();
-  consumer.heed(records === Infinity ? NEVER : records + consumer.count + 1, bytes === Infinity ? NEVER : bytes + consumer.bytes + 1);
-};
-consumer.onAttend = () => {
-  if (heedQueued) return;
-  heedQueued = true;
-  queueMicrotask(publishHeed);
-};
+  const ledger = new WorkerLedger(start.control);
+  const consumer = new RingConsumer(start.data, start.control, ledger, {
+    maxAgeMs: s.maxAgeMs,
+    maxRecords: s.maxRecords,
+    staticHeaders: s.staticHeaders,
+    classes: s.classes,
+    appended: start.appended,
+  });
+  const flusher = new Flusher(consumer, ledger, transport, s, scheduler);
+  ledger.activity = flusher;
 
-const fromHost = transport.remote?.((message) => post({ type: "transport", message }), "worker") ?? null;
-for (const message of start.early) fromHost?.(message);
-transport.start?.({ scheduler, maxAgeMs: s.maxAgeMs, capacityBytes: s.capacityBytes });
+  // The flusher's thresholds, told to the producer once per turn of the event loop.
+  let heedQueued = false;
+  const publishHeed = () => {
+    heedQueued = false;
+    const records = flusher.unheardRecords();
+    const bytes = flusher.unheardBytes();
+    consumer.heed(records === Infinity ? NEVER : records + consumer.count + 1, bytes === Infinity ? NEVER : bytes + consumer.bytes + 1);
+  };
+  consumer.onAttend = () => {
+    if (heedQueued) return;
+    heedQueued = true;
+    queueMicrotask(publishHeed);
+  };
 
-// Waiting for records: WAKE_SEEN says which wake this worker has seen, so that the
-// producer notifies only once per wake.
-const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
-let closed = false;
-function sleep(): void {
-  if (closed) return;
-  const seen = Atomics.load(ints, WAKE);
-  Atomics.store(ints, WAKE_SEEN, seen);
-  const result = waitAsync(ints, WAKE, seen);
-  if (result.async) (result.value as Promise<string>).then(woken);
-  else queueMicrotask(woken);
-}
-function woken(): void {
-  flusher.accepted();
-  sleep();
-}
+  const fromHost = transport.remote?.((message) => post({ type: "transport", message }), "worker") ?? null;
+  for (const message of start.early) fromHost?.(message);
+  transport.start?.({ scheduler, maxAgeMs: s.maxAgeMs, capacityBytes: s.capacityBytes });
 
-let lastError: string | null = null;
-let state: TransportState | null = null;
-function beat(): void {
-  Atomics.add(ints, HEARTBEAT, 1);
-  const error = flusher.lastError === null ? null : errorText(flusher.lastError);
-  let now: TransportState;
-  try {
-    now = transport.state();
-  } catch {
-    now = "down";
+  // Waiting for records: WAKE_SEEN says which wake this worker has seen, so that the
+  // producer notifies only once per wake.
+  const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
+  let closed = false;
+  function sleep(): void {
+    if (closed) return;
+    const seen = Atomics.load(ints, WAKE);
+    Atomics.store(ints, WAKE_SEEN, seen);
+    const result = waitAsync(ints, WAKE, seen);
+    if (result.async) (result.value as Promise<string>).then(woken);
+    else queueMicrotask(woken);
   }
-  if (error !== lastError || now !== state) {
-    lastError = error;
-    state = now;
-    post({ type: "status", lastError, state });
+  function woken(): void {
+    flusher.accepted();
+    sleep();
   }
-}
-setInterval(beat, BEAT_MS);
 
-/** close(): the thread mode's shutdown (`sink.ts`), run here. */
-async function shutdown(timeoutMs: number): Promise<void> {
-  const started = scheduler.now();
-  const deadline = started + timeoutMs;
-  flusher.drain();
-  const flushed = timeoutMs > 0 ? await flusher.flush(Math.floor(timeoutMs * 0.8)) : consumer.count + ledger.counts.inFlight.records === 0;
-  await flusher.stop(Math.max(0, Math.floor(deadline - scheduler.now()) - Math.floor(timeoutMs * 0.1)));
-  const left = Math.max(0, deadline - scheduler.now());
-  const closing = Promise.resolve().then(() => transport.close(left));
-  await withDeadline(scheduler, closing, left, { keepAlive: true }).catch(() => TIMED_OUT);
-  closed = true;
-  consumer.dropAll(SHUTDOWN); // records the producer published after the flusher stopped
+  let lastError: string | null = null;
+  let state: TransportState | null = null;
+  function beat(): void {
+    Atomics.add(ints, HEARTBEAT, 1);
+    const error = flusher.lastError === null ? null : errorText(flusher.lastError);
+    let now: TransportState;
+    try {
+      now = transport.state();
+    } catch {
+      now = "down";
+    }
+    if (error !== lastError || now !== state) {
+      lastError = error;
+      state = now;
+      post({ type: "status", lastError, state });
+    }
+  }
+  setInterval(beat, BEAT_MS);
+
+  /** close(): the thread mode's shutdown (`sink.ts`), run here. */
+  async function shutdown(timeoutMs: number): Promise<void> {
+    const started = scheduler.now();
+    const deadline = started + timeoutMs;
+    flusher.drain();
+    const flushed = timeoutMs > 0 ? await flusher.flush(Math.floor(timeoutMs * 0.8)) : consumer.count + ledger.counts.inFlight.records === 0;
+    await flusher.stop(Math.max(0, Math.floor(deadline - scheduler.now()) - Math.floor(timeoutMs * 0.1)));
+    const left = Math.max(0, deadline - scheduler.now());
+    const closing = Promise.resolve().then(() => transport.close(left));
+    await withDeadline(scheduler, closing, left, { keepAlive: true }).catch(() => TIMED_OUT);
+    closed = true;
+    consumer.dropAll(SHUTDOWN); // records the producer published after the flusher stopped
+    beat();
+    post({ type: "closed", flushed, inDoubt: { records: flusher.inDoubt.records, bytes: flusher.inDoubt.bytes } });
+  }
+
+  port.on("message", (message: HostMessage) => {
+    switch (message.type) {
+      case "flush":
+        void flusher.flush(message.timeoutMs).then((settled) => post({ type: "flushed", id: message.id, settled }));
+        break;
+      case "close":
+        void shutdown(message.timeoutMs);
+        break;
+      case "transport":
+        fromHost?.(message.message);
+        break;
+    }
+  });
+
   beat();
-  post({ type: "closed", flushed, inDoubt: { records: flusher.inDoubt.records, bytes: flusher.inDoubt.bytes } });
+  sleep();
+  flusher.accepted(); // records accepted before this worker started
+  post({ type: "ready" });
 }
-
-port.on("message", (message: HostMessage) => {
-  switch (message.type) {
-    case "flush":
-      void flusher.flush(message.timeoutMs).then((settled) => post({ type: "flushed", id: message.id, settled }));
-      break;
-    case "close":
-      void shutdown(message.timeoutMs);
-      break;
-    case "transport":
-      fromHost?.(message.message);
-      break;
-  }
-});
-
-beat();
-sleep();
-flusher.accepted(); // records accepted before this worker started
-post({ type: "ready" });
