@@ -122,7 +122,10 @@ async function run(port: NonNullable<typeof parentPort>, start: WorkerStart): Pr
   port.on("message", (message: HostMessage) => {
     switch (message.type) {
       case "flush":
-        void flusher.flush(message.timeoutMs).then((settled) => post({ type: "flushed", id: message.id, settled }));
+        void flusher.flush(message.timeoutMs).then((settled) => {
+          beat(); // the status first: a caller reads stats() once its flush resolves
+          post({ type: "flushed", id: message.id, settled });
+        });
         break;
       case "close":
         void shutdown(message.timeoutMs);
