@@ -88,7 +88,14 @@ async function run(port: NonNullable<typeof parentPort>, start: WorkerStart): Pr
   let state: TransportState | null = null;
   function beat(): void {
     Atomics.add(ints, HEARTBEAT, 1);
-    const error = flusher.lastError === null ? null : errorText(flusher.lastError);
+    // As in thread mode (sink.ts): while the transport says why it is down, that is the last error.
+    let failure: { readonly message: string } | null = null;
+    try {
+      failure = transport.failure?.() ?? null;
+    } catch {
+      failure = null;
+    }
+    const error = failure !== null ? `TransportError: ${transport.name}: ${failure.message}` : flusher.lastError === null ? null : errorText(flusher.lastError);
     let now: TransportState;
     try {
       now = transport.state();

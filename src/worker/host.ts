@@ -182,7 +182,7 @@ export class WorkerHost {
         this.#closing?.({ flushed: message.flushed, inDoubt: message.inDoubt });
         break;
       case "status":
-        if (message.lastError !== null) this.lastError = message.lastError;
+        this.lastError = message.lastError ?? (this.lastError?.startsWith("worker failed") ? this.lastError : null);
         this.state = message.state;
         break;
       case "transport":
