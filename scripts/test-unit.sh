@@ -1,26 +1,28 @@
 #!/usr/bin/env bash
-# Runs the unit suite on four runtimes in turn: Node 20 (through tsx), Node 24 (native
-# type stripping), Deno (node:test compatibility) and Bun (`bun test`).
+# Runs the unit suite on the supported runtimes in turn: Node 22, 24 and 26 (each strips
+# the types itself, with the addon hook preloaded), Deno (node:test compatibility) and
+# Bun (`bun test`). The machine's own Node (20, end of life) is not among them.
 #
 #   scripts/test-unit.sh [FILE...]     default: tests/unit/*.test.ts
 #
 # Each runtime's full output is shown as it runs. At the end, one line per runtime:
-#   node20: 57 passed, 0 failed
+#   node24: 57 passed, 0 failed
 # Exits non-zero if a runtime had a failure, ran no test, printed no summary, exited
 # non-zero or timed out, or if the pass counts differ between runtimes.
 #
 # Environment:
-#   SHEDSINK_RUNTIMES       runtimes to run, default "node20 node24 deno bun"
+#   SHEDSINK_RUNTIMES       runtimes to run, default "node22 node24 node26 deno bun"
 #   SHEDSINK_UNIT_TIMEOUT   seconds allowed per runtime, default 600
 #   SHEDSINK_RESULTS_FILE   if set, each runtime's counts are appended to it (test.sh)
-# Needs what scripts/setup.sh installs (node_modules, .cache/node24, the Node 24 addon).
+# Needs what scripts/setup.sh installs (node_modules, .cache/node<22|24|26> and the
+# addon builds in .cache/node<22|24|26>-addon).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 cd "$REPO_ROOT"
 export PATH="$NODE_BIN_DIR:$PATH" # deno, bun (npm packages shipping the binaries)
 [[ -t 1 ]] || export NO_COLOR=1 # plain logs (Deno colours even when piped)
 
-runtimes=(${SHEDSINK_RUNTIMES:-node20 node24 deno bun})
+runtimes=(${SHEDSINK_RUNTIMES:-node22 node24 node26 deno bun})
 limit="${SHEDSINK_UNIT_TIMEOUT:-600}"
 
 files=("$@")
@@ -52,14 +54,12 @@ missing() { # LABEL WHAT
 
 for rt in "${runtimes[@]}"; do
   case "$rt" in
-    node20)
-      run_suite node20 node "$limit" "${NODE20_TEST[@]}" "${files[@]}"
-      ;;
-    node24)
-      if [[ -x "$NODE24_BIN" ]]; then
-        run_suite node24 node "$limit" "${NODE24_TEST[@]}" "${files[@]}"
+    node22 | node24 | node26)
+      bin="$(node_bin "${rt#node}")"
+      if [[ -x "$bin" ]]; then
+        run_suite "$rt" node "$limit" "$bin" --import "$NODE_HOOK" --test --test-reporter=spec "${files[@]}"
       else
-        missing node24 "$NODE24_BIN"
+        missing "$rt" "${bin#"$REPO_ROOT"/}"
       fi
       ;;
     deno)
@@ -77,7 +77,7 @@ for rt in "${runtimes[@]}"; do
       fi
       ;;
     *)
-      echo "test-unit: unknown runtime '$rt' (known: node20 node24 deno bun)" >&2
+      echo "test-unit: unknown runtime '$rt' (known: node22 node24 node26 deno bun)" >&2
       exit 2
       ;;
   esac
