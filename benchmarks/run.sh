@@ -5,10 +5,22 @@
 # benchmarks/lib/broker.ts) unless it is running, and stops it at the end if it started
 # it. Each benchmark is bounded in time (timeout below) and stops by itself; a failing
 # one does not stop the others, but makes this script exit non-zero.
+#
+# Node runs on Node 24 from .cache/node24 (SHEDSINK_NODE=22 or 26 for another supported
+# Node), never on the machine's own Node: its bin dir goes first on PATH and NODE_OPTIONS
+# preloads the addon hook (scripts/lib/node-addon.mjs), also for the Node processes the
+# benchmarks start. Deno and Bun ignore NODE_OPTIONS.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source scripts/lib/common.sh
 export BENCH_KAFKA_PORT="${BENCH_KAFKA_PORT:-39392}" BENCH_KAFKA_DIR="${BENCH_KAFKA_DIR:-.kafka/bench}"
-PATH="$PWD/node_modules/.bin:$PATH"
+node_bin_path="$(node_bin "${SHEDSINK_NODE:-$NODE_DEFAULT_MAJOR}")"
+if [[ ! -x "$node_bin_path" ]]; then
+  echo "bench: $node_bin_path is missing: run bash scripts/setup.sh" >&2
+  exit 1
+fi
+PATH="$(dirname "$node_bin_path"):$PWD/node_modules/.bin:$PATH"
+export NODE_OPTIONS="--import=$NODE_HOOK${NODE_OPTIONS:+ $NODE_OPTIONS}"
 
 kafka() { KAFKA_DIR="$BENCH_KAFKA_DIR" KAFKA_PORT="$BENCH_KAFKA_PORT" bash scripts/kafka.sh "$@"; }
 
@@ -35,19 +47,19 @@ step() { # seconds name command…
 }
 
 t_all=$SECONDS
-step 180 hot-path node --import tsx benchmarks/hot-path.ts
+step 180 hot-path node benchmarks/hot-path.ts
 step 180 hot-path.deno deno run -A benchmarks/hot-path.ts
 step 180 hot-path.bun bun run benchmarks/hot-path.ts
 # outage before throughput: its µs timings want a broker that is not still writing out
 # the millions of records throughput sends
-step 180 outage node --import tsx benchmarks/outage.ts
-step 240 throughput node --import tsx benchmarks/throughput.ts
-step 300 memory node --import tsx benchmarks/memory.ts
-step 240 app-thread node --import tsx benchmarks/app-thread.ts
+step 180 outage node benchmarks/outage.ts
+step 240 throughput node benchmarks/throughput.ts
+step 300 memory node benchmarks/memory.ts
+step 240 app-thread node benchmarks/app-thread.ts
 step 240 app-thread.deno deno run -A benchmarks/app-thread.ts
 step 240 app-thread.bun bun run benchmarks/app-thread.ts
 echo
-node --import tsx benchmarks/report.ts 2>/dev/null >/dev/null
+node benchmarks/report.ts 2>/dev/null >/dev/null
 echo "== all benchmarks: $((SECONDS - t_all)) s; report: benchmarks/results/README.md (npm run bench:report)"
 if ((${#failed[@]} > 0)); then
   echo "bench: failed: ${failed[*]}" >&2

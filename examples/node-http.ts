@@ -2,9 +2,8 @@
  * A `node:http` server that publishes one telemetry record per request to Kafka through a
  * shedsink sink, and serves the sink's counters at `GET /metrics` (Prometheus text).
  *
- *   npm i shedsink @confluentinc/kafka-javascript     # or @platformatic/kafka on Node >= 22
- *   node --import tsx examples/node-http.ts           # Node 20 (tsx runs the TypeScript)
- *   node examples/node-http.ts                        # Node >= 22.18 strips the types itself
+ *   npm i shedsink @confluentinc/kafka-javascript     # or @platformatic/kafka
+ *   node examples/node-http.ts                        # Node 22, 24, 26 strip the types themselves
  *
  * Environment:
  *   SHEDSINK_BROKERS    bootstrap brokers, default 127.0.0.1:39092 (`bash scripts/kafka.sh start`)

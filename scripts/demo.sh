@@ -12,6 +12,11 @@
 #    bootstrap 127.0.0.1:39192), so the demo never pauses a broker that tests are using.
 # 3. demo/main.ts runs the server, the load generator and the outage, prints a live line,
 #    then a summary table, and writes demo-out/report.json and demo-out/timeline.svg.
+#    It runs on Node 24 from .cache/node24 (SHEDSINK_NODE=22 or 26 for another supported
+#    Node), not on the machine's own Node: that Node's bin dir goes first on PATH and
+#    NODE_OPTIONS preloads the addon hook (scripts/lib/node-addon.mjs), so the Node
+#    children it starts (process.execPath) load the addon built for it. Deno and Bun
+#    ignore NODE_OPTIONS.
 # 4. On exit the broker is resumed if paused, and stopped if this script started it.
 #
 # Environment:
@@ -19,17 +24,29 @@
 #   SHEDSINK_DEMO_KAFKA_DIR        the demo broker's state dir (default .kafka/demo)
 #   SHEDSINK_DEMO_KAFKA_PORT       its bootstrap port; it also uses the next 3 (default 39192)
 #   SHEDSINK_DEMO_KEEP_BROKER=1    leave the broker running afterwards (a second run starts faster)
+#   SHEDSINK_NODE                  the Node major the demo runs on: 22, 24 (default) or 26
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 cd "$REPO_ROOT"
 export PATH="$NODE_BIN_DIR:$PATH"
+
+node_major="${SHEDSINK_NODE:-$NODE_DEFAULT_MAJOR}"
+case " ${NODE_MAJORS[*]} " in
+  *" $node_major "*) ;;
+  *) echo "demo: SHEDSINK_NODE must be one of ${NODE_MAJORS[*]}, got '$node_major'" >&2; exit 2 ;;
+esac
+demo_node="$(node_bin "$node_major")"
+use_demo_node() {
+  export PATH="$(dirname "$demo_node"):$PATH"
+  export NODE_OPTIONS="--import=$NODE_HOOK${NODE_OPTIONS:+ $NODE_OPTIONS}"
+}
 
 need_broker=1
 prev=""
 for arg in "$@"; do
   case "$arg" in
     -h | --help)
-      if [[ -x node_modules/.bin/tsx ]]; then exec node --import tsx demo/main.ts --help; fi
+      if [[ -x node_modules/.bin/tsx && -x "$demo_node" ]]; then use_demo_node; exec node --import tsx demo/main.ts --help; fi
       sed -n '2,23p' "${BASH_SOURCE[0]}"
       exit 0
       ;;
@@ -85,4 +102,9 @@ if [[ $need_broker -eq 1 ]]; then
   esac
 fi
 
+if [[ ! -x "$demo_node" ]]; then
+  say "Node $node_major is not installed ($demo_node): run bash scripts/setup.sh"
+  exit 1
+fi
+use_demo_node
 node --import tsx demo/main.ts "$@"

@@ -4,10 +4,10 @@
 # sends requests to itself, checks what its sink counted and its /metrics, and exits 0 or
 # 1. Each run is bounded by a timeout. A missing broker fails every run (never a skip).
 #
-#   node-http.ts      Node 20 (tsx) and Node 24 (native type stripping, the Node 24 addon)
+#   node-http.ts      Node 22, 24 and 26 (each with its build of the addon)
 #   deno-serve.ts     Deno
 #   bun-serve.ts      Bun
-#   ndjson-upload.ts  Node 20, Node 24, Deno and Bun (node:http)
+#   ndjson-upload.ts  Node 24, Deno and Bun (node:http)
 #
 # Prints one line per run and last "examples: N passed, M failed"; exits non-zero if a
 # run failed. When scripts/test.sh runs it, the counts go into its summary.
@@ -16,7 +16,8 @@
 #   SHEDSINK_BROKERS          brokers, default 127.0.0.1:$KAFKA_PORT (KAFKA_PORT default 39092)
 #   SHEDSINK_TOPIC            topic, default shedsink-examples
 #   SHEDSINK_EXAMPLE_TIMEOUT  seconds allowed per run, default 120
-# Needs what scripts/setup.sh installs (node_modules, .cache/node24, the Node 24 addon).
+# Needs what scripts/setup.sh installs (node_modules, .cache/node<22|24|26> and the
+# addon builds in .cache/node<22|24|26>-addon).
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 cd "$REPO_ROOT"
@@ -28,12 +29,12 @@ topic="${SHEDSINK_TOPIC:-shedsink-examples}"
 limit="${SHEDSINK_EXAMPLE_TIMEOUT:-120}"
 
 runs=(
-  "node-http node20 node --import tsx examples/node-http.ts"
-  "node-http node24 $NODE24_BIN --import $NODE24_HOOK examples/node-http.ts"
+  "node-http node22 $NODE22_BIN --import $NODE_HOOK examples/node-http.ts"
+  "node-http node24 $NODE24_BIN --import $NODE_HOOK examples/node-http.ts"
+  "node-http node26 $NODE26_BIN --import $NODE_HOOK examples/node-http.ts"
   "deno-serve deno deno run -A --no-lock examples/deno-serve.ts"
   "bun-serve bun bun run examples/bun-serve.ts"
-  "ndjson-upload node20 node --import tsx examples/ndjson-upload.ts"
-  "ndjson-upload node24 $NODE24_BIN --import $NODE24_HOOK examples/ndjson-upload.ts"
+  "ndjson-upload node24 $NODE24_BIN --import $NODE_HOOK examples/ndjson-upload.ts"
   "ndjson-upload deno deno run -A --no-lock examples/ndjson-upload.ts"
   "ndjson-upload bun bun run examples/ndjson-upload.ts"
 )
