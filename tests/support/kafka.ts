@@ -1,6 +1,6 @@
 // Helpers for tests that need the local Kafka broker (scripts/kafka.sh).
 //
-// Runs unchanged on Node 20 (tsx), Node 24, Deno and Bun: only node:child_process,
+// Runs unchanged on Node 22, 24 and 26, Deno and Bun: only node:child_process,
 // node:net, node:fs, node:path and node:process, plus Web standards. Reading topics
 // back uses kcat (installed by `scripts/kafka.sh start`); creating topics uses Kafka's
 // own TopicCommand from the jars in .kafka/libs.

@@ -2,7 +2,7 @@
 // partitioner, how the client's errors map to per-record outcomes, and the life cycle
 // (construction connects nothing; abort, close). The error mapping is checked against
 // @platformatic/kafka's own error classes (a devDependency), so a change in their shape
-// shows up here. Runs on Node 20 (tsx), Node 24, Deno and Bun.
+// shows up here. Runs on Node 22, 24 and 26, Deno and Bun.
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
