@@ -60,7 +60,7 @@ say() { echo "demo: $*" >&2; }
 
 if [[ "${SHEDSINK_SKIP_SETUP:-0}" != 1 ]]; then
   say "checking the toolchain (scripts/setup.sh; the first run installs and compiles, later runs take seconds)"
-  bash scripts/setup.sh
+  SHEDSINK_SETUP_NODES="$node_major" bash scripts/setup.sh
 fi
 
 export KAFKA_DIR="${SHEDSINK_DEMO_KAFKA_DIR:-.kafka/demo}"
