@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the build and the tests need, on a Debian 12 machine (as root, or
-# with sudo) that has Node 20 + npm, from a fresh clone. Idempotent: each step checks
-# first and is skipped when its result is already there, so a second run takes seconds.
+# with sudo) that has a Node with npm (Node 20 will do: it only runs npm), from a fresh
+# clone. Idempotent: each step checks first and is skipped when its result is already
+# there, so a second run takes seconds.
 #
 #   1. Debian packages: the compiler toolchain and the -dev libraries that librdkafka is
 #      built against, kcat (a Kafka command-line client), Java + Maven for the local

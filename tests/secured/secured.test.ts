@@ -1,6 +1,7 @@
 // TLS and SASL against the secured broker (KAFKA_MODE=secured bash scripts/kafka.sh start:
 // SASL_SSL with PLAIN and SCRAM, a CA made at start, ACLs): the same options on every
-// runtime (Node 20: confluent; Node 24, Deno, Bun: platformatic). Each scenario that
+// runtime (Node: confluent, or platformatic with SHEDSINK_SECURED_CLIENT=platformatic;
+// Deno, Bun: platformatic). Each scenario that
 // delivers reads the topic back: every delivered id present, no duplicates, conservation
 // exact. Misconfigurations are `down` with a typed failure and hold the records; an ACL
 // refusal is `rejected`. No output of the sink (errors, stats, metrics, logs, hooks) ever
@@ -16,10 +17,13 @@ import { startProxy } from "../support/proxy.ts";
 import { SECURED, consumeSecured, scramAdd } from "../support/secured.ts";
 import { sleep } from "../support/wait.ts";
 
-const nodeMajor = Number((globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node?.split(".")[0] ?? 0);
 const isNode = (globalThis as { Deno?: unknown; Bun?: unknown }).Deno === undefined && (globalThis as { Bun?: unknown }).Bun === undefined;
-/** Node 20: confluent (librdkafka); Node 24, Deno and Bun: platformatic. */
-const use: "confluent" | "platformatic" = isNode && nodeMajor < 22 ? "confluent" : "platformatic";
+const asked = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.SHEDSINK_SECURED_CLIENT;
+/**
+ * Node: confluent (librdkafka), or platformatic with SHEDSINK_SECURED_CLIENT=platformatic
+ * (scripts/test.sh runs both, on Node 24 and Node 22); Deno and Bun: platformatic.
+ */
+const use: "confluent" | "platformatic" = isNode && asked !== "platformatic" ? "confluent" : "platformatic";
 const WRONG = "wrong-password-9x";
 
 /** Every line a sink and its transport gave out, searched for passwords at the end. */

@@ -2,7 +2,7 @@
 // its addresses, its commands (kill, pause, resume, restart one node; the leader of each
 // partition), topics with replication factor 3, and putting it back together after a test.
 //
-// Runs unchanged on Node 20 (tsx), Node 24, Deno and Bun. A missing cluster is a test
+// Runs unchanged on Node 22, 24 and 26, Deno and Bun. A missing cluster is a test
 // failure, never a skip: call `await requireCluster()`.
 
 import { spawn } from "node:child_process";

@@ -12,7 +12,7 @@
 //   sequence. The transport never has two sends to one partition under way, however many
 //   batches the sink's flusher has in flight.
 //
-// Runs on Node 20 (tsx), Node 24, Deno and Bun. @platformatic/kafka needs
+// Runs on Node 22, 24 and 26, Deno and Bun. @platformatic/kafka needs
 // Promise.withResolvers (Node >= 22): on Node 20 the transport refuses to start, which the
 // tests check instead.
 
