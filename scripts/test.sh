@@ -58,6 +58,11 @@ broker_started=0
 secured_started=0
 cluster_started=0
 notes=()
+# The secured broker's state dir is KAFKA_SECURED_DIR, where tests/support/secured.ts
+# reads its CA from, whatever KAFKA_DIR (the plain broker's) is; its tests run with
+# KAFKA_DIR set to it too (their scripts/kafka/secured.sh scram-add reads KAFKA_DIR).
+secured_dir="${KAFKA_SECURED_DIR:-.kafka/secured}"
+secured_broker=(env KAFKA_MODE=secured KAFKA_DIR="$secured_dir")
 
 finish() {
   local rc=$? label passed failed ok why total_p=0 total_f=0
@@ -68,7 +73,7 @@ finish() {
   fi
   if [[ $secured_started -eq 1 ]]; then
     header "stopping the secured Kafka broker"
-    KAFKA_MODE=secured bash scripts/kafka.sh stop || echo "test: KAFKA_MODE=secured scripts/kafka.sh stop failed" >&2
+    "${secured_broker[@]}" bash scripts/kafka.sh stop || echo "test: KAFKA_MODE=secured scripts/kafka.sh stop failed" >&2
   fi
   if [[ $cluster_started -eq 1 ]]; then
     header "stopping the Kafka cluster"
@@ -186,12 +191,13 @@ if [[ ${#secured_files[@]} -gt 0 ]]; then
   header "starting the secured Kafka broker"
   secured_started=1 # stop it on exit even if `start` fails half-way
   secured_ok=1
-  if ! KAFKA_MODE=secured bash scripts/kafka.sh start; then
+  if ! "${secured_broker[@]}" bash scripts/kafka.sh start; then
     echo "test: KAFKA_MODE=secured scripts/kafka.sh start failed" >&2
     secured_ok=0
   fi
   bun_files=()
   for f in "${secured_files[@]}"; do bun_files+=("./$f"); done
+  in_secured=(env KAFKA_DIR="$secured_dir" KAFKA_SECURED_DIR="$secured_dir")
   for rt in node24 node22 deno bun; do
     if [[ $secured_ok -ne 1 ]]; then
       record_result "secured-$rt" 0 0 bad "no secured Kafka broker"
@@ -200,16 +206,16 @@ if [[ ${#secured_files[@]} -gt 0 ]]; then
     fi
     case $rt in
       # Node 24: confluent (the file's default on Node); Node 22: platformatic
-      node24) run_suite "secured-$rt" node "$secured_limit" "${NODE24_TEST[@]}" --test-concurrency=1 "${secured_files[@]}" ;;
-      node22) run_suite "secured-$rt" node "$secured_limit" env SHEDSINK_SECURED_CLIENT=platformatic \
+      node24) run_suite "secured-$rt" node "$secured_limit" "${in_secured[@]}" "${NODE24_TEST[@]}" --test-concurrency=1 "${secured_files[@]}" ;;
+      node22) run_suite "secured-$rt" node "$secured_limit" "${in_secured[@]}" SHEDSINK_SECURED_CLIENT=platformatic \
         "${NODE22_TEST[@]}" --test-concurrency=1 "${secured_files[@]}" ;;
-      deno) run_suite "secured-$rt" deno "$secured_limit" deno test -A --no-check --no-lock "${secured_files[@]}" ;;
-      bun) run_suite "secured-$rt" bun "$secured_limit" bun test --timeout 300000 "${bun_files[@]}" ;;
+      deno) run_suite "secured-$rt" deno "$secured_limit" "${in_secured[@]}" deno test -A --no-check --no-lock "${secured_files[@]}" ;;
+      bun) run_suite "secured-$rt" bun "$secured_limit" "${in_secured[@]}" bun test --timeout 300000 "${bun_files[@]}" ;;
     esac
     [[ "${RESULT_OK[-1]}" == ok ]] || status=1
   done
   header "stopping the secured Kafka broker"
-  KAFKA_MODE=secured bash scripts/kafka.sh stop || echo "test: KAFKA_MODE=secured scripts/kafka.sh stop failed" >&2
+  "${secured_broker[@]}" bash scripts/kafka.sh stop || echo "test: KAFKA_MODE=secured scripts/kafka.sh stop failed" >&2
   secured_started=0
   [[ $secured_ok -eq 1 ]] || notes+=("the secured Kafka broker did not start")
 fi
