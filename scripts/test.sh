@@ -34,6 +34,10 @@
 #            and Bun (platformatic)
 #   cluster  Node 24 (confluent, every scenario), Node 22 (the killed leader with
 #            confluent, the killed bootstrap with platformatic), Deno and Bun (see below)
+#   worker   tests/worker (worker mode with the memory transport, no broker) on every
+#            runtime; and worker-kafka: tests/e2e/kafka.test.ts and the fault files
+#            again with SHEDSINK_FLUSHER=worker (@platformatic/kafka in the worker) on
+#            Node 24, Deno and Bun
 # Measured from a fresh clone (CI=true bash .ci/run, 2 cores, other work on the machine,
 # before the secured and cluster suites): e2e 89-99 s per runtime (8 min), faults
 # 83-93 s (4.3 min), examples 8 runs in ~10 s.
@@ -117,6 +121,25 @@ if ! bash scripts/check-docs.sh; then
   notes+=("docs (doc examples, doc lint or the JSR dry run)")
 fi
 
+# ------------------------------------------------------------------ worker suite
+# Worker mode (flusher: "worker") with the memory transport in a real worker: real time,
+# a few seconds per runtime, no broker. Worker mode needs Node 22 or later.
+shopt -s nullglob
+worker_files=(tests/worker/*.test.ts)
+shopt -u nullglob
+if [[ ${#worker_files[@]} -gt 0 ]]; then
+  worker_bun=()
+  for f in "${worker_files[@]}"; do worker_bun+=("./$f"); done
+  for rt in node22 node24 node26 deno bun; do
+    case $rt in
+      node*) run_suite "worker-$rt" node 600 "$(node_bin "${rt#node}")" --import "$NODE_HOOK" --test --test-reporter=spec "${worker_files[@]}" ;;
+      deno) run_suite "worker-$rt" deno 600 deno test -A --no-check --no-lock "${worker_files[@]}" ;;
+      bun) run_suite "worker-$rt" bun 600 bun test --timeout 60000 "${worker_bun[@]}" ;;
+    esac
+    [[ "${RESULT_OK[-1]}" == ok ]] || status=1
+  done
+fi
+
 # ------------------------------------------------------------- e2e and fault suites
 # They need the real broker: one file at a time, since they share it. The runtimes of
 # each suite: see the matrix above.
@@ -134,6 +157,12 @@ if [[ ${#e2e_files[@]} -gt 0 || ${#fault_files[@]} -gt 0 ]]; then
   suites=()
   [[ ${#e2e_files[@]} -gt 0 ]] && suites+=(e2e)
   [[ ${#fault_files[@]} -gt 0 ]] && suites+=(faults)
+  # The Kafka e2e and fault files again in worker mode (SHEDSINK_FLUSHER=worker: the
+  # sink's flusher and @platformatic/kafka in a worker), on Node 24, Deno and Bun. The
+  # demo's e2e test is not among them: the demo runs in thread mode.
+  worker_kafka_files=()
+  for f in tests/e2e/kafka.test.ts "${fault_files[@]}"; do [[ -f $f ]] && worker_kafka_files+=("$f"); done
+  [[ ${#worker_kafka_files[@]} -gt 0 ]] && suites+=(worker-kafka)
 
   header "starting the Kafka broker"
   broker_started=1 # stop it on exit even if `start` fails half-way
@@ -147,10 +176,15 @@ if [[ ${#e2e_files[@]} -gt 0 || ${#fault_files[@]} -gt 0 ]]; then
   fi
 
   for suite in "${suites[@]}"; do
-    if [[ $suite == e2e ]]; then files=("${e2e_files[@]}"); else files=("${fault_files[@]}"); fi
+    case $suite in
+      e2e) files=("${e2e_files[@]}") ;;
+      faults) files=("${fault_files[@]}") ;;
+      *) files=("${worker_kafka_files[@]}") ;;
+    esac
     bun_files=()
     for f in "${files[@]}"; do bun_files+=("./$f"); done
     if [[ $suite == e2e ]]; then rts=(node22 node24 node26 deno bun); else rts=(node24 deno bun); fi
+    if [[ $suite == worker-kafka ]]; then export SHEDSINK_FLUSHER=worker; else unset SHEDSINK_FLUSHER; fi
     for rt in "${rts[@]}"; do
       if [[ $broker_ok -ne 1 ]]; then
         record_result "$suite-$rt" 0 0 bad "no Kafka broker"
@@ -169,6 +203,7 @@ if [[ ${#e2e_files[@]} -gt 0 || ${#fault_files[@]} -gt 0 ]]; then
       [[ "${RESULT_OK[-1]}" == ok ]] || status=1
     done
   done
+  unset SHEDSINK_FLUSHER
   # examples.sh records its counts (record_result) for the summary; without a broker
   # every example fails.
   bash scripts/examples.sh || status=1

@@ -139,10 +139,11 @@ test("worker mode abort() and asyncDispose close the worker", async () => {
   const report = await sink.abort();
   conserved(report);
   assert.equal(report.pending.records + report.inFlight.records, 0);
-  {
-    await using disposed = createSink<unknown>({ transport: memoryTransport(), flusher: "worker" });
-    disposed.emit({ b: 2 });
-  }
+  // What `await using` calls (the syntax itself needs Node 24 or later).
+  const disposed = createSink<unknown>({ transport: memoryTransport(), flusher: "worker" });
+  disposed.emit({ b: 2 });
+  await disposed[Symbol.asyncDispose]();
+  assert.equal(disposed.stats().state, "closed");
 });
 
 for (const how of ["throw", "exit", "hang"] as const) {
