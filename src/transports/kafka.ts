@@ -38,6 +38,7 @@ import { BROKERS_EXPECTED, KAFKA_OPTION_ENTRIES, type KafkaOptions, OPTIONS_EXPE
 import { Platformatic } from "./platformatic/adapter.ts";
 import { importPackage as importPlatformatic, PRODUCER_CONFIG } from "./platformatic/binding.ts";
 import { SECURITY_KEYS } from "./platformatic/security.ts";
+import { transportModule } from "../worker/locate.ts";
 
 export type { Compression, KafkaOptions } from "./kafka/options.ts";
 export type { KafkaFailure, KafkaFailureCode } from "./kafka/failures.ts";
@@ -141,7 +142,7 @@ export function kafkaTransport(options: KafkaTransportOptions): Transport {
     if (use === "confluent") {
       throw new InvalidOptionError("INVALID_OPTION", "transport.use", "confluent", '"platformatic" or none with flusher: "worker" (librdkafka\'s addon aborts the process in a worker thread: confluent-kafka-javascript#258)');
     }
-    return { module: import.meta.url, factory: "kafkaTransport", options: { ...options, use: "platformatic" } };
+    return { module: transportModule(import.meta.url, "kafka"), factory: "kafkaTransport", options: { ...options, use: "platformatic" } };
   };
   const chosen = confluent === null ? platformatic : use === "confluent" ? confluent : new Auto(confluent, platformatic);
   return Object.defineProperty(chosen, "toWorker", { value: toWorker });

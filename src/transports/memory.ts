@@ -13,6 +13,7 @@ import * as v from "valibot";
 import { parseOptions } from "../validate.ts";
 import { systemScheduler } from "../runtime.ts";
 import { TransportError } from "../core/errors.ts";
+import { transportModule } from "../worker/locate.ts";
 
 /** Options of {@linkcode memoryTransport}. */
 export interface MemoryTransportOptions {
@@ -180,7 +181,7 @@ class Memory implements MemoryTransport {
   }
 
   toWorker(): TransportSpec {
-    return { module: import.meta.url, factory: "memoryTransport", options: { latencyMs: this.#latencyMs } };
+    return { module: transportModule(import.meta.url, "memory"), factory: "memoryTransport", options: { latencyMs: this.#latencyMs } };
   }
 
   /**

@@ -66,6 +66,7 @@ import type { KafkaFailure } from "./kafka/failures.ts";
 import type { KafkaOptions } from "./kafka/options.ts";
 import { platformaticWith } from "./platformatic/adapter.ts";
 import { importPackage } from "./platformatic/binding.ts";
+import { transportModule } from "../worker/locate.ts";
 
 export type { Compression, KafkaOptions } from "./kafka/options.ts";
 export type { KafkaFailure, KafkaFailureCode } from "./kafka/failures.ts";
@@ -140,6 +141,6 @@ export interface PlatformaticTransport extends Transport {
 export function platformaticTransport(options: PlatformaticTransportOptions): PlatformaticTransport {
   const transport = platformaticWith(importPackage, options);
   // In a worker (flusher: "worker"): made there from the same options.
-  const toWorker = (): TransportSpec => ({ module: import.meta.url, factory: "platformaticTransport", options });
+  const toWorker = (): TransportSpec => ({ module: transportModule(import.meta.url, "platformatic"), factory: "platformaticTransport", options });
   return Object.defineProperty(transport, "toWorker", { value: toWorker });
 }

@@ -24,8 +24,16 @@ const BEAT_MS = 200;
 
 type WaitAsync = (array: Int32Array, index: number, value: number) => { async: boolean; value: Promise<string> | string };
 
-// Imported outside a worker (by a documentation check, say), it does nothing.
-if (parentPort !== null && workerData !== null && typeof workerData === "object") await run(parentPort, workerData as WorkerStart);
+// Imported outside a worker (by a documentation check, say), it does nothing. No
+// top-level await (the CommonJS build has none): a failure to start is thrown as an
+// uncaught error, which ends the worker with an "error" event, as the host expects.
+if (parentPort !== null && workerData !== null && typeof workerData === "object") {
+  run(parentPort, workerData as WorkerStart).catch((error: unknown) => {
+    setTimeout(() => {
+      throw error;
+    }, 0);
+  });
+}
 
 async function run(port: NonNullable<typeof parentPort>, start: WorkerStart): Promise<void> {
   const post = (message: WorkerMessage) => port.postMessage(message);

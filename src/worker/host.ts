@@ -22,6 +22,7 @@ import { frameClass } from "../core/frame.ts";
 import { CURSOR, cursorOffset, cursorSeq, frameAt, HAZARD, HEARTBEAT, HEED_BYTES, HEED_RECORDS, NONE, unwrapBefore } from "../core/ring-control.ts";
 import { WorkerLedger } from "../core/shared-counts.ts";
 import type { SharedRing } from "../core/shared-ring.ts";
+import { workerEntry } from "./locate.ts";
 import { errorText, type HostMessage, type WorkerMessage, type WorkerStart } from "./protocol.ts";
 
 /** How often the heartbeat is checked; two checks without a beat and the worker is replaced. */
@@ -149,7 +150,7 @@ export class WorkerHost {
   async #spawn(): Promise<void> {
     const { Worker } = await import("node:worker_threads");
     if (this.#stopped) return;
-    const entry = new URL(import.meta.url.endsWith(".ts") ? "./entry.ts" : "./entry.js", import.meta.url);
+    const entry = workerEntry(import.meta.url);
     const start: WorkerStart = { ...this.#parts.start, appended: this.#parts.ring.appended, early: this.#early ?? [] };
     this.#early = null;
     const worker = new Worker(entry, { workerData: start }) as unknown as NodeWorker;
