@@ -191,6 +191,12 @@ class Memory implements MemoryTransport {
   remote(post: (message: unknown) => void, side: "host" | "worker"): (message: unknown) => void {
     this.#post = post;
     this.#side = side;
+    // Controls set before the sink was made apply to the worker's twin too.
+    if (side === "host") {
+      if (this.#hung) this.#tell("hang", null);
+      if (this.#failures > 0) this.#tell("failNext", this.#failures);
+      if (this.#permanent) this.#tell("failPermanently", true);
+    }
     return side === "host" ? (m) => this.#fromWorker(m as Report) : (m) => this.#fromHost(m as Control);
   }
 

@@ -171,6 +171,17 @@ for (const how of ["throw", "exit", "hang"] as const) {
   });
 }
 
+test("worker mode: memory transport controls set before the sink was made apply in the worker", async () => {
+  const transport = memoryTransport();
+  transport.failPermanently(true);
+  const sink = createSink<unknown>({ transport, flusher: "worker", batch: { lingerMs: 1 } });
+  sink.emit({ i: 0 });
+  assert.equal(await sink.flush({ timeoutMs: 10_000 }), true);
+  const report = await sink.close();
+  assert.equal(report.dropped.rejected.records, 1);
+  assert.equal(report.delivered.records, 0);
+});
+
 test("worker mode refuses at construction what cannot run in a worker, naming the option", () => {
   assert.throws(
     () => createSink({ transport: confluentTransport({ brokers: "127.0.0.1:39900", topic: "t" }), flusher: "worker" }),
