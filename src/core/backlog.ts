@@ -59,8 +59,13 @@ export class Backlog implements FlusherBacklog {
   /**
    * With graded shedding, the records pending per class (the writer counts them in, the
    * backlog out); null without. Knowing them, eviction looks for a class only where it is.
+   * On a ring shared with a worker, the worker's removals are taken off by
+   * {@linkcode settleHeld}, which eviction calls first.
    */
   readonly held: Float64Array | null;
+  /** Worker mode: the worker's removals per class, as last taken off `held`, and as read now. */
+  readonly #removedSeen: Float64Array | null;
+  readonly #removedNow: Float64Array | null;
 
   /**
    * `staticHeaders` go on every record taken out, before its own. `classes`: the
@@ -73,6 +78,30 @@ export class Backlog implements FlusherBacklog {
     this.#staticHeaders = staticHeaders;
     this.#offsets = new Float64Array(maxRecords);
     this.held = classes > 0 ? new Float64Array(classes) : null;
+    const shared = classes > 0 && typeof ring.removedElsewhere === "function";
+    this.#removedSeen = shared ? new Float64Array(classes) : null;
+    this.#removedNow = shared ? new Float64Array(classes) : null;
+  }
+
+  /**
+   * Worker mode: takes off `held` the records of each class the worker removed (took for
+   * the transport, or dropped) since the last call, as its counters say. The worker
+   * counts a record after it claimed it, so `held` may still count a record it claimed a
+   * moment ago, never miss one that is pending. Nothing in thread mode.
+   */
+  settleHeld(): void {
+    const seen = this.#removedSeen;
+    if (seen === null) return;
+    const now = this.#removedNow!;
+    const held = this.held!;
+    this.ring.removedElsewhere!(now);
+    for (let c = 0; c < seen.length; c++) {
+      const removed = now[c]! - seen[c]!;
+      if (removed !== 0) {
+        held[c]! -= removed;
+        seen[c] = now[c]!;
+      }
+    }
   }
 
   /** Records pending. */
@@ -134,6 +163,7 @@ export class Backlog implements FlusherBacklog {
    * (`buffer_full`, as without shedding). Never a more important one: false then.
    */
   makeRoom(cls: number, size: number): boolean {
+    this.settleHeld();
     const held = this.held!;
     for (let c = held.length - 1; c > cls; c--) {
       if (held[c]! > 0 && this.shedClass(c, size + (this.ring.capacity >> 6), SHED) > 0) return true;

@@ -53,4 +53,10 @@ export interface FrameRing {
   shift(): number;
   shiftIf(test: (at: number) => boolean): number;
   evictWhere(victim: (at: number) => boolean, want: number, removed: (at: number, size: number) => void): number;
+  /**
+   * A ring shared with a worker: sets `into[c]` to the frames of class `c` the other side
+   * has removed (taken or dropped) so far, all told, as it last counted them. Absent on
+   * a ring only this thread removes from.
+   */
+  removedElsewhere?(into: Float64Array): void;
 }

@@ -46,6 +46,7 @@
 import { Compactor } from "./compact.ts";
 import type { FrameRing } from "./ring-layout.ts";
 import { CURSOR, cursorOffset, cursorSeq, frameAt, HAZARD, IN_FLIGHT, NONE, packCursor, PUBLISHED, PUBLISHED_HEAD, unwrapBefore } from "./ring-control.ts";
+import { readWorkerCounts, WorkerCounts } from "./shared-counts.ts";
 
 /**
  * The producer's side of a shared ring.
@@ -88,6 +89,7 @@ export class SharedRing implements FrameRing {
   #outside = 0;
   lastShifted = -1;
   readonly #compactor = new Compactor();
+  #workerCounts: WorkerCounts | null = null;
 
   constructor(buffer: SharedArrayBuffer, control: SharedArrayBuffer) {
     this.buffer = buffer;
@@ -319,6 +321,15 @@ export class SharedRing implements FrameRing {
     this.#room = -1;
     this.refresh();
     return c.freed;
+  }
+
+  /**
+   * The frames of each class the consumer removed, as its counters say (`shared-counts.ts`):
+   * it counts a frame after its claim, so between the two this is behind, never ahead.
+   */
+  removedElsewhere(into: Float64Array): void {
+    const counts = readWorkerCounts(this.control, this.#workerCounts ??= new WorkerCounts());
+    for (let c = 0; c < into.length; c++) into[c] = counts.leftOfClass(c);
   }
 }
 

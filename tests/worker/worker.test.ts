@@ -103,6 +103,42 @@ test("worker mode under drop-oldest with shedding: the least important class giv
   assert.equal(errors, 600, "every error record delivered");
 });
 
+test("worker mode under drop-oldest with shedding: records the worker took are not looked for; room comes from the least important class pending, never a more important one", async () => {
+  const transport = memoryTransport();
+  transport.hang();
+  // Levels that never refuse on arrival, so only eviction sheds; one batch of five in flight.
+  const levels = [{ start: 1, full: 1 }, { start: 1, full: 1 }, { start: 1, full: 1 }, { start: 1, full: 1 }];
+  const sink = createSink<Uint8Array>({
+    transport,
+    flusher: "worker",
+    capacityBytes: 1000,
+    whenFull: "drop-oldest",
+    batch: { lingerMs: 0, maxRecords: 5, maxInFlight: 1 },
+    shedding: { classOf: (r) => r[0]!, levels },
+  });
+  const record = (c: number, id: number) => Uint8Array.of(c, id, ...new Array(100 - 20 - 2).fill(0)); // 100 bytes framed
+  // Five class 3 records before the worker starts: its first batch takes them all.
+  for (let id = 0; id < 5; id++) assert.ok(sink.emit(record(3, id)));
+  await until("the worker holds them in flight", () => sink.stats().inFlight.records === 5);
+  // Five more fill the buffer: classes 1,2,1,2,1 (ids 5-9).
+  for (let id = 5; id < 10; id++) assert.ok(sink.emit(record(id % 2 === 0 ? 2 : 1, id)));
+  // Class 2 records: no class 3 record is pending (all in flight), so the oldest class 2
+  // records give way (buffer_full), never class 1.
+  for (let id = 10; id < 13; id++) assert.ok(sink.emit(record(2, id)));
+  // A class 3 record finds only more important ones pending: refused.
+  assert.equal(sink.emit(record(3, 13)), false);
+  const s = sink.stats();
+  conserved(s);
+  assert.deepEqual(s.shed.map((c) => c.records), [0, 0, 0, 0]);
+  assert.equal(s.dropped.buffer_full.records, 4);
+  transport.release();
+  assert.equal(await sink.flush({ timeoutMs: 20_000 }), true);
+  const report = await sink.close();
+  conserved(report);
+  const delivered = transport.received.map((r) => `${r.value[0]}:${r.value[1]}`);
+  assert.deepEqual(delivered, ["3:0", "3:1", "3:2", "3:3", "3:4", "1:5", "1:7", "1:9", "2:11", "2:12"]);
+});
+
 test("worker mode expires records older than maxAgeMs while the transport is away", async () => {
   const transport = memoryTransport();
   const sink = createSink<unknown>({ transport, flusher: "worker", maxAgeMs: 50, batch: { lingerMs: 1 }, retry: { initialDelayMs: 5, maxDelayMs: 20 } });
