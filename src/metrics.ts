@@ -42,7 +42,9 @@ const MetricsOptionsSchema = v.strictObject(
  * delivered}_total`, `shedsink_{records,bytes}_dropped_total{reason}` (one series per
  * reason, zeros included), with graded shedding `shedsink_{records,bytes}_shed_total{class}`
  * (one series per class; they add up to the `shed` reason), gauges for pending and in-flight records and bytes, capacity,
- * and `shedsink_transport_state{state}` (1 for the current state).
+ * and `shedsink_transport_state{state}` (1 for the current state). In worker mode
+ * (`flusher: "worker"`) also `shedsink_worker_restarts_total`: workers started to replace
+ * one that failed.
  *
  * @example
  * ```ts
@@ -88,6 +90,9 @@ export function renderMetrics(stats: SinkStats, options: MetricsOptions = {}): s
   metric("shedsink_inflight_bytes", "gauge", "Bytes handed to the transport or held for a retry.", [[[], stats.inFlight.bytes]]);
   metric("shedsink_capacity_bytes", "gauge", "Bytes the sink may hold, pending and in flight together.", [[[], stats.capacityBytes]]);
   metric("shedsink_send_retries_total", "counter", "Sends that failed retriably and were scheduled again.", [[[], stats.retries]]);
+  if (stats.flusher === "worker") {
+    metric("shedsink_worker_restarts_total", "counter", "Worker mode: workers started to replace one that failed.", [[[], stats.workerRestarts]]);
+  }
   metric("shedsink_transport_state", "gauge", "1 for the transport's current connection state.", TRANSPORT_STATES.map((s) => [[["transport", stats.transport.name], ["state", s]], s === stats.transport.state ? 1 : 0] as const));
   return `${lines.join("\n")}\n`;
 }

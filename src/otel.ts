@@ -102,6 +102,7 @@ const OptionsSchema = v.strictObject(
  * | `<prefix>.buffer.utilization` | ObservableGauge | `1` | (pending + in flight) / capacity |
  * | `<prefix>.transport.state` | ObservableGauge | `1` | `transport`, `state` (1 for the current state, 0 for the others) |
  * | `<prefix>.{records,bytes}.shed` | ObservableCounter | `{record}` / `By` | `class` (only for a sink with `shedding`; they add up to the `shed` reason) |
+ * | `<prefix>.worker.restarts` | ObservableCounter | `{restart}` | (only for a sink with `flusher: "worker"`) workers started to replace one that failed |
  *
  * Levels that add up across sinks (records and bytes held, capacity) are up-down
  * counters; the ratio and the state are gauges. One batch callback reads `stats()` once
@@ -175,6 +176,8 @@ export function registerSinkMetrics(
   const classes = sink.stats().shed.length;
   const recordsShed = classes > 0 ? counter("records.shed", "{record}", "Records shed (graded shedding), by class.") : null;
   const bytesShed = classes > 0 ? counter("bytes.shed", "By", "Bytes of records shed (graded shedding), by class.") : null;
+  // In worker mode only: the workers restarted.
+  const workerRestarts = sink.stats().flusher === "worker" ? counter("worker.restarts", "{restart}", "Workers started to replace one that failed.") : null;
 
   const callback = (result: ObservationResult): void => {
     const s = sink.stats();
@@ -196,6 +199,7 @@ export function registerSinkMetrics(
         result.observe(bytesShed, count.bytes, attributes);
       });
     }
+    if (workerRestarts !== null) result.observe(workerRestarts, s.workerRestarts, base);
     result.observe(retries, s.retries, base);
     result.observe(pendingRecords, s.pending.records, base);
     result.observe(pendingBytes, s.pending.bytes, base);

@@ -43,3 +43,13 @@ test("metrics({ labels }) adds escaped labels to every sample and rejects bad la
   assert.throws(() => renderMetrics(sink.stats(), { labels: { "bad-name": "x" } }), { name: "InvalidOptionError", code: "INVALID_ARGUMENT", option: "labels.bad-name" });
   await sink.close({ timeoutMs: 100 });
 });
+
+test("metrics(): shedsink_worker_restarts_total in worker mode only", async () => {
+  const sink = createSink({ transport: memoryTransport() });
+  assert.doesNotMatch(sink.metrics(), /worker_restarts/);
+  // The stats of a sink in worker mode whose worker was replaced twice.
+  const text = renderMetrics({ ...sink.stats(), flusher: "worker", workerRestarts: 2 }, { labels: { sink: "s" } });
+  assert.match(text, /^# TYPE shedsink_worker_restarts_total counter$/m);
+  assert.match(text, /^shedsink_worker_restarts_total\{sink="s"\} 2$/m);
+  await sink.close({ timeoutMs: 100 });
+});

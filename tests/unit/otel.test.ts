@@ -160,3 +160,16 @@ test("a sink with shedding gets records.shed and bytes.shed by class; one withou
   transport.release();
   await sink.close({ timeoutMs: 1000 });
 });
+
+test("a sink in worker mode gets worker.restarts; one in thread mode does not", async () => {
+  const sink = createSink({ transport: memoryTransport() });
+  const thread = registerSinkMetrics(sink, asMeter(new TestMeter()));
+  assert.ok(!thread.instruments.includes("shedsink.worker.restarts"));
+  // The stats of a sink in worker mode whose worker was replaced three times.
+  const meter = new TestMeter();
+  const worker = registerSinkMetrics({ stats: () => ({ ...sink.stats(), flusher: "worker", workerRestarts: 3 }) }, asMeter(meter), { attributes: { sink: "s" } });
+  assert.ok(worker.instruments.includes("shedsink.worker.restarts"));
+  assert.equal(meter.instruments.find((i) => i.name === "shedsink.worker.restarts")?.kind, "counter");
+  assert.equal(value(await meter.collect(), "shedsink.worker.restarts", { sink: "s" }), 3);
+  await sink.close({ timeoutMs: 100 });
+});

@@ -195,6 +195,7 @@ for (const how of ["throw", "exit", "hang"] as const) {
     const s = sink.stats();
     conserved(s);
     assert.ok(s.lastError?.startsWith("worker failed"), String(s.lastError));
+    assert.match(sink.metrics(), /^shedsink_worker_restarts_total 1$/m);
     assert.ok(s.dropped.worker_lost.records >= held);
     // The new worker has a fresh transport (not hung): the rest goes through.
     assert.equal(await sink.flush({ timeoutMs: 20_000 }), true);
