@@ -242,7 +242,7 @@ class ShedSink<T> implements Sink<T> {
       shed: c.shed,
       state: STATE_NAMES[this.#state]!,
       capacityBytes: this.#capacityBytes,
-      transport: { name: this.#transport.name, state: transportState },
+      transport: { name: host === null ? this.#transport.name : host.transportName, state: transportState },
       sends,
       retries,
       lastError,

@@ -112,7 +112,9 @@ const OptionsSchema = v.strictObject(
  * `InvalidOptionError`; connects only when the sink starts it.
  *
  * On Node without `use`, whether `@confluentinc/kafka-javascript` can be imported is
- * found out when the sink starts the transport; until then its `name` is `"kafka"`.
+ * found out when the sink starts the transport; until then its `name` is `"kafka"`. With
+ * `flusher: "worker"` the worker uses `platformatic`, and the sink's
+ * `stats().transport.name` says so once the worker has started.
  *
  * @example
  * ```ts ignore

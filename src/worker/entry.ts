@@ -94,6 +94,7 @@ async function run(port: NonNullable<typeof parentPort>, start: WorkerStart): Pr
 
   let lastError: string | null = null;
   let state: TransportState | null = null;
+  let name: string | null = null;
   function beat(): void {
     Atomics.add(ints, HEARTBEAT, 1);
     // As in thread mode (sink.ts): while the transport says why it is down, that is the last error.
@@ -110,10 +111,13 @@ async function run(port: NonNullable<typeof parentPort>, start: WorkerStart): Pr
     } catch {
       now = "down";
     }
-    if (error !== lastError || now !== state) {
+    // The name too: kafkaTransport on Node is "kafka" on the application's thread, and the
+    // client it uses here ("platformatic").
+    if (error !== lastError || now !== state || transport.name !== name) {
       lastError = error;
       state = now;
-      post({ type: "status", lastError, state });
+      name = transport.name;
+      post({ type: "status", name, lastError, state });
     }
   }
   setInterval(beat, BEAT_MS);

@@ -80,6 +80,8 @@ export class WorkerHost {
   lastError: string | null = null;
   /** The transport's state as the worker last told it. */
   state: TransportState = "connecting";
+  /** The transport's name as the worker last told it (the application's object's until then). */
+  transportName: string;
   /** Workers started to replace one that died. */
   restarts = 0;
   /** Records and bytes held in flight by workers when they died. */
@@ -87,6 +89,7 @@ export class WorkerHost {
 
   constructor(parts: HostParts) {
     this.#parts = parts;
+    this.transportName = parts.transport.name;
     this.#words = new BigUint64Array(parts.start.control, 0, 2);
     this.#ints = new Int32Array(parts.start.control, 0, 16);
     this.#fromWorker = parts.transport.remote?.((message) => this.#post({ type: "transport", message }), "host") ?? null;
@@ -185,6 +188,7 @@ export class WorkerHost {
       case "status":
         this.lastError = message.lastError ?? (this.lastError?.startsWith("worker failed") ? this.lastError : null);
         this.state = message.state;
+        this.transportName = message.name;
         break;
       case "transport":
         this.#fromWorker?.(message.message);

@@ -2,7 +2,7 @@
  * Worker mode: what the application's thread (`host.ts`) and the worker (`entry.ts`)
  * tell each other. The records never travel as messages: they are in the shared ring,
  * and the counters in its control block. Messages carry requests (flush, close), their
- * answers, and the worker's status (its last error, the transport's state).
+ * answers, and the worker's status (its last error, the transport's name and state).
  *
  * @module
  */
@@ -38,7 +38,7 @@ export type WorkerMessage =
   | { readonly type: "ready" }
   | { readonly type: "flushed"; readonly id: number; readonly settled: boolean }
   | { readonly type: "closed"; readonly flushed: boolean; readonly inDoubt: { records: number; bytes: number } }
-  | { readonly type: "status"; readonly lastError: string | null; readonly state: TransportState }
+  | { readonly type: "status"; readonly name: string; readonly lastError: string | null; readonly state: TransportState }
   | { readonly type: "transport"; readonly message: unknown };
 
 /** An error as `stats().lastError` shows it. */

@@ -31,6 +31,7 @@ async function kafka(shedsink, kafkaTransport) {
   assert.equal(await sink.flush({ timeoutMs: 1500 }), false);
   const stats = sink.stats();
   assert.equal(stats.workerRestarts, 0, `kafka: no worker restart (${stats.lastError})`);
+  assert.equal(stats.transport.name, "platformatic");
   const report = await sink.abort();
   assert.equal(report.dropped.shutdown.records, 1);
 }

@@ -5,6 +5,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { type Counts, conservationErrors, createSink, InvalidOptionError, memoryTransport, type Sink } from "../../mod.ts";
 import { confluentTransport } from "../../src/transports/confluent.ts";
+import { kafkaTransport } from "../../src/transports/kafka.ts";
+import { freePortRange } from "../support/ports.ts";
 
 /** Waits until `check()` holds, looking every 10 ms, for at most `ms`; fails otherwise. */
 async function until(what: string, check: () => boolean, ms = 10_000): Promise<void> {
@@ -217,6 +219,18 @@ test("worker mode: memory transport controls set before the sink was made apply 
   const report = await sink.close();
   assert.equal(report.dropped.rejected.records, 1);
   assert.equal(report.delivered.records, 0);
+});
+
+test("worker mode: kafkaTransport without use reports the client the worker uses (platformatic) as the transport's name", async () => {
+  // A free port with nothing listening: the worker's transport stays down, the worker lives.
+  const port = await freePortRange(1);
+  const sink = createSink<unknown>({ transport: kafkaTransport({ brokers: `127.0.0.1:${port}`, topic: "t" }), flusher: "worker" });
+  sink.emit({ i: 0 });
+  await until("the worker reported its transport", () => sink.stats().transport.name === "platformatic");
+  assert.match(sink.metrics(), /^shedsink_transport_state\{transport="platformatic",state="[a-z]+"\} 1$/m);
+  assert.equal(sink.stats().workerRestarts, 0);
+  const report = await sink.abort();
+  assert.equal(report.dropped.shutdown.records, 1);
 });
 
 test("worker mode refuses at construction what cannot run in a worker, naming the option", () => {
