@@ -59,9 +59,32 @@ export interface MemoryTransport extends Transport {
   /** Whole batches fail with a permanent (non-retriable) error from now on, or not. */
   failPermanently(on: boolean): void;
   /**
-   * Worker mode (tests): makes the worker running this transport fail: `"throw"` an
-   * uncaught error, `"exit"` the thread, `"hang"` its event loop (no heartbeat). Nothing
-   * in thread mode.
+   * A testing control, for worker mode (`flusher: "worker"`): makes the worker that runs
+   * this transport fail, to test what the sink does then. `"throw"`: an uncaught error in
+   * the worker; `"exit"`: the worker's thread exits; `"hang"`: its event loop spins
+   * forever (its heartbeat stops, and the sink terminates it after about a second). The
+   * sink counts what the worker held in flight as `worker_lost` and starts a new worker
+   * (with a new transport, made from the options, without the controls given so far).
+   * Nothing happens in thread mode. Not for production code: it ends the worker's thread.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { createSink } from "../sink.ts";
+   * import { memoryTransport } from "./memory.ts";
+   *
+   * const transport = memoryTransport();
+   * const sink = createSink({ transport, flusher: "worker" });
+   * sink.emit("before");
+   * assert.equal(await sink.flush({ timeoutMs: 10_000 }), true);
+   * transport.crashWorker("exit");
+   * while (sink.stats().workerRestarts === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+   * assert.match(sink.stats().lastError ?? "", /^worker failed/);
+   * sink.emit("after"); // the new worker delivers it
+   * const report = await sink.close({ timeoutMs: 10_000 });
+   * assert.equal(report.delivered.records, 2);
+   * assert.deepEqual(transport.texts(), ["before", "after"]);
+   * ```
    */
   crashWorker(how: "throw" | "exit" | "hang"): void;
 }
