@@ -2,7 +2,9 @@
 # The project's test command (`npm test`, .ci/run):
 #   1. scripts/setup.sh (skipped with SHEDSINK_SKIP_SETUP=1)
 #   2. scripts/test-unit.sh: tests/unit on Node 22, 24 and 26, Deno and Bun; then
-#      scripts/check-docs.sh: doc examples run, doc lint, JSR dry run
+#      scripts/check-docs.sh: doc examples run, doc lint, JSR dry run; then
+#      scripts/check-dist.sh: the npm package built, packed and run (thread and worker
+#      mode, import and require); then tests/worker on every runtime
 #   3. if tests/e2e or tests/faults hold *.test.ts files: start the local Kafka broker
 #      (scripts/kafka.sh start; KAFKA_PORT and KAFKA_DIR are honoured), run those suites,
 #      and stop the broker on exit whatever happened. Without a broker these suites
@@ -119,6 +121,14 @@ fi
 if ! bash scripts/check-docs.sh; then
   status=1
   notes+=("docs (doc examples, doc lint or the JSR dry run)")
+fi
+
+# ------------------------------------------------------------------ the npm package
+# Builds dist/, packs it, and runs thread and worker mode from the packed package through
+# import and require on Node 24.
+if ! bash scripts/check-dist.sh; then
+  status=1
+  notes+=("the npm package (scripts/check-dist.sh)")
 fi
 
 # ------------------------------------------------------------------ worker suite
