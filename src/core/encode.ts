@@ -18,7 +18,7 @@ import type { Accounting } from "./accounting.ts";
 import { BUFFER_FULL, INVALID, OVERSIZE } from "./accounting.ts";
 import type { Backlog } from "./backlog.ts";
 import type { CoarseClock } from "./clock.ts";
-import { encodeHeaders, FRAME_HEADER_BYTES, headerPairs, KEY_LENGTH_AT, NO_KEY_NO_HEADERS, SIZE_AT, TIMESTAMP_AT, writeFrameHeader, writePlainFrameHeader } from "./frame.ts";
+import { FRAME_HEADER_BYTES, KEY_LENGTH_AT, NO_KEY_NO_HEADERS, readParts, type RecordParts, SIZE_AT, TIMESTAMP_AT, writeFrameHeader, writePlainFrameHeader } from "./frame.ts";
 import { JsonWriter, NO_JSON, NOT_PLAIN } from "./json.ts";
 import type { FrameRing } from "./ring-layout.ts";
 import { ShedPolicy } from "./shedding.ts";
@@ -80,6 +80,8 @@ export class RecordWriter<T> {
   /** Size of the last record the JSON writer wrote, to skip runs it would not fit in. */
   #lastJsonBytes = 0;
   #scratch: Uint8Array | null = null;
+  /** The key and headers of the record being written (reused). */
+  readonly #parts: RecordParts = { key: null, headers: null, invalid: false };
   readonly #listener: AcceptListener;
   /** Graded shedding (null without): the policy, and the records held per class. */
   readonly #policy: ShedPolicy<T> | null;
@@ -226,25 +228,12 @@ export class RecordWriter<T> {
       value = this.#encodeValue(record);
       if (value === null) return this.#refuse(INVALID, 0);
     }
-    let key: Uint8Array | null = null;
-    let headers: Uint8Array | null = null;
-    try {
-      if (this.#keyFn !== null) {
-        const k = this.#keyFn(record);
-        if (typeof k === "string") key = this.#encoder.encode(k);
-        else if (k instanceof Uint8Array) key = k;
-        else if (k !== null && k !== undefined) return this.#refuse(INVALID, 0);
-      }
-      if (this.#headersFn !== null) {
-        const h = this.#headersFn(record);
-        if (h !== null && h !== undefined) {
-          const pairs = headerPairs(h, this.#encoder);
-          if (pairs.length > 0) headers = encodeHeaders(pairs);
-        }
-      }
-    } catch {
-      return this.#refuse(INVALID, 0);
-    }
+    // Shedding, no key, no headers, below every start level (nothing can be shed): a string takes the plain fast path.
+    if (this.#plainClassed && typeof value === "string" && this.#ring.frameBytes + this.#ring.outside < this.#lowestStart) return this.#writePlainString(value);
+    const parts = this.#parts;
+    readParts(parts, record, this.#keyFn, this.#headersFn, this.#encoder);
+    if (parts.invalid) return this.#refuse(INVALID, 0);
+    const { key, headers } = parts;
     const fixed = FRAME_HEADER_BYTES + (key === null ? 0 : key.length) + (headers === null ? 0 : headers.length);
     if (value === null) return this.#writeJson(record, fixed, key, headers);
     return typeof value === "string"
@@ -360,8 +349,9 @@ export class RecordWriter<T> {
     const size = FRAME_HEADER_BYTES + (utf8 !== null
       ? utf8.utf8Write(value, at + FRAME_HEADER_BYTES, most - FRAME_HEADER_BYTES)
       : this.#encoder.encodeInto(value, this.#bytes.subarray(at + FRAME_HEADER_BYTES, at + most)).written);
-    writePlainFrameHeader(this.#view, at, size, this.#clock.last);
+    writePlainFrameHeader(this.#view, at, size, this.#clock.last, this.#cls);
     this.#ring.append(at, size);
+    if (this.#held !== null) this.#held[this.#cls]!++;
     return true;
   }
 
@@ -415,7 +405,7 @@ export class RecordWriter<T> {
     }
   }
 
-  /** Whether the record being written (class #cls, `size` bytes) gives way at this fill; counts it if so. */
+  /** Whether the record being written (class #cls) gives way at this fill; counts it if so. */
   #sheds(size: number): boolean {
     if (!this.#policy!.shed(this.#cls, this.#ring.frameBytes + this.#ring.outside)) return false;
     this.#acct.refuseShed(this.#cls, size);

@@ -144,6 +144,44 @@ export function headerPairs(values: HeaderValues, encoder: TextEncoder): Header[
   return out;
 }
 
+/** A record's key and encoded headers, as its frame holds them. */
+export interface RecordParts {
+  key: Uint8Array | null;
+  headers: Uint8Array | null;
+  /** The key or headers function threw, or the key was neither a string nor bytes. */
+  invalid: boolean;
+}
+
+/** Fills `parts` from the sink's `key` and `headers` functions (either may be null). Never throws. */
+export function readParts<T>(
+  parts: RecordParts,
+  record: T,
+  keyFn: ((record: T) => string | Uint8Array | null | undefined) | null,
+  headersFn: ((record: T) => HeaderValues | null | undefined) | null,
+  encoder: TextEncoder,
+): void {
+  parts.key = null;
+  parts.headers = null;
+  parts.invalid = false;
+  try {
+    if (keyFn !== null) {
+      const k = keyFn(record);
+      if (typeof k === "string") parts.key = encoder.encode(k);
+      else if (k instanceof Uint8Array) parts.key = k;
+      else if (k !== null && k !== undefined) parts.invalid = true;
+    }
+    if (!parts.invalid && headersFn !== null) {
+      const h = headersFn(record);
+      if (h !== null && h !== undefined) {
+        const pairs = headerPairs(h, encoder);
+        if (pairs.length > 0) parts.headers = encodeHeaders(pairs);
+      }
+    }
+  } catch {
+    parts.invalid = true;
+  }
+}
+
 /** Encodes headers into the frame's header block layout. */
 export function encodeHeaders(headers: ReadonlyArray<Header>): Uint8Array {
   const encoder = new TextEncoder();

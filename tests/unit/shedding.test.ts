@@ -137,7 +137,7 @@ function reasonOf(before: SinkStats, after: SinkStats): string | null {
   return null;
 }
 
-for (const [whenFull, kind] of [["drop-newest", "objects"], ["drop-oldest", "objects"], ["drop-newest", "bytes"], ["drop-oldest", "bytes"]] as const) {
+for (const [whenFull, kind] of [["drop-newest", "objects"], ["drop-oldest", "objects"], ["drop-newest", "bytes"], ["drop-oldest", "bytes"], ["drop-oldest", "strings"]] as const) {
   test(`shedding (${whenFull}, ${kind}): under random load and outages no class is shed below its start, class 0 never, and the counters are conserved by reason and by class`, async () => {
     const seen = { refusedShed: 0, evictedShed: 0 };
     await fc.assert(
@@ -156,13 +156,14 @@ for (const [whenFull, kind] of [["drop-newest", "objects"], ["drop-oldest", "obj
           const capacity = 4000;
           // Bytes carry their class in their first byte (and take the byte fast path while
           // the buffer is below every start level); objects in a field.
-          const sink = createSink<Rec & { p: string } | Uint8Array>({
+          const sink = createSink<Rec & { p: string } | Uint8Array | string>({
             transport,
             scheduler,
             capacityBytes: capacity,
             whenFull,
             batch: { lingerMs: 5, maxRecords: 10 },
-            shedding: { classOf: (r) => (r instanceof Uint8Array ? r[0]! : r.c) },
+            // Strings carry it in their first character.
+            shedding: { classOf: (r) => (r instanceof Uint8Array ? r[0]! : typeof r === "string" ? Number(r[0]) : r.c) },
           });
           let i = 0;
           let down = false;
@@ -179,7 +180,13 @@ for (const [whenFull, kind] of [["drop-newest", "objects"], ["drop-oldest", "obj
             }
             const before = sink.stats();
             const used = before.pending.bytes + before.inFlight.bytes;
-            const kept = sink.emit(kind === "bytes" ? Uint8Array.of(step.c, ...new Array(step.pad + 10).fill(i++ & 255)) : { c: step.c, i: i++, p: "x".repeat(step.pad) });
+            const kept = sink.emit(
+              kind === "bytes"
+                ? Uint8Array.of(step.c, ...new Array(step.pad + 10).fill(i++ & 255))
+                : kind === "strings"
+                ? `${step.c}:${i++}:${"x".repeat(step.pad)}`
+                : { c: step.c, i: i++, p: "x".repeat(step.pad) },
+            );
             const after = sink.stats();
             assert.deepEqual(conservationErrors(after), []);
             const reason = reasonOf(before, after);
@@ -205,7 +212,8 @@ for (const [whenFull, kind] of [["drop-newest", "objects"], ["drop-oldest", "obj
           assert.equal(report.shed.reduce((n, c) => n + c.records, 0), report.dropped.shed.records);
           assert.equal(report.delivered.records, transport.received.length);
           // Every record delivered carries the class it was emitted with, whatever path it took.
-          const classes = transport.received.map((r) => (kind === "bytes" ? r.value[0]! : (JSON.parse(new TextDecoder().decode(r.value)) as Rec).c));
+          const text = (r: { value: Uint8Array }) => new TextDecoder().decode(r.value);
+          const classes = transport.received.map((r) => (kind === "bytes" ? r.value[0]! : kind === "strings" ? Number(text(r)[0]) : (JSON.parse(text(r)) as Rec).c));
           assert.ok(classes.every((c) => c >= 0 && c <= 3));
         },
       ),
