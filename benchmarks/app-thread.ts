@@ -235,8 +235,8 @@ for (const rate of RATES) {
   };
   ratios[`appThreadSinkVsBare@${rate}`] = round(sinkMicros / bareMicros, 3);
   console.log(
-    `  ${rate}/s: shedsink ${sinkMicros} µs/record (${round(sink.coreShare * 100, 1)}% of a core, buffer_full ${sink.notes.bufferFullWhileMeasured})` +
-      `; bare client ${bareMicros} µs/record (${round(bare.coreShare * 100, 1)}%); idle loop ${round(idle.coreShare * 100, 1)}%`,
+    `  ${rate}/s: shedsink ${sinkMicros} µs/record (${(sink.coreShare * 100).toFixed(1)}% of a core, buffer_full ${sink.notes.bufferFullWhileMeasured})` +
+      `; bare client ${bareMicros} µs/record (${(bare.coreShare * 100).toFixed(1)}%); idle loop ${(idle.coreShare * 100).toFixed(1)}%`,
   );
 }
 const file = writeResult("app-thread", {
