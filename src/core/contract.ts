@@ -130,9 +130,9 @@ export interface Transport {
   /** The connection state as the transport knows it. */
   state(): TransportState;
   /**
-   * Why the transport is `down`, while it is (`null` otherwise): a `code` to switch on and
-   * a `message` that says what to check, without secrets. The sink shows it as
-   * `stats().lastError` while it is not null.
+   * Why the transport is `down`, while it is, or was when it closed (`null` otherwise): a
+   * `code` to switch on and a `message` that says what to check, without secrets. The
+   * sink shows it as `stats().lastError` while it is not null.
    */
   failure?(): { readonly code: string; readonly message: string } | null;
   /** Release connections and timers. Settles within `timeoutMs`. */

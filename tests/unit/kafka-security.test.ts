@@ -268,16 +268,21 @@ test("confluent: wrong credentials are down with SASL_AUTHENTICATION_FAILED, hol
   }
 });
 
-test("confluent: close() during a connection attempt destroys the producer at once: nothing keeps connecting", async () => {
+test("confluent: close() during a connection attempt destroys the producer at once: nothing keeps connecting; why it was down stays readable, and no hook is told again", async () => {
   const scheduler = new FakeScheduler();
   const { load, made } = saslBinding(scheduler, { user: false });
-  const transport = confluentWith(load, { brokers: "127.0.0.1:1", topic: "t", sasl: plain });
+  const told: string[] = [];
+  const transport = confluentWith(load, { brokers: "127.0.0.1:1", topic: "t", sasl: plain, onError: (f) => told.push(f.code), logger: (level) => told.push(level) });
   transport.start(context(scheduler));
   await scheduler.advance(100);
   assert.equal(made.length, 1);
   assert.equal(transport.state(), "down");
+  assert.deepEqual(told, ["SASL_AUTHENTICATION_FAILED", "error"]);
   await scheduler.drive(transport.close(1000));
   assert.ok(made[0]!.disconnected, "the connecting producer was destroyed by close()");
+  assert.equal(transport.state(), "closed");
+  assert.equal(transport.failure()?.code, "SASL_AUTHENTICATION_FAILED", "why it was down when it closed");
+  assert.deepEqual(told, ["SASL_AUTHENTICATION_FAILED", "error"], "closing tells nobody again");
   await scheduler.advance(60_000);
   assert.equal(made.length, 1, "no attempt after close()");
   assert.equal(scheduler.pending, 0, "no timer left");

@@ -44,7 +44,8 @@ export abstract class KafkaBase<C, M extends ProducerModule> implements Transpor
     this.options = options;
     this.load = load;
     this.health = new Health(() => this.waiting(), () => this.probe(), (state, failure, previous) => {
-      if (failure !== null) {
+      // (Once closed, the failure it was down with stays readable; nobody is told it again.)
+      if (failure !== null && state === "down") {
         this.options.onError?.(failure);
         this.options.logger?.("error", `${this.name}: down: ${failure.message}`);
       } else if (state === "up") {
@@ -53,7 +54,7 @@ export abstract class KafkaBase<C, M extends ProducerModule> implements Transpor
     });
   }
 
-  /** Why the transport is down, while it is (see {@linkcode KafkaFailure}); `null` otherwise. */
+  /** Why the transport is down, while it is or when it closed (see {@linkcode KafkaFailure}); `null` otherwise. */
   failure(): KafkaFailure | null {
     return this.health.failure;
   }

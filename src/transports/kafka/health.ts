@@ -144,9 +144,12 @@ export class Health {
     });
   }
 
-  /** Why the transport is down, while it is; `null` when up, connecting or closed. */
+  /**
+   * Why the transport is down, while it is, and after it closed down (why it was down
+   * then); `null` when up or connecting, and once closed if it was not down.
+   */
   get failure(): KafkaFailure | null {
-    return this.#closed || this.#up ? null : this.#failure;
+    return this.#up ? null : this.#failure;
   }
 
   /**
