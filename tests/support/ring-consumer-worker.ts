@@ -23,6 +23,7 @@ function takeOnce(most: number, bytes: number): number {
 
 let takenWhileRunning = 0;
 Atomics.store(state, 2, 1); // started
+Atomics.notify(state, 2);
 try {
   while (Atomics.load(state, STOP) === 0) {
     const roll = random.nextInt(0, 9);

@@ -25,7 +25,10 @@ async function run(seed: number, capacity: number): Promise<void> {
     worker.once("error", reject);
   });
   // Both threads at work from the first operation on.
-  while (Atomics.load(state, 2) === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+  // (The worker stores 1 and notifies: no timer, no polling.)
+  const { waitAsync } = Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number): { async: boolean; value: unknown } };
+  const started = waitAsync(state, 2, 0);
+  if (started.async) await started.value;
   const accepted: number[] = [];
   const evicted = new Set<number>();
   const where = new Map<number, string>();
