@@ -8,7 +8,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { Batch, SendReport, Transport } from "../../mod.ts";
+import type { Batch, SendReport, Transport, TransportSpec } from "../../mod.ts";
 
 export const BENCH_DIR: string = join(dirname(fileURLToPath(import.meta.url)), "..");
 export const RESULTS_DIR: string = join(BENCH_DIR, "results");
@@ -40,7 +40,8 @@ const RESOLVED: Promise<SendReport | undefined> = Promise.resolve(undefined);
 /**
  * A transport that delivers every batch at once and keeps nothing: the sink's state stays
  * "buffer mostly empty, transport up" without growing memory the way `memoryTransport()`
- * (which keeps copies) would.
+ * (which keeps copies) would. It runs in worker mode too (`toWorker()`: the worker makes
+ * its own from this module), where its counts are the worker's, not this object's.
  */
 export function nullTransport(): Transport & { readonly batches: number; readonly records: number } {
   let batches = 0;
@@ -54,6 +55,7 @@ export function nullTransport(): Transport & { readonly batches: number; readonl
     },
     state: () => "up",
     close: () => Promise.resolve(),
+    toWorker: (): TransportSpec => ({ module: import.meta.url, factory: "nullTransport", options: {} }),
     get batches() {
       return batches;
     },
