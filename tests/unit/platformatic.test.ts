@@ -255,3 +255,45 @@ test("a send to a broker that never answers fails retriably after 2 s of the tra
   assert.ok(made[0]!.closed, "the client was closed");
   assert.equal(scheduler.pending, 0, "no timer left behind");
 });
+
+/** A stand-in for @platformatic/kafka whose broker does not know the topic (yet). */
+function unknownTopicClient() {
+  class Producer {
+    producerId = undefined;
+    metadata(): Promise<never> {
+      return Promise.reject(new Error("Unknown topic or partition."));
+    }
+    send(): Promise<never> {
+      return Promise.reject(new Error("not reached"));
+    }
+    close(): Promise<void> {
+      return Promise.resolve();
+    }
+    on(): void {}
+  }
+  return () => Promise.resolve({ Producer });
+}
+
+test("an unknown topic the client asked the broker to create fails retriably for 30 s of the transport's time (creating it takes a while), then for good; without auto-creation, for good at once", async () => {
+  const send = (t: ReturnType<typeof platformaticWith>) => t.send({ records: [rec(null)], bytes: 21 }, new AbortController().signal).then((r: unknown) => r, (e: unknown) => e);
+  const scheduler = new FakeScheduler();
+  const t = platformaticWith(unknownTopicClient(), { brokers: "127.0.0.1:1", topic: "t" });
+  t.start({ maxAgeMs: 60_000, capacityBytes: 1 << 20, scheduler });
+  const first = await scheduler.drive(send(t));
+  assert.ok(first instanceof TransportError && first.retriable, String(first));
+  assert.match(first.message, /unknown topic "t": waiting for the broker to create it/);
+  await scheduler.advance(29_000);
+  const later = await scheduler.drive(send(t));
+  assert.ok(later instanceof TransportError && later.retriable, `still retriable at 29 s: ${String(later)}`);
+  await scheduler.advance(1_000);
+  const last = await scheduler.drive(send(t));
+  assert.ok(last instanceof TransportError && !last.retriable, `for good at 30 s: ${String(last)}`);
+  assert.match(last.message, /unknown topic "t": it does not exist/);
+  await scheduler.drive(t.close(1000));
+
+  const off = platformaticWith(unknownTopicClient(), { brokers: "127.0.0.1:1", topic: "t", config: { autocreateTopics: false } });
+  off.start({ maxAgeMs: 60_000, capacityBytes: 1 << 20, scheduler });
+  const refused = await scheduler.drive(send(off));
+  assert.ok(refused instanceof TransportError && !refused.retriable, String(refused));
+  await scheduler.drive(off.close(1000));
+});

@@ -20,6 +20,12 @@ import { securityOptions } from "./security.ts";
 
 /** How long a send waits for metadata and a producer id before failing retriably. */
 const READY_WAIT_MS = 2000;
+/**
+ * How long a topic the client asked the broker to create may stay unknown: creating it
+ * takes the broker a moment, longer on a loaded one (librdkafka waits as long, its
+ * `topic.metadata.propagation.max.ms`). Until then sends fail retriably; after, for good.
+ */
+const TOPIC_CREATION_MS = 30_000;
 /** After close() asks the client to close: how long before its sockets are destroyed. */
 const CLOSE_GRACE_MS = 1000;
 
@@ -64,6 +70,8 @@ export class Platformatic extends KafkaBase<unknown, plt.PltModule> {
    * one `send()` under way; the flusher's other batches go to other partitions or wait.
    */
   readonly #partitionTails = new Map<number, Promise<void>>();
+  /** When the topic was first found unknown while the client may create it, or -1. */
+  #unknownSince = -1;
 
   constructor(options: ClientOptions<unknown>, load: () => Promise<unknown>) {
     super(options, optionalPackage<plt.PltModule>("platformatic", plt.PACKAGE, load));
@@ -300,6 +308,11 @@ export class Platformatic extends KafkaBase<unknown, plt.PltModule> {
     } catch (error) {
       const text = describeError(error);
       if (/unknown topic/i.test(text)) {
+        const now = this.scheduler.now();
+        if (this.#unknownSince < 0) this.#unknownSince = now;
+        if ((auto === undefined || auto === true) && now - this.#unknownSince < TOPIC_CREATION_MS) {
+          throw this.error(`unknown topic "${topic}": waiting for the broker to create it`, true, error);
+        }
         throw this.error(`unknown topic "${topic}": it does not exist, and the client may not create it (autocreateTopics) or the broker does not`, false, error);
       }
       // Authentication and TLS failures are retriable: an operator can fix them while the records wait.
@@ -314,6 +327,7 @@ export class Platformatic extends KafkaBase<unknown, plt.PltModule> {
       throw this.error(this.health.failure?.message ?? text, true);
     }
     if (partitions === DEADLINE_ABORTED) return { client, partitions: 1 };
+    this.#unknownSince = -1;
     // Metadata may come from the client's cache: it proves nothing while sends get no answer.
     if (!this.health.stalled) this.health.markUp();
     return { client, partitions };
