@@ -13,6 +13,8 @@ import type { CoreSettings, Encode, HeaderValues, RecordSchema, WhenFull } from 
 import { MAX_FRAME_BYTES } from "./core/frame.ts";
 import { resolveShedding, type SheddingOptions } from "./shedding.ts";
 import { integer, parseOptions } from "./validate.ts";
+import { localModules } from "./worker/locate.ts";
+import { workerSpec } from "./worker/spec.ts";
 
 export type { Encode, HeaderValues, RecordSchema, WhenFull } from "./core/settings.ts";
 
@@ -119,7 +121,15 @@ export interface SinkOptions<T = unknown> {
    * sleeps. Worker mode needs a transport that can run in a worker (`memoryTransport`,
    * `kafkaTransport`, which uses `@platformatic/kafka` there, `platformaticTransport`;
    * not `confluentTransport`) and, on Node, Node 22 or later. See docs/worker.md.
-   * @default "thread"
+   *
+   * When not given, the transport chooses (`Transport.preferredFlusher`): `kafkaTransport`
+   * and `platformaticTransport` run in a worker, where the application's thread pays a
+   * fifth or less of what it pays with them in thread mode (README, Performance), unless
+   * an option of theirs is a function (a `logger`, an `onError`, a SASL token provider),
+   * `use: "confluent"` is set, the sink is given a `scheduler` or a `buffer`, or its
+   * modules were loaded over https (JSR) rather than from files: then `"thread"`, as for
+   * every other transport. `stats().flusher` says which it is.
+   * @default the transport's preference, else "thread"
    */
   flusher?: FlusherMode;
   /**
@@ -296,7 +306,7 @@ export function resolveOptions<T>(options: SinkOptions<T>): ResolvedOptions<T> {
     shedding,
     buffer: o.buffer ?? null,
     scheduler: o.scheduler ?? null,
-    flusher: o.flusher ?? "thread",
+    flusher: o.flusher ?? defaultFlusher(o),
   };
 }
 
@@ -322,4 +332,20 @@ export function closeTimeout(options: unknown): number {
 export function flushTimeout(options: unknown): number {
   const o = parseOptions(FlushSchema, options, { code: "INVALID_ARGUMENT", prefix: "flush", whole: { timeoutMs: "a number >= 0" } });
   return o.timeoutMs ?? Infinity;
+}
+
+/**
+ * The flusher mode of a sink whose options do not say: the transport's preference when
+ * it can run in a worker here (and the worker's modules are local files) and the sink
+ * keeps to real time and its own buffer, else `"thread"`.
+ */
+function defaultFlusher<T>(o: SinkOptions<T>): FlusherMode {
+  if (o.transport.preferredFlusher !== "worker" || o.scheduler !== undefined || o.buffer !== undefined || !localModules()) return "thread";
+  try {
+    workerSpec(o.transport);
+    return "worker";
+  } catch (error) {
+    if (error instanceof InvalidOptionError) return "thread";
+    throw error;
+  }
 }

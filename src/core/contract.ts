@@ -143,6 +143,14 @@ export interface Transport {
    */
   toWorker?(): TransportSpec;
   /**
+   * Where the sink runs its flusher and this transport when the sink's `flusher` option
+   * is not given (and neither is a `scheduler` nor a `buffer`): `"worker"` when the
+   * transport runs best in a worker (the Kafka transports, where they can: see
+   * `SinkOptions.flusher`). The sink uses `"thread"` when this is absent, or when the
+   * transport cannot be made in a worker after all (an option that is a function).
+   */
+  readonly preferredFlusher?: "thread" | "worker";
+  /**
    * Worker mode: links this object with its twin across the thread boundary. Called on
    * the application's thread's object with `side` "host", and on the worker's with
    * "worker"; `post` sends a message to the twin, and the function returned receives

@@ -34,7 +34,7 @@ import { isSecretOption, parseOptions, REDACTED, rejectOwned } from "../validate
 import { Confluent } from "./confluent/adapter.ts";
 import { importPackage as importConfluent, LIBRDKAFKA_CONFIG, type LibrdkafkaValue, PACKAGE as CONFLUENT_PACKAGE } from "./confluent/binding.ts";
 import { checkPropertyNames, isSecurityProperty } from "./confluent/security.ts";
-import { BROKERS_EXPECTED, KAFKA_OPTION_ENTRIES, type KafkaOptions, OPTIONS_EXPECTED, withConfig } from "./kafka/options.ts";
+import { BROKERS_EXPECTED, KAFKA_OPTION_ENTRIES, type KafkaOptions, OPTIONS_EXPECTED, PREFERRED_FLUSHER, withConfig } from "./kafka/options.ts";
 import { Platformatic } from "./platformatic/adapter.ts";
 import { importPackage as importPlatformatic, PRODUCER_CONFIG } from "./platformatic/binding.ts";
 import { SECURITY_KEYS } from "./platformatic/security.ts";
@@ -147,6 +147,7 @@ export function kafkaTransport(options: KafkaTransportOptions): Transport {
     return { module: transportModule(import.meta.url, "kafka"), factory: "kafkaTransport", options: { ...options, use: "platformatic" } };
   };
   const chosen = confluent === null ? platformatic : use === "confluent" ? confluent : new Auto(confluent, platformatic);
+  Object.defineProperty(chosen, "preferredFlusher", { value: use === "confluent" ? "thread" : PREFERRED_FLUSHER[runtimeName()] });
   return Object.defineProperty(chosen, "toWorker", { value: toWorker });
 }
 

@@ -62,7 +62,9 @@ export interface MemoryTransport extends Transport {
    * A testing control, for worker mode (`flusher: "worker"`): makes the worker that runs
    * this transport fail, to test what the sink does then. `"throw"`: an uncaught error in
    * the worker; `"exit"`: the worker's thread exits; `"hang"`: its event loop spins
-   * forever (its heartbeat stops, and the sink terminates it after about a second). The
+   * forever (its heartbeat stops, and the sink terminates it after five seconds);
+   * `"oom"`: it allocates until its heap limit ends it (Node and Deno; Bun applies no
+   * limit to a worker's heap, so there it would take the process). The
    * sink counts what the worker held in flight as `worker_lost` and starts a new worker
    * (with a new transport, made from the options, without the controls given so far).
    * Nothing happens in thread mode. Not for production code: it ends the worker's thread.
@@ -86,7 +88,7 @@ export interface MemoryTransport extends Transport {
    * assert.deepEqual(transport.texts(), ["before", "after"]);
    * ```
    */
-  crashWorker(how: "throw" | "exit" | "hang"): void;
+  crashWorker(how: "throw" | "exit" | "hang" | "oom"): void;
 }
 
 /**
@@ -199,7 +201,7 @@ class Memory implements MemoryTransport {
     this.#tell("failPermanently", on);
   }
 
-  crashWorker(how: "throw" | "exit" | "hang"): void {
+  crashWorker(how: "throw" | "exit" | "hang" | "oom"): void {
     this.#tell("crash", how);
   }
 
@@ -246,6 +248,16 @@ class Memory implements MemoryTransport {
         return this.failPermanently(control.arg as boolean);
       case "crash":
         if (control.arg === "hang") for (;;);
+        if (control.arg === "oom") {
+          // 64 MiB more each turn of the event loop, so that the heartbeat keeps going
+          // and the heap limit is what ends the worker.
+          const hog: number[][] = [];
+          const grow = () => {
+            hog.push(new Array<number>(1 << 23).fill(hog.length));
+            setTimeout(grow, 0);
+          };
+          return grow();
+        }
         if (control.arg === "exit") (globalThis as { process?: { exit(code: number): never } }).process?.exit(1);
         setTimeout(() => {
           throw new Error("memory transport: simulated worker crash");

@@ -63,7 +63,8 @@
 
 import type { Transport, TransportSpec } from "../core/contract.ts";
 import type { KafkaFailure } from "./kafka/failures.ts";
-import type { KafkaOptions } from "./kafka/options.ts";
+import { type KafkaOptions, PREFERRED_FLUSHER } from "./kafka/options.ts";
+import { runtimeName } from "../runtime.ts";
 import { platformaticWith } from "./platformatic/adapter.ts";
 import { importPackage } from "./platformatic/binding.ts";
 import { transportModule } from "../worker/locate.ts";
@@ -142,5 +143,6 @@ export function platformaticTransport(options: PlatformaticTransportOptions): Pl
   const transport = platformaticWith(importPackage, options);
   // In a worker (flusher: "worker"): made there from the same options.
   const toWorker = (): TransportSpec => ({ module: transportModule(import.meta.url, "platformatic"), factory: "platformaticTransport", options });
+  Object.defineProperty(transport, "preferredFlusher", { value: PREFERRED_FLUSHER[runtimeName()] });
   return Object.defineProperty(transport, "toWorker", { value: toWorker });
 }

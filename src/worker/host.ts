@@ -7,7 +7,7 @@
  *
  * An idle worker does not keep the process alive (it is unref'd); a pending `flush()`
  * or `close()` does (ref'd while one waits). A worker that dies (an uncaught error, a
- * `terminate()`, out of memory) or stops beating for a second is replaced, after a
+ * `terminate()`, out of memory) or stops beating for five seconds is replaced, after a
  * backoff: what it held in flight is counted lost as `worker_lost`, and so are the
  * frames it had claimed and not yet counted (those behind its hazard); what it had not
  * claimed stays in the ring for the next worker.
@@ -25,8 +25,15 @@ import type { SharedRing } from "../core/shared-ring.ts";
 import { workerEntry } from "./locate.ts";
 import { errorText, type HostMessage, type WorkerMessage, type WorkerStart } from "./protocol.ts";
 
-/** How often the heartbeat is checked; two checks without a beat and the worker is replaced. */
+/** How often the heartbeat is checked. */
 const WATCH_MS = 500;
+/**
+ * Checks without a beat before the worker is taken for hung and replaced: five seconds.
+ * A worker that is only slow (a long garbage collection, a starved core, a large batch
+ * compressed) must not be replaced: what it holds in flight would be counted lost while
+ * the broker may still write it. A worker that died is noticed at once, by its exit.
+ */
+const SILENT_CHECKS = 10;
 /** Backoff between restarts: from the first delay, doubling, up to the last. */
 const RESTART_FIRST_MS = 100;
 const RESTART_MOST_MS = 5000;
@@ -156,7 +163,11 @@ export class WorkerHost {
     const entry = workerEntry(import.meta.url);
     const start: WorkerStart = { ...this.#parts.start, appended: this.#parts.ring.appended, early: this.#early ?? [] };
     this.#early = null;
-    const worker = new Worker(entry, { workerData: start }) as unknown as NodeWorker;
+    // A heap limit of its own: a worker that runs out of memory then ends alone (Node and
+    // Deno end it with ERR_WORKER_OUT_OF_MEMORY) and is replaced, instead of taking the
+    // process with it. Bun does not apply the limit.
+    const resourceLimits = { maxOldGenerationSizeMb: workerHeapMb(start.settings.capacityBytes) };
+    const worker = new Worker(entry, { workerData: start, resourceLimits }) as unknown as NodeWorker;
     this.#worker = worker;
     this.#ready = false;
     this.#startedAt = Date.now();
@@ -209,7 +220,7 @@ export class WorkerHost {
     else worker.unref();
   }
 
-  /** The heartbeat: a worker that did not beat for two checks is stopped (and replaced). */
+  /** The heartbeat: a worker that did not beat for SILENT_CHECKS checks is stopped (and replaced). */
   #check(): void {
     const worker = this.#worker;
     if (worker === null || !this.#ready) return;
@@ -219,8 +230,8 @@ export class WorkerHost {
       this.#silentChecks = 0;
       return;
     }
-    if (++this.#silentChecks >= 2) {
-      this.lastError = "worker failed: no heartbeat for a second";
+    if (++this.#silentChecks >= SILENT_CHECKS) {
+      this.lastError = `worker failed: no heartbeat for ${(SILENT_CHECKS * WATCH_MS) / 1000} seconds`;
       void worker.terminate();
     }
   }
@@ -288,4 +299,21 @@ function unref(timer: unknown): void {
   const t = timer as { unref?: () => void } | number;
   if (typeof t === "object" && t !== null && typeof t.unref === "function") t.unref();
   else if (typeof t === "number") (globalThis as { Deno?: { unrefTimer?: (id: number) => void } }).Deno?.unrefTimer?.(t);
+}
+
+/**
+ * The worker's old-generation heap limit, in MiB: room for the batches it copies out and
+ * the client's buffers (a few times the buffer's capacity), and never under 512 MiB.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { workerHeapMb } from "./host.ts";
+ *
+ * assert.equal(workerHeapMb(5 * 1024 * 1024), 512);
+ * assert.equal(workerHeapMb(256 * 1024 * 1024), 2304);
+ * ```
+ */
+export function workerHeapMb(capacityBytes: number): number {
+  return Math.max(512, 256 + 8 * Math.ceil(capacityBytes / (1024 * 1024)));
 }

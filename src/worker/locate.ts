@@ -62,3 +62,22 @@ export function transportModule(from: string, subpath: string): string {
 function isSource(url: string): boolean {
   return /\.[cm]?ts$/.test(new URL(url).pathname);
 }
+
+/**
+ * Whether the sink's modules are files on this machine (an npm install, or source), so
+ * that a worker can be started from them without anything fetched: the default flusher
+ * mode picks a worker only then (loaded from a registry over https, such as JSR, a sink
+ * runs its flusher on the application's thread unless told otherwise).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { localModules } from "./locate.ts";
+ *
+ * assert.equal(localModules("file:///app/node_modules/shedsink/dist/mod.js"), true);
+ * assert.equal(localModules("https://jsr.io/@shedsink/shedsink/1.0.0/src/worker/locate.ts"), false);
+ * ```
+ */
+export function localModules(from: string = import.meta.url): boolean {
+  return from.startsWith("file:");
+}

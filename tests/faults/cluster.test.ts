@@ -188,7 +188,8 @@ async function begin(prefix: string, brokers: string, make: (o: { brokers: strin
   const topic = uniqueTopic(prefix);
   await createClusterTopic(topic, 6);
   const transport = await make({ brokers, topic });
-  const sink = createSink<Rec>({ transport, batch: { lingerMs: 10 } });
+  // Thread mode, as chosen: the suite follows the transport objects it made.
+  const sink = createSink<Rec>({ transport, flusher: "thread", batch: { lingerMs: 10 } });
   const load = new Load(sink);
   load.start(3);
   await until(() => sink.stats().transport.state === "up", "the transport up", 30_000);

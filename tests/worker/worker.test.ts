@@ -6,6 +6,8 @@ import assert from "node:assert/strict";
 import { type Counts, conservationErrors, createSink, InvalidOptionError, memoryTransport, type Sink } from "../../mod.ts";
 import { confluentTransport } from "../../src/transports/confluent.ts";
 import { kafkaTransport } from "../../src/transports/kafka.ts";
+import { platformaticTransport } from "../../src/transports/platformatic.ts";
+import { systemScheduler } from "../../src/runtime.ts";
 import { freePortRange } from "../support/ports.ts";
 
 /** Waits until `check()` holds, looking every 10 ms, for at most `ms`; fails otherwise. */
@@ -184,7 +186,9 @@ test("worker mode abort() and asyncDispose close the worker", async () => {
   assert.equal(disposed.stats().state, "closed");
 });
 
-for (const how of ["throw", "exit", "hang"] as const) {
+// Bun applies no heap limit to a worker: a worker out of memory is tested on Node and Deno.
+const isBun = (globalThis as { Bun?: unknown }).Bun !== undefined;
+for (const how of isBun ? ["throw", "exit", "hang"] as const : ["throw", "exit", "hang", "oom"] as const) {
   test(`a worker that fails (${how}) in the middle of a send is replaced: what it held in flight is counted worker_lost, the rest is delivered once`, async () => {
     const transport = memoryTransport();
     const sink = createSink<unknown>({ transport, flusher: "worker", batch: { lingerMs: 1, maxRecords: 50 } });
@@ -193,10 +197,11 @@ for (const how of ["throw", "exit", "hang"] as const) {
     await until("a send is under way", () => transport.sendCalls > 0 && sink.stats().inFlight.records > 0);
     const held = sink.stats().inFlight.records;
     transport.crashWorker(how);
-    await until("the worker is replaced", () => sink.stats().workerRestarts === 1);
+    await until("the worker is replaced", () => sink.stats().workerRestarts === 1, 30_000);
     const s = sink.stats();
     conserved(s);
     assert.ok(s.lastError?.startsWith("worker failed"), String(s.lastError));
+    if (how === "oom") assert.match(s.lastError!, /memory/i);
     assert.match(sink.metrics(), /^shedsink_worker_restarts_total 1$/m);
     assert.ok(s.dropped.worker_lost.records >= held);
     // The new worker has a fresh transport (not hung): the rest goes through.
@@ -251,4 +256,30 @@ test("worker mode: a memory transport's predicate cannot cross to the worker", a
   const sink = createSink({ transport, flusher: "worker" });
   assert.throws(() => transport.rejectWhen(() => true), (e: unknown) => e instanceof InvalidOptionError && e.option === "rejectWhen");
   await sink.close();
+});
+
+test("without a flusher option, the Kafka transports run in a worker where they can, and every other sink on its thread", async () => {
+  const port = await freePortRange(1);
+  const brokers = `127.0.0.1:${port}`;
+  const modeOf = (options: Parameters<typeof createSink>[0]) => {
+    const sink = createSink(options);
+    const mode = sink.stats().flusher;
+    return { mode, done: sink.abort() };
+  };
+  const cases: Array<[string, Parameters<typeof createSink>[0], "thread" | "worker"]> = [
+    ["kafkaTransport", { transport: kafkaTransport({ brokers, topic: "t" }) }, "worker"],
+    ["platformaticTransport", { transport: platformaticTransport({ brokers, topic: "t" }) }, "worker"],
+    ["kafkaTransport, flusher: thread", { transport: kafkaTransport({ brokers, topic: "t" }), flusher: "thread" }, "thread"],
+    ["kafkaTransport with a function option (onError)", { transport: kafkaTransport({ brokers, topic: "t", onError: () => {} }) }, "thread"],
+    ["kafkaTransport, use: confluent", { transport: kafkaTransport({ brokers, topic: "t", use: "confluent" }) }, "thread"],
+    ["kafkaTransport with a scheduler", { transport: kafkaTransport({ brokers, topic: "t" }), scheduler: systemScheduler }, "thread"],
+    ["kafkaTransport with a buffer", { transport: kafkaTransport({ brokers, topic: "t" }), buffer: new ArrayBuffer(1 << 20), capacityBytes: 1 << 20 }, "thread"],
+    ["memoryTransport", { transport: memoryTransport() }, "thread"],
+    ["a transport of one's own", { transport: { name: "custom", send: () => Promise.resolve(undefined), state: () => "up" as const, close: () => Promise.resolve() } }, "thread"],
+  ];
+  for (const [what, options, expected] of cases) {
+    const { mode, done } = modeOf(options);
+    assert.equal(mode, expected, what);
+    await done;
+  }
 });

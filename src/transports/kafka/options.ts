@@ -177,3 +177,23 @@ export function resolveClientOptions<C>(client: ClientConfig<C>, options: KafkaO
 
 /** The context of a transport sent to before the sink started it. */
 export const DEFAULT_CONTEXT: TransportContext = { scheduler: systemScheduler, capacityBytes: 5 * 1024 * 1024, maxAgeMs: 120_000 };
+
+/**
+ * Where a sink runs a Kafka transport when its `flusher` option is not given, by runtime
+ * (see `Transport.preferredFlusher`): chosen from the application-thread, throughput,
+ * outage and memory benchmarks of each runtime (README, Performance).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { PREFERRED_FLUSHER } from "./options.ts";
+ *
+ * assert.equal(PREFERRED_FLUSHER.node, "worker");
+ * ```
+ */
+export const PREFERRED_FLUSHER: Readonly<Record<"node" | "deno" | "bun" | "other", "thread" | "worker">> = {
+  node: "worker",
+  deno: "worker",
+  bun: "worker",
+  other: "thread",
+};
