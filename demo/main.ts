@@ -13,8 +13,9 @@ import { fileURLToPath } from "node:url";
 import { conservationErrors, DROP_REASONS, type DropReason, type SinkStats } from "../mod.ts";
 import { classChecks, classReport, tallyLevels } from "./classes.ts";
 import { bytes, int, type LatencySummary, parseBytes } from "./common.ts";
+import { appThreadReport } from "./cpu.ts";
 import { renderTimeline } from "./plot.ts";
-import { type Check, type DemoReport, printLive, renderTable, type Sample } from "./report.ts";
+import { appThreadLive, type Check, type DemoReport, printLive, renderTable, type Sample } from "./report.ts";
 
 const ROOT = resolve(fileURLToPath(new URL(".", import.meta.url)), "..");
 
@@ -35,6 +36,8 @@ interface Options {
   out: string;
   brokers: string;
   shedding: boolean;
+  /** The sink's flusher mode; undefined: the sink's default. */
+  flusher: "thread" | "worker" | undefined;
 }
 
 /** The buffer under --shedding unless --capacity is given. */
@@ -54,8 +57,13 @@ timeline.svg to the output directory.
   --rate N         requests per second                           (default 800)
   --capacity SIZE  the sink's buffer, e.g. 5MiB, 1MiB, 512KiB     (default 5MiB)
   --runtime R      server runtime: node, deno or bun             (default node)
-  --transport T    confluent (Node), kafka (Deno, Bun), or memory (no broker:
-                   the outage is simulated by holding sends)     (default: per runtime)
+  --transport T    confluent (Node), kafka (Deno, Bun; Node with --flusher
+                   worker), or memory (no broker: the outage is simulated by
+                   holding sends)                                (default: per runtime)
+  --flusher M      the sink's flusher: thread (the flusher and the transport on
+                   the server's thread) or worker (in a worker thread; the
+                   transport is then kafka: @platformatic/kafka) (default: the
+                   sink's own; the summary says which ran)
   --connections N  load generator's keep-alive connections       (default 16)
   --backend-ms MS  each query's simulated storage round trip     (default 1; 0: none)
   --linger-ms MS   the sink's batch.lingerMs                     (default: the sink's, 20)
@@ -66,6 +74,10 @@ timeline.svg to the output directory.
                    records when full, so debug gives way first and no error is
                    lost. Defaults to a ${SHEDDING_CAPACITY} buffer, far less than the outage
                    needs (--capacity overrides); the table shows records by class
+
+The live line and the summary show the server's main thread's CPU time (Linux:
+/proc/self/task/<pid>/stat) per request, and the sink's cost per record: the same
+thread's CPU with telemetry on minus with it off (the baseline), per record.
 
 Try: --outage 35 (longer than a 5 MiB buffer absorbs at 800 req/s) or --capacity 1MiB.`;
 
@@ -85,6 +97,7 @@ function parseOptions(argv: string[]): Options {
     out: "demo-out",
     brokers: process.env.KAFKA_BOOTSTRAP ?? `127.0.0.1:${process.env.KAFKA_PORT ?? 39092}`,
     shedding: false,
+    flusher: undefined,
   };
   let capacityGiven = false;
   let transport: string | null = null;
@@ -134,6 +147,12 @@ function parseOptions(argv: string[]): Options {
         break;
       }
       case "--transport": transport = value(); break;
+      case "--flusher": {
+        const v = value();
+        if (v !== "thread" && v !== "worker") fail(`--flusher must be thread or worker, got ${JSON.stringify(v)}`);
+        o.flusher = v;
+        break;
+      }
       case "--out": o.out = value(); break;
       case "--brokers": o.brokers = value(); break;
       default: fail(`unknown option ${JSON.stringify(arg)} (see --help)`);
@@ -141,9 +160,12 @@ function parseOptions(argv: string[]): Options {
   }
   if (o.shedding && !capacityGiven) o.capacityBytes = parseBytes(SHEDDING_CAPACITY);
   if (o.outage >= o.duration) fail(`--outage (${o.outage}) must be shorter than --duration (${o.duration})`);
-  o.transport = (transport ?? (o.runtime === "node" ? "confluent" : "kafka")) as Options["transport"];
+  // librdkafka cannot run in a worker thread: in worker mode Node takes kafkaTransport
+  // too, which is @platformatic/kafka there.
+  o.transport = (transport ?? (o.runtime === "node" && o.flusher !== "worker" ? "confluent" : "kafka")) as Options["transport"];
   if (!["confluent", "kafka", "memory"].includes(o.transport)) fail(`--transport must be confluent, kafka or memory, got ${JSON.stringify(transport)}`);
   if (o.transport === "confluent" && o.runtime !== "node") fail("the confluent transport (librdkafka) runs on Node only: use --transport kafka with Deno or Bun");
+  if (o.transport === "confluent" && o.flusher === "worker") fail("the confluent transport (librdkafka) cannot run in a worker thread: use --transport kafka with --flusher worker");
   if (o.transport !== "memory" && !existsSync(join(ROOT, "src", "transports", `${o.transport}.ts`))) {
     fail(
       `the ${o.transport} transport (src/transports/${o.transport}.ts) is not in this checkout yet.\n` +
@@ -151,6 +173,12 @@ function parseOptions(argv: string[]): Options {
     );
   }
   return o;
+}
+
+/** A number field of a reply (null in JSON when it was NaN) as a number. */
+function numberOr(o: unknown, key: string): number {
+  const v = (o as Record<string, unknown> | undefined)?.[key];
+  return typeof v === "number" ? v : NaN;
 }
 
 function fail(message: string): never {
@@ -292,7 +320,7 @@ async function postNdjson(port: number, upload: number) {
 }
 
 const server = startChild("server", serverArgv(), {
-  DEMO_SERVER: JSON.stringify({ transport: opts.transport, brokers: opts.brokers, topic, capacityBytes: opts.capacityBytes, backendMs: opts.backendMs, lingerMs: opts.lingerMs, shedding: opts.shedding }),
+  DEMO_SERVER: JSON.stringify({ transport: opts.transport, brokers: opts.brokers, topic, capacityBytes: opts.capacityBytes, backendMs: opts.backendMs, lingerMs: opts.lingerMs, shedding: opts.shedding, flusher: opts.flusher }),
 });
 const children: Child[] = [server];
 
@@ -310,12 +338,15 @@ process.on("SIGTERM", () => shutdown(143));
 
 const loadAtStart = loadavg()[0]!;
 let transportLabel: string = opts.transport;
+/** The flusher mode the sink runs in, as its stats() say. */
+let flusherMode: string = opts.flusher ?? "thread";
 
 async function main(): Promise<number> {
   const listening = await server.next("listening", undefined, 120_000);
   const port = listening.port as number;
   // kafkaTransport() picks a client per runtime: name both when they differ.
   transportLabel = listening.transport === opts.transport ? opts.transport : `${opts.transport} (${listening.transport})`;
+  flusherMode = String(listening.flusher);
   const load = startChild("load", [process.execPath, "--import", "tsx", "demo/load.ts"], {
     DEMO_LOAD: JSON.stringify({ port, rate: opts.rate, connections: opts.connections, maxInFlight: opts.connections * 8 }),
   });
@@ -339,6 +370,7 @@ async function main(): Promise<number> {
   console.log(
     `demo: ${opts.runtime} server on 127.0.0.1:${port}, ${transportLabel} transport` +
       (useBroker ? ` to ${opts.brokers}, topic ${topic}` : " (no broker: the outage is simulated)") +
+      `; flusher: ${flusherMode}${opts.flusher === undefined ? " (the sink's default)" : ""}` +
       `; ${int(opts.rate)} req/s from a separate load-generator process`,
   );
   console.log(
@@ -365,6 +397,8 @@ async function main(): Promise<number> {
   let lastPlain = 0;
   let sampling = true;
   let phase = "warmup";
+  /** The index of the current phase's first sample. */
+  let phaseStart = 0;
   let lastSampleAt = Date.now();
   const takeSample = async () => {
     const n = ++seq;
@@ -385,14 +419,17 @@ async function main(): Promise<number> {
       emit: s.emit as LatencySummary,
       client: { sent: l.sent as number, ok: l.ok as number, errors: l.errors as number, skipped: l.skipped as number, lat: l.lat as LatencySummary },
       stats: s.stats as SinkStats,
+      cpu: { thread: numberOr(s.cpu, "thread"), process: numberOr(s.cpu, "process") },
+      emitted: s.emitted as number,
     };
     samples.push(sample);
-    const prev = samples.length > 1 ? samples[samples.length - 2]! : null;
-    if (tty) printLive(sample, prev, true);
+    const cpuText = appThreadLive(samples, phaseStart);
+    if (tty) printLive(sample, cpuText, true);
     else if (now - lastPlain >= 5000 || sample.phase !== phase) {
-      printLive(sample, prev, false);
+      printLive(sample, cpuText, false);
       lastPlain = now;
     }
+    if (sample.phase !== phase) phaseStart = samples.length - 1;
     phase = sample.phase;
   };
   const sampler = (async () => {
@@ -487,6 +524,7 @@ async function main(): Promise<number> {
     setPhase("baseline-after", false);
     await until(t0 + (opts.duration + plan.baseline) * 1000);
   }
+  server.send({ cmd: "measured" }); // the server's CPU by phase ends here
 
   // The end: stop the load, scrape /metrics, let the sink flush and close.
   sampling = false;
@@ -498,6 +536,8 @@ async function main(): Promise<number> {
   console.log("demo: load stopped; flushing the sink and reading the topic back");
   server.send({ cmd: "finish", flushTimeoutMs: 60_000 });
   const serverFinal = await server.next("final", undefined, 90_000);
+  transportLabel = serverFinal.transport === opts.transport ? opts.transport : `${opts.transport} (${serverFinal.transport})`;
+  flusherMode = String(serverFinal.flusher);
 
   const report = buildReport({ samples, loadFinal, serverFinal, scrape, ingest: { ...ingest, warmupUploads }, outage, absorbSeconds, acceptedRate, events: events.map((e) => ({ t: rel(e.t), what: e.what })) });
   const { svg, series } = renderTimeline(report);
@@ -627,6 +667,8 @@ function buildReport(input: ReportInput): DemoReport {
       backendMs: opts.backendMs,
       lingerMs: opts.lingerMs ?? null,
       ...(opts.shedding ? { shedding: true } : {}),
+      flusher: flusherMode,
+      flusherAsked: opts.flusher ?? null,
     },
     machine: { cpus: cpus().length, loadAverageAtStart: loadAtStart, loadAverageAtEnd: loadavg()[0]!, node: process.version },
     outage: { ...input.outage, simulated: !useBroker },
@@ -672,6 +714,13 @@ function buildReport(input: ReportInput): DemoReport {
     },
     topic: topicCheck,
     ...(classes === null ? {} : { classes }),
+    appThread: appThreadReport({
+      cpu: serverFinal.cpu as { thread: Record<string, number>; process: Record<string, number> },
+      requests: serverFinal.queriesByPhase as Record<string, number>,
+      records: serverFinal.emittedByPhase as Record<string, number>,
+      pid: (serverFinal.pid as number | undefined) ?? null,
+      flusher: flusherMode,
+    }),
     metrics: { scraped: metricDelivered !== null, deliveredTotal: metricDelivered === null ? null : Number(metricDelivered[1]) },
     conservation: { holds: checks.every((c) => c.ok), checks },
     samples,

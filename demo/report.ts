@@ -5,6 +5,7 @@ import process from "node:process";
 import { DROP_REASONS, type DropReason, type SinkStats } from "../mod.ts";
 import { type ClassReport, classRows, shedText } from "./classes.ts";
 import { bytes, int, type LatencySummary, ms } from "./common.ts";
+import type { AppThreadReport } from "./cpu.ts";
 
 /** One sample: what the server and the load generator saw over `dt` seconds up to `t`. */
 export interface Sample {
@@ -21,6 +22,10 @@ export interface Sample {
   client: { sent: number; ok: number; errors: number; skipped: number; lat: LatencySummary };
   /** The sink's counters at the end of the interval (cumulative). */
   stats: SinkStats;
+  /** The server's CPU time in ms (cumulative): its main thread's, and the whole process's (NaN off Linux). */
+  cpu: { thread: number; process: number };
+  /** Records the server's requests emitted so far (cumulative; NDJSON lines not included). */
+  emitted: number;
 }
 
 /** One check of the demo's accounting. */
@@ -50,6 +55,10 @@ export interface DemoReport {
     lingerMs: number | null;
     /** Present (true) in --shedding mode. */
     shedding?: boolean;
+    /** The flusher mode the sink ran in (its stats().flusher). */
+    flusher: string;
+    /** What --flusher asked for; null: nothing, the sink's default. */
+    flusherAsked: string | null;
   };
   /** The machine the demo ran on: CPUs, and the 1-minute load average before and after. */
   machine: { cpus: number; loadAverageAtStart: number; loadAverageAtEnd: number; node: string };
@@ -117,6 +126,8 @@ export interface DemoReport {
     | { checked: false; why: string };
   /** With --shedding: records by class (offered, delivered, shed, other drops). */
   classes?: ClassReport;
+  /** The server's main thread's CPU time per request and per record, telemetry on and off. */
+  appThread: AppThreadReport;
   metrics: { scraped: boolean; deliveredTotal: number | null };
   conservation: { holds: boolean; checks: Check[] };
   samples: Sample[];
@@ -143,8 +154,45 @@ function drops(stats: SinkStats): string {
   return parts.length === 0 ? "none" : parts.join(", ");
 }
 
+const OFF_PHASES = new Set(["baseline-before", "baseline-after"]);
+const ON_PHASES = new Set(["before", "outage", "after"]);
+
+/** CPU ms, requests and records between two samples (NaN CPU off Linux). */
+function spent(from: Sample, to: Sample): { cpuMs: number; requests: number; records: number } {
+  return { cpuMs: to.cpu.thread - from.cpu.thread, requests: 0, records: to.emitted - from.emitted };
+}
+
+/**
+ * The live line's application-thread figure: the server's main thread's CPU per request
+ * over the current phase's last 5 s, and with telemetry on, the sink's cost per record:
+ * that minus the per-request CPU of the first telemetry-off stretch, per record.
+ */
+export function appThreadLive(samples: Sample[], phaseStart: number): string {
+  const last = samples.length - 1;
+  // The phase's first sample straddles the change: measure from it, not across it.
+  const from = Math.max(phaseStart, last - 10);
+  if (last - from < 1 || !Number.isFinite(samples[last]!.cpu.thread)) return "app thread n/a";
+  const window = spent(samples[from]!, samples[last]!);
+  for (let i = from + 1; i <= last; i++) window.requests += samples[i]!.requests;
+  if (window.requests === 0) return "app thread n/a";
+  const perRequest = (window.cpuMs * 1000) / window.requests;
+  const phase = samples[last]!.phase;
+  let text = `app thread ${perRequest.toFixed(0)} µs/req`;
+  if (OFF_PHASES.has(phase)) return `${text} (telemetry off)`;
+  // The baseline: the telemetry-off samples before the run, their first one left out.
+  const off = samples.filter((s) => s.phase === "baseline-before");
+  if (ON_PHASES.has(phase) && off.length >= 3 && window.records > 0) {
+    let requests = 0;
+    for (let i = 1; i < off.length; i++) requests += off[i]!.requests;
+    const offPerRequest = ((off[off.length - 1]!.cpu.thread - off[0]!.cpu.thread) * 1000) / requests;
+    const sink = ((perRequest - offPerRequest) * window.requests) / window.records;
+    text += `, sink ${sink >= 0 ? "+" : ""}${sink.toFixed(1)} µs/rec`;
+  }
+  return text;
+}
+
 /** Prints the progress line: in place on a terminal, as a plain line otherwise. */
-export function printLive(s: Sample, _prev: Sample | null, inPlace: boolean): void {
+export function printLive(s: Sample, cpu: string, inPlace: boolean): void {
   const st = s.stats;
   const held = st.pending.bytes + st.inFlight.bytes;
   const fill = Math.round((held / st.capacityBytes) * 100);
@@ -153,6 +201,7 @@ export function printLive(s: Sample, _prev: Sample | null, inPlace: boolean): vo
   const parts = [
     `t=${s.t.toFixed(1).padStart(5)}s ${(PHASE_LABEL[s.phase] ?? s.phase).padEnd(13)}`,
     `${int(rps).padStart(5)} req/s`,
+    cpu,
     `accepted ${int(st.accepted.records)}`,
     `delivered ${int(st.delivered.records)}`,
     `buffer ${String(fill).padStart(3)}% ${mib(held)}/${mib(st.capacityBytes)} MiB`,
@@ -172,11 +221,41 @@ export function printLive(s: Sample, _prev: Sample | null, inPlace: boolean): vo
 const us = (v: number) => (Number.isFinite(v) ? `${(v * 1000).toFixed(v < 0.01 ? 2 : 1)} µs` : "n/a");
 const pct = (v: number) => (Number.isFinite(v) ? `${v >= 0 ? "+" : ""}${v.toFixed(1)}%` : "n/a");
 
+const usq = (v: number | null) => (v !== null && Number.isFinite(v) ? `${v.toFixed(1)} µs` : "n/a");
+
+/** The summary's application-thread section. */
+function appThreadRows(r: DemoReport): string[] {
+  const a = r.appThread;
+  const out = [`Application thread CPU (the server's main thread: requests, emit()${a.flusher === "thread" ? ", the flusher and the transport" : ""}; flusher: ${a.flusher})`];
+  if (!a.available) return [...out, `  ${a.source}`];
+  const row = (label: string, f: AppThreadReport["on"], extra: string) =>
+    out.push(`  ${label.padEnd(28)}${int(f.requests).padStart(9)} requests${`${usq(f.perRequestUs)}/request`.padStart(18)}   ${extra}`.trimEnd());
+  if (a.off.requests > 0) {
+    row("telemetry off (baseline)", a.off, `before the run ${usq(a.offBeforeUs)}, after it ${usq(a.offAfterUs)}: their gap is noise`);
+  }
+  const perRequest = a.on.requests > 0 ? a.on.records / a.on.requests : NaN;
+  row("telemetry on (the run)", a.on, `${Number.isFinite(perRequest) ? perRequest.toFixed(2) : "n/a"} records/request: ${usq(a.on.perRecordUs)}/record, all of the thread's work`);
+  if (a.sinkPerRecordUs !== null) {
+    const d = a.sinkPerRecordUs;
+    out.push(
+      `  ${"the sink's cost".padEnd(28)}${`${d >= 0 ? "+" : ""}${usq(d)}/record`.padStart(36)}   the thread's CPU on minus off, per request, times requests / records`,
+    );
+    const p = a.process;
+    out.push(
+      `  ${"the whole process".padEnd(28)}${`${usq(p.onPerRequestUs)}/request`.padStart(36)}   on; off: ${usq(p.offBeforeUs)} before the run, ${usq(p.offAfterUs)} after it; every thread: ${a.flusher === "worker" ? "the flusher's worker" : "the Kafka client's"}, V8's`,
+    );
+  } else {
+    out.push("  (no telemetry-off baseline, --baseline 0: the sink's share cannot be told from the thread's other work)");
+  }
+  out.push(`  ${a.source}; ${a.tickMs} ms ticks. The NDJSON upload's stretch is left out.`);
+  return out;
+}
+
 /** The summary table printed at the end. */
 export function renderTable(r: DemoReport): string {
   const c = r.config;
   const out: string[] = [];
-  const title = `shedsink demo: ${c.runtime} server, ${c.transport} transport, ${int(c.rate)} req/s for ${c.duration} s, ` +
+  const title = `shedsink demo: ${c.runtime} server, ${c.transport} transport, ${c.flusher} flusher, ${int(c.rate)} req/s for ${c.duration} s, ` +
     `broker ${r.outage.simulated ? "outage simulated" : "paused"} for ${(r.outage.end - r.outage.start).toFixed(1)} s ` +
     `(t=${r.outage.start.toFixed(1)}-${r.outage.end.toFixed(1)} s), buffer ${bytes(c.capacityBytes)}`;
   out.push(title, "=".repeat(Math.min(title.length, 100)));
@@ -213,6 +292,7 @@ export function renderTable(r: DemoReport): string {
   row("conservation", r.conservation.holds ? "holds" : "BROKEN", `${r.conservation.checks.filter((x) => x.ok).length} of ${r.conservation.checks.length} checks pass`);
   for (const ch of r.conservation.checks) out.push(`    ${ch.ok ? "ok  " : "FAIL"} ${ch.name}: ${ch.detail}`);
   if (r.classes !== undefined) out.push("", ...classRows(r.classes));
+  out.push("", ...appThreadRows(r));
 
   out.push("", "Latency                           requests   server p50   server p99   client p50   client p99");
   const lat = (label: string, key: string) => {

@@ -9,12 +9,13 @@
 //   GET  /metrics          Prometheus text from sink.metrics()
 //
 // Configuration: the DEMO_SERVER environment variable, JSON:
-//   { transport: "confluent" | "kafka" | "memory", brokers, topic, capacityBytes, backendMs, shedding }
+//   { transport: "confluent" | "kafka" | "memory", brokers, topic, capacityBytes, backendMs, shedding, flusher }
+// flusher: "thread" or "worker" is passed to createSink(); absent, the sink's default.
 // With shedding: every record has a \`level\`, the sink sheds by it (demo/classes.ts), and
 // each request also emits two debug samples and, one in 50, an error record.
 //
 // Commands (stdin):  {cmd:"phase",name,telemetry}  {cmd:"sample",seq}  {cmd:"outage",on}
-//                    {cmd:"finish",flushTimeoutMs}
+//                    {cmd:"measured"} (the measured run is over)  {cmd:"finish",flushTimeoutMs}
 // Replies (stdout):  {type:"listening",port}  {type:"sample",seq,...}  {type:"final",...}
 
 import process from "node:process";
@@ -22,6 +23,7 @@ import { createSink, ndjson, type Sink, type Transport } from "../mod.ts";
 import { memoryTransport } from "../src/transports/memory.ts";
 import { CLASSES, debugRecords, errorRecord, SHEDDING_OPTIONS, tallyLevels } from "./classes.ts";
 import { PhaseLatencies, readCommands, reply } from "./common.ts";
+import { PhaseCpu, readCpu } from "./cpu.ts";
 
 interface ServerConfig {
   transport: "confluent" | "kafka" | "memory";
@@ -35,6 +37,8 @@ interface ServerConfig {
   port?: number;
   /** Graded shedding on the records' \`level\` field, with debug and error records too. */
   shedding?: boolean;
+  /** The sink's flusher mode; absent: the sink's default. */
+  flusher?: "thread" | "worker";
 }
 
 const config = JSON.parse(process.env.DEMO_SERVER ?? "{}") as ServerConfig;
@@ -121,6 +125,7 @@ const sink: Sink<unknown> = createSink<unknown>({
   ...(config.lingerMs === undefined ? {} : { batch: { lingerMs: config.lingerMs } }),
   key: (r) => (typeof r === "object" && r !== null && typeof (r as { table?: unknown }).table === "string" ? (r as { table: string }).table : null),
   ...(shedding ? SHEDDING_OPTIONS : {}),
+  ...(config.flusher === undefined ? {} : { flusher: config.flusher }),
 });
 
 // ------------------------------------------------------------------ handlers
@@ -141,6 +146,10 @@ const latencies = new PhaseLatencies(phase);
 /** Time spent inside sink.emit(), per call. */
 const emitTimes = new PhaseLatencies(phase);
 const queriesByPhase: Record<string, number> = {};
+/** Records emitted by requests, by phase (NDJSON lines not included). */
+const emittedByPhase: Record<string, number> = {};
+/** The main thread's CPU time (and the process's) by phase. */
+const cpu = new PhaseCpu(phase);
 
 /** Runs query template `q` for `id` on the in-memory tables: counts matching rows, sums an amount. */
 function scan(t: QueryTemplate, id: number): { rows: number; sum: number } {
@@ -208,6 +217,7 @@ function emit(record: object, cls?: number): void {
   const ok = sink.emit(record);
   emitTimes.record(performance.now() - e0);
   emitted++;
+  emittedByPhase[phase] = (emittedByPhase[phase] ?? 0) + 1;
   if (ok) kept++;
   if (cls !== undefined) emittedByClass[cls]!++;
 }
@@ -327,6 +337,10 @@ readCommands((c) => {
       telemetry = c.telemetry === true;
       latencies.setPhase(phase);
       emitTimes.setPhase(phase);
+      cpu.setPhase(phase);
+      break;
+    case "measured":
+      cpu.stop();
       break;
     case "outage":
       setOutage(c.on === true);
@@ -334,7 +348,7 @@ readCommands((c) => {
     case "sample": {
       const lat = latencies.take();
       const emit = emitTimes.take();
-      reply({ type: "sample", seq: c.seq, t: Date.now(), phase, requests: intervalRequests, lat, emit, stats: sink.stats() });
+      reply({ type: "sample", seq: c.seq, t: Date.now(), phase, requests: intervalRequests, lat, emit, stats: sink.stats(), cpu: readCpu(), emitted });
       intervalRequests = 0;
       break;
     }
@@ -345,10 +359,14 @@ readCommands((c) => {
 });
 
 async function finish(flushTimeoutMs: number): Promise<void> {
+  cpu.stop();
   const flushStarted = Date.now();
   const flushed = await sink.flush({ timeoutMs: flushTimeoutMs });
   const flushMs = Date.now() - flushStarted;
   const metricsText = sink.metrics();
+  // The mode and the transport the sink ran with, as it says (in worker mode the
+  // transport's name is the one in the worker: kafkaTransport there is platformatic).
+  const { flusher, transport: { name: transportName } } = sink.stats();
   const report = await sink.close({ timeoutMs: 5000 });
   reply({
     type: "final",
@@ -359,6 +377,7 @@ async function finish(flushTimeoutMs: number): Promise<void> {
     queries,
     queriesByPhase,
     emitted,
+    emittedByPhase,
     kept,
     ...(shedding ? { emittedByClass, received: received === undefined ? null : tallyLevels(received().map((text) => JSON.parse(text) as unknown)) } : {}),
     ingest: { lines: ingestLines, records: ingestRecords, invalid: ingestInvalid },
@@ -366,10 +385,13 @@ async function finish(flushTimeoutMs: number): Promise<void> {
     emit: emitTimes.phases({ on: ["before", "outage", "upload", "after"] }),
     metricsText,
     runtime: g.Deno !== undefined ? "deno" : g.Bun !== undefined ? "bun" : "node",
-    transport: transport.name,
+    transport: transportName,
+    flusher,
+    pid: process.pid,
+    cpu: { thread: cpu.thread, process: cpu.process },
   });
   setTimeout(() => process.exit(0), 100);
 }
 
 const port = await listen();
-reply({ type: "listening", port, transport: transport.name });
+reply({ type: "listening", port, transport: sink.stats().transport.name, flusher: sink.stats().flusher, pid: process.pid });

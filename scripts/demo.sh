@@ -6,6 +6,10 @@
 #   bash scripts/demo.sh --shedding         graded shedding: errors, request telemetry and
 #                                           debug samples (a "level" field), a 2 MiB buffer;
 #                                           debug gives way first, no error is lost
+#   bash scripts/demo.sh --flusher worker   the sink's flusher and transport in a worker thread
+#                                           (kafkaTransport: @platformatic/kafka); thread: on the
+#                                           server's thread; the summary gives the server
+#                                           thread's CPU per record in either mode
 #
 # 1. scripts/setup.sh installs what is missing (idempotent; skipped with SHEDSINK_SKIP_SETUP=1).
 # 2. A Kafka broker of its own is started (scripts/kafka.sh with KAFKA_DIR=.kafka/demo,
@@ -47,7 +51,7 @@ for arg in "$@"; do
   case "$arg" in
     -h | --help)
       if [[ -x node_modules/.bin/tsx && -x "$demo_node" ]]; then use_demo_node; exec node --import tsx demo/main.ts --help; fi
-      sed -n '2,23p' "${BASH_SOURCE[0]}"
+      sed -n '2,31p' "${BASH_SOURCE[0]}"
       exit 0
       ;;
     --transport=memory) need_broker=0 ;;

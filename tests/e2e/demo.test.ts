@@ -2,7 +2,8 @@
 // (its own KAFKA_DIR and ports, so it never pauses the broker the other suites use).
 // Checks the machine-readable report it writes and the SVG timeline. The demo's server
 // runs on the runtime running this file (Node: confluentTransport; Deno and Bun:
-// kafkaTransport).
+// kafkaTransport), in the sink's default flusher mode, and once with --flusher worker
+// (kafkaTransport, @platformatic/kafka in the worker) on Node 24, Deno and Bun.
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -164,8 +165,16 @@ test("the XML checker accepts well-formed XML and rejects the usual mistakes", (
 
 // ------------------------------------------------------------------ the demo
 
+interface CpuFigures {
+  cpuMs: number;
+  requests: number;
+  records: number;
+  perRequestUs: number | null;
+  perRecordUs: number | null;
+}
+
 interface Report {
-  config: { duration: number; outage: number; capacityBytes: number };
+  config: { duration: number; outage: number; capacityBytes: number; flusher: string; flusherAsked: string | null };
   outage: { start: number; end: number; simulated: boolean };
   requests: { answered: number; errors: number; unanswered: number; handled: number };
   records: { offered: number; accepted: number; delivered: number; pending: number; inFlight: number };
@@ -174,6 +183,15 @@ interface Report {
   buffer: { peakBytes: number; peakFraction: number };
   latency: { server: Record<string, { n: number; p99: number }>; client: Record<string, { n: number; p99: number }> };
   topic: { checked: boolean; records?: number; duplicates?: number };
+  appThread: {
+    available: boolean;
+    flusher: string;
+    pid: number | null;
+    off: CpuFigures;
+    on: CpuFigures;
+    sinkPerRecordUs: number | null;
+    process: { sinkPerRecordUs: number | null };
+  };
   metrics: { scraped: boolean };
   conservation: { holds: boolean; checks: Array<{ name: string; ok: boolean; detail: string }> };
   classes?: {
@@ -205,6 +223,30 @@ function checkSvg(svg: string, expectedSeries: string[], panels = 4): void {
   assert.equal(elements.filter((e) => e.attributes.class === "outage").length, panels, `the outage is shaded on each of the ${panels} panels`);
 }
 
+/**
+ * The application thread's CPU figures: present, finite and not negative where they
+ * cannot be (the sink's cost is a difference of two noisy figures: any sign).
+ */
+function checkAppThread(report: Report, flusher: string, baseline: boolean): void {
+  const a = report.appThread;
+  assert.equal(a.flusher, flusher);
+  if (process.platform !== "linux") return; // read from /proc
+  assert.equal(a.available, true, "the server's main thread's CPU was read");
+  assert.ok(typeof a.pid === "number" && a.pid > 0);
+  assert.ok(a.on.requests > 0 && a.on.records >= a.on.requests, "every request of the run emitted a record");
+  for (const v of [a.on.cpuMs, a.on.perRequestUs, a.on.perRecordUs]) {
+    assert.ok(typeof v === "number" && Number.isFinite(v) && v >= 0, `the thread's CPU per request and per record: ${JSON.stringify(a.on)}`);
+  }
+  if (baseline) {
+    assert.ok(a.off.requests > 0 && a.off.records === 0, "telemetry off emits nothing");
+    assert.ok(typeof a.off.perRequestUs === "number" && Number.isFinite(a.off.perRequestUs) && a.off.perRequestUs >= 0);
+    assert.ok(typeof a.sinkPerRecordUs === "number" && Number.isFinite(a.sinkPerRecordUs), `the sink's cost per record: ${a.sinkPerRecordUs}`);
+    assert.ok(typeof a.process.sinkPerRecordUs === "number" && Number.isFinite(a.process.sinkPerRecordUs));
+  } else {
+    assert.equal(a.sinkPerRecordUs, null, "no baseline, no difference");
+  }
+}
+
 function output(r: RunResult): string {
   return `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
 }
@@ -216,8 +258,15 @@ test("demo, short mode: an outage within capacity loses nothing, conservation ho
   assert.match(r.stdout, /^Latency +requests +server p50 +server p99 +client p50 +client p99$/m, "the table is printed");
   assert.match(r.stdout, /^timeline: .*timeline\.svg$/m, "the SVG's path is printed");
   assert.match(r.stdout, /conservation +holds/);
+  assert.match(r.stdout, /^Application thread CPU \(the server's main thread/m, "the CPU section is printed");
+  assert.match(r.stdout, /^ +the sink's cost +[-+][0-9.]+ µs\/record/m);
 
   const { report, svg } = readReport(outDir);
+  // Without --flusher the sink runs in its default mode, and the report says which.
+  assert.equal(report.config.flusherAsked, null);
+  assert.ok(["thread", "worker"].includes(report.config.flusher), report.config.flusher);
+  assert.match(r.stdout, new RegExp(`^shedsink demo: .* ${report.config.flusher} flusher, `, "m"));
+  checkAppThread(report, report.config.flusher, true);
   assert.ok(report.conservation.holds, JSON.stringify(report.conservation.checks, null, 2));
   for (const c of report.conservation.checks) assert.ok(c.ok, `${c.name}: ${c.detail}`);
   assert.ok(report.records.delivered > 0);
@@ -260,7 +309,34 @@ test("demo, short mode: an outage longer than the buffer absorbs drops as buffer
   assert.ok(report.series.includes("drops_buffer_full"));
   checkSvg(svg, ["buffer_fill", "delivered_rate", "drops_total", "drops_buffer_full", "server_p99", "client_p99"]);
   assert.match(r.stdout, /dropped +[0-9,]+ +buffer_full [0-9,]+/);
+  checkAppThread(report, report.config.flusher, false);
 });
+
+// Worker mode on Node 24 (the demo's default Node), Deno and Bun: the same demo code on
+// Node 22 and 26, so they are spared the extra run.
+const NODE_MAJOR = Number((process.versions.node ?? "0").split(".")[0]);
+if (RUNTIME !== "node" || NODE_MAJOR === 24) {
+  test("demo, short mode, --flusher worker: the sink runs in a worker, the report says so and gives the server thread's CPU", { timeout: 300_000 }, async () => {
+    const outDir = "demo-out/e2e-worker";
+    const r = await runDemo(["--flusher", "worker", "--duration", "10", "--outage", "3", "--baseline", "3", "--warmup", "2"], outDir);
+    assert.equal(r.code, 0, output(r));
+    assert.match(r.stdout, /^shedsink demo: .* worker flusher, /m);
+    assert.match(r.stdout, /flusher: worker\)$/m, "the CPU section names the mode");
+    const { report, svg } = readReport(outDir);
+    for (const c of report.conservation.checks) assert.ok(c.ok, `${c.name}: ${c.detail}`);
+    assert.equal(report.config.flusherAsked, "worker");
+    assert.equal(report.config.flusher, "worker", "sink.stats().flusher in the server");
+    assert.ok(report.records.delivered > 0);
+    assert.equal(report.records.pending + report.records.inFlight, 0);
+    assert.equal(report.topic.checked, true);
+    assert.equal(report.topic.records, report.records.delivered, "the topic holds exactly what was delivered");
+    assert.equal(report.topic.duplicates, 0);
+    const samples = report.samples as Array<{ stats: { flusher: string } }>;
+    assert.ok(samples.every((s) => s.stats.flusher === "worker"), "every sample's stats() says worker");
+    checkAppThread(report, "worker", true);
+    checkSvg(svg, ["buffer_fill", "accepted_rate", "delivered_rate", "server_p99", "client_p99"]);
+  });
+}
 
 test("demo, short mode, --shedding: debug gives way first, no error record is lost, shed records are not in the topic", { timeout: 300_000 }, async () => {
   const outDir = "demo-out/e2e-shedding";
