@@ -125,7 +125,8 @@ export interface SinkOptions<T = unknown> {
    * When not given, the transport chooses (`Transport.preferredFlusher`): `kafkaTransport`
    * and `platformaticTransport` run in a worker, where the application's thread pays a
    * fifth or less of what it pays with them in thread mode (README, Performance), unless
-   * an option of theirs is a function (a `logger`, an `onError`, a SASL token provider),
+   * `@platformatic/kafka` (which the worker uses) is not installed, an option of theirs
+   * is a function (a `logger`, an `onError`, a SASL token provider),
    * `use: "confluent"` is set, the sink is given a `scheduler` or a `buffer`, or its
    * modules were loaded over https (JSR) rather than from files: then `"thread"`, as for
    * every other transport. `stats().flusher` says which it is.

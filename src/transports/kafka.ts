@@ -36,7 +36,7 @@ import { importPackage as importConfluent, LIBRDKAFKA_CONFIG, type LibrdkafkaVal
 import { checkPropertyNames, isSecurityProperty } from "./confluent/security.ts";
 import { BROKERS_EXPECTED, KAFKA_OPTION_ENTRIES, type KafkaOptions, OPTIONS_EXPECTED, PREFERRED_FLUSHER, withConfig } from "./kafka/options.ts";
 import { Platformatic } from "./platformatic/adapter.ts";
-import { importPackage as importPlatformatic, PRODUCER_CONFIG } from "./platformatic/binding.ts";
+import { importPackage as importPlatformatic, installed as platformaticInstalled, PRODUCER_CONFIG } from "./platformatic/binding.ts";
 import { SECURITY_KEYS } from "./platformatic/security.ts";
 import { transportModule } from "../worker/locate.ts";
 
@@ -147,7 +147,7 @@ export function kafkaTransport(options: KafkaTransportOptions): Transport {
     return { module: transportModule(import.meta.url, "kafka"), factory: "kafkaTransport", options: { ...options, use: "platformatic" } };
   };
   const chosen = confluent === null ? platformatic : use === "confluent" ? confluent : new Auto(confluent, platformatic);
-  Object.defineProperty(chosen, "preferredFlusher", { value: use === "confluent" ? "thread" : PREFERRED_FLUSHER[runtimeName()] });
+  Object.defineProperty(chosen, "preferredFlusher", { value: use !== "confluent" && platformaticInstalled() ? PREFERRED_FLUSHER[runtimeName()] : "thread" });
   return Object.defineProperty(chosen, "toWorker", { value: toWorker });
 }
 

@@ -66,7 +66,7 @@ import type { KafkaFailure } from "./kafka/failures.ts";
 import { type KafkaOptions, PREFERRED_FLUSHER } from "./kafka/options.ts";
 import { runtimeName } from "../runtime.ts";
 import { platformaticWith } from "./platformatic/adapter.ts";
-import { importPackage } from "./platformatic/binding.ts";
+import { importPackage, installed } from "./platformatic/binding.ts";
 import { transportModule } from "../worker/locate.ts";
 
 export type { Compression, KafkaOptions } from "./kafka/options.ts";
@@ -143,6 +143,6 @@ export function platformaticTransport(options: PlatformaticTransportOptions): Pl
   const transport = platformaticWith(importPackage, options);
   // In a worker (flusher: "worker"): made there from the same options.
   const toWorker = (): TransportSpec => ({ module: transportModule(import.meta.url, "platformatic"), factory: "platformaticTransport", options });
-  Object.defineProperty(transport, "preferredFlusher", { value: PREFERRED_FLUSHER[runtimeName()] });
+  Object.defineProperty(transport, "preferredFlusher", { value: installed() ? PREFERRED_FLUSHER[runtimeName()] : "thread" });
   return Object.defineProperty(transport, "toWorker", { value: toWorker });
 }

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { createRequire } from "node:module";
 import * as v from "valibot";
 import type { OutRecord } from "../../core/contract.ts";
 import type { ClientConfig } from "../kafka/options.ts";
@@ -26,6 +27,27 @@ interface BufferStatic {
 /** Imports the package (an optional peer dependency). */
 export function importPackage(): Promise<unknown> {
   return import(PACKAGE);
+}
+
+/**
+ * Whether the package can be found from here (where the worker imports it), without
+ * loading it: a Kafka transport prefers a worker only then.
+ *
+ * @example
+ * ```ts
+ * import { installed } from "./binding.ts";
+ *
+ * const here: boolean = installed();
+ * if (typeof here !== "boolean") throw new Error("a boolean");
+ * ```
+ */
+export function installed(): boolean {
+  try {
+    createRequire(import.meta.url).resolve(PACKAGE);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export interface PltMessage {
