@@ -57,13 +57,14 @@ timeline.svg to the output directory.
   --rate N         requests per second                           (default 800)
   --capacity SIZE  the sink's buffer, e.g. 5MiB, 1MiB, 512KiB     (default 5MiB)
   --runtime R      server runtime: node, deno or bun             (default node)
-  --transport T    confluent (Node), kafka (Deno, Bun; Node with --flusher
-                   worker), or memory (no broker: the outage is simulated by
-                   holding sends)                                (default: per runtime)
+  --transport T    kafka (kafkaTransport: @platformatic/kafka in a worker,
+                   librdkafka on Node's thread, @platformatic/kafka on Deno's and
+                   Bun's), confluent (librdkafka, Node, thread only), or memory
+                   (no broker: the outage is simulated by holding sends)
+                                                                 (default kafka)
   --flusher M      the sink's flusher: thread (the flusher and the transport on
-                   the server's thread) or worker (in a worker thread; the
-                   transport is then kafka: @platformatic/kafka) (default: the
-                   sink's own; the summary says which ran)
+                   the server's thread) or worker (in a worker thread) (default:
+                   the sink's own, a worker for kafka; the summary says which ran)
   --connections N  load generator's keep-alive connections       (default 16)
   --backend-ms MS  each query's simulated storage round trip     (default 1; 0: none)
   --linger-ms MS   the sink's batch.lingerMs                     (default: the sink's, 20)
@@ -162,7 +163,7 @@ function parseOptions(argv: string[]): Options {
   if (o.outage >= o.duration) fail(`--outage (${o.outage}) must be shorter than --duration (${o.duration})`);
   // librdkafka cannot run in a worker thread: in worker mode Node takes kafkaTransport
   // too, which is @platformatic/kafka there.
-  o.transport = (transport ?? (o.runtime === "node" && o.flusher !== "worker" ? "confluent" : "kafka")) as Options["transport"];
+  o.transport = (transport ?? "kafka") as Options["transport"];
   if (!["confluent", "kafka", "memory"].includes(o.transport)) fail(`--transport must be confluent, kafka or memory, got ${JSON.stringify(transport)}`);
   if (o.transport === "confluent" && o.runtime !== "node") fail("the confluent transport (librdkafka) runs on Node only: use --transport kafka with Deno or Bun");
   if (o.transport === "confluent" && o.flusher === "worker") fail("the confluent transport (librdkafka) cannot run in a worker thread: use --transport kafka with --flusher worker");
