@@ -35,11 +35,13 @@
 // record ids divided by that time, and a run whose topic holds other than exactly the
 // records offered fails the benchmark. After one unmeasured warm-up run of each case
 // with a fifth of the records, the cases run interleaved for --rounds rounds (default 5),
-// round r starting with the case after the one that started round r − 1, so none always
-// runs on a colder or busier broker. The machine is shared (broker and client on the
-// same cores), so rates drift between rounds: every ratio between two cases is the
-// median of the per-round ratios (each run against the other case's run in the same
-// round), and the rates are medians too.
+// each shedsink case next to the bare loop it is compared with (Node: thread, bare
+// librdkafka, worker, bare @platformatic/kafka; Deno and Bun: thread, bare
+// @platformatic/kafka, worker), the order reversed every other round so that none always
+// runs first. The machine is shared (broker and client on the same cores), so rates
+// drift between rounds: every ratio between two cases is the median of the per-round
+// ratios (each run against the other case's run in the same round), and the rates are
+// medians too.
 //
 // Targets: on every runtime workerVsBare ≥ 0.9 (shedsink (worker) / the bare
 // @platformatic/kafka loop, the client the worker runs); on Node also
@@ -326,7 +328,8 @@ const LABEL: Record<Which, string> = {
 
 const brokers = ensureBroker();
 const started = performance.now();
-const kinds: Which[] = ["thread", "worker", ...(onNode ? ["bare" as const] : []), "bare-plt", ...(EXTRA === null ? [] : ["extra" as const])];
+// Each shedsink case next to the bare loop it is compared with, in every round.
+const kinds: Which[] = [...(onNode ? ["thread", "bare", "worker", "bare-plt"] as const : ["thread", "bare-plt", "worker"] as const), ...(EXTRA === null ? [] : ["extra" as const])];
 console.log(
   `throughput on ${rt.runtime} ${rt.version}: ${N} records of ~250 B per run, ${ROUNDS} round(s) of ${kinds.map((k) => LABEL[k]).join(", ")}; ` +
     `broker ${brokers}, broker and client sharing ${hostInfo().cpus} cpus`,
@@ -334,10 +337,9 @@ console.log(
 
 const plan: Array<[Which, string]> = [];
 for (let r = 0; r < ROUNDS; r++) {
-  for (let k = 0; k < kinds.length; k++) {
-    const which = kinds[(r + k) % kinds.length]!;
-    plan.push([which, topicName(which)]);
-  }
+  // Alternate the order, so that no case always runs first or last in its round.
+  const order = r % 2 === 0 ? kinds : [...kinds].reverse();
+  for (const which of order) plan.push([which, topicName(which)]);
 }
 if (ONLY !== null) {
   const which = ONLY as Which;
