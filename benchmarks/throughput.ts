@@ -56,8 +56,11 @@
 //   node --import tsx benchmarks/throughput.ts   -> benchmarks/results/throughput.json
 //   deno run -A benchmarks/throughput.ts         -> benchmarks/results/throughput.deno.json
 //   bun run benchmarks/throughput.ts             -> benchmarks/results/throughput.bun.json
-//   options: [--records N] (default 500,000: ~2 to 5 s per run here; was 1,000,000 when
-//   only two cases ran on Node) [--rounds R] [--sync-seconds S]
+//   options: [--records N] [--rounds R] [--sync-seconds S] [--only CASE] [--batch JSON]
+//   [--extra JSON]. --records defaults to 500,000 (1,000,000 when only two cases ran, on
+//   Node): about 2 s per run at the ~250,000 records/s the bare librdkafka loop reached on
+//   a quiet machine, longer for slower cases, so that a full run with its five cases
+//   (four on Deno and Bun) stays within about 4 minutes.
 //
 // Needs the benchmarks' broker (started if not running: see lib/broker.ts) and kcat.
 
