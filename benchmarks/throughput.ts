@@ -31,9 +31,8 @@
 // Admin before anything is timed). Each run's client connects before its clock starts:
 // shedsink's transport reports "up" (sink.stats()), librdkafka's connect() has called
 // back, the bare @platformatic/kafka producer has the topic's metadata and a producer
-// id. Time runs from the first record
-// offered until the last delivery (shedsink: sink.flush() resolved). Afterwards kcat
-// reads each topic from the beginning; the rate is the consumer's count of distinct
+// id. Time runs from the first record offered until the last delivery (shedsink:
+// sink.flush() resolved). Afterwards kcat reads each topic from the beginning; the rate is the consumer's count of distinct
 // record ids divided by that time, and a measured run whose topic holds other than the
 // records offered fails the benchmark. After one unmeasured warm-up run of each case
 // with a fifth of the records, the cases run interleaved for --rounds rounds (default 5),
