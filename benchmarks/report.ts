@@ -16,7 +16,7 @@ function load(file: string): Json | null {
 
 const hot = { node: load("hot-path.json"), deno: load("hot-path.deno.json"), bun: load("hot-path.bun.json") };
 const outage = load("outage.json");
-const throughput = load("throughput.json");
+const throughput = { node: load("throughput.json"), deno: load("throughput.deno.json"), bun: load("throughput.bun.json") };
 const memory = load("memory.json");
 const appThread = { node: load("app-thread.json"), deno: load("app-thread.deno.json"), bun: load("app-thread.bun.json") };
 
@@ -26,6 +26,8 @@ const NPM: Record<string, string> = {
   "hot-path.bun": "npm run bench:hot-path:bun",
   outage: "npm run bench:outage",
   throughput: "npm run bench:throughput",
+  "throughput.deno": "deno run -A benchmarks/throughput.ts",
+  "throughput.bun": "bun run benchmarks/throughput.ts",
   memory: "npm run bench:memory",
   "app-thread": "npm run bench:app-thread",
   "app-thread.deno": "deno run -A benchmarks/app-thread.ts",
@@ -49,6 +51,7 @@ const TARGET_TEXT: Record<string, string> = {
   sheddingCostObjectNs: "emit(object) with shedding − without, ns",
   outageP99VsConnectedP99: "emit p99 during outage / connected",
   throughputVsBareLibrdkafka: "throughput / bare librdkafka loop",
+  workerVsBare: "worker-mode throughput / bare @platformatic/kafka loop",
   peakHeldVsCapacity: "peak held bytes / capacityBytes",
   rssGrowthVsCapacity: "RSS growth in outage / capacityBytes",
 };
@@ -81,7 +84,9 @@ addTargets("hot-path", hot.node);
 addTargets("hot-path.deno", hot.deno);
 addTargets("hot-path.bun", hot.bun);
 addTargets("outage", outage);
-addTargets("throughput", throughput);
+addTargets("throughput", throughput.node);
+addTargets("throughput.deno", throughput.deno);
+addTargets("throughput.bun", throughput.bun);
 addTargets("memory", memory);
 const targetsTable = table(["Target", "Measured", "Bound", "Status", "Runtime", "Reproduce"], targetRows);
 out.push("### Targets", "", targetsTable, "");
@@ -146,17 +151,44 @@ if (outage !== null) {
 }
 
 // ---------------------------------------------------------------- throughput
-if (throughput !== null) {
-  const rows = Object.entries(throughput.cases as Json).map(([name, c]) => {
-    const cpu = (c.rounds as Json[]).map((r) => r.cpuMicrosPerRecord).sort((a: number, b: number) => a - b);
-    return [c.baseline ? `${name} *(baseline)*` : name, fmt(c.median), fmt(c.p99), fmt(cpu[Math.floor((cpu.length - 1) / 2)])];
-  });
+const tpRuntimes = (["node", "deno", "bun"] as const).filter((k) => throughput[k] !== null);
+if (tpRuntimes.length > 0) {
+  // One table for every runtime (its header is the one docs/performance.md carries), the
+  // runtime in the first column; the case "shedsink" is thread mode.
+  const rows: string[][] = [];
+  const notes: string[] = [];
+  for (const k of tpRuntimes) {
+    const r = throughput[k]!;
+    for (const [name, c] of Object.entries(r.cases as Json)) {
+      const cpu = (c.rounds as Json[]).map((x) => x.cpuMicrosPerRecord).sort((a: number, b: number) => a - b);
+      const label = c.mode ? `shedsink (${c.mode}, ${c.transport})` : (c.label ?? name);
+      rows.push([`${runtimeName(r)}: ${c.baseline ? `${label} *(baseline)*` : label}`, fmt(c.median), fmt(c.p99), fmt(cpu[Math.floor((cpu.length - 1) / 2)])]);
+    }
+    const q = r.ratios as Json;
+    const perRound = (c: Json | undefined) => (Array.isArray(c?.pairedRatios) ? ` (per round: ${(c!.pairedRatios as number[]).map((x) => `${fmt(x)}x`).join(", ")})` : "");
+    const parts = [
+      q.workerVsBare === undefined ? null : `worker / bare @platformatic/kafka ${fmt(q.workerVsBare)}x${perRound(r.cases["shedsink (worker)"])}`,
+      q.throughputVsBareLibrdkafka === undefined ? null : `thread / bare librdkafka ${fmt(q.throughputVsBareLibrdkafka)}x${k === "node" ? perRound(r.cases.shedsink) : ""}`,
+      k === "node" || q.threadVsBare === undefined ? null : `thread / bare @platformatic/kafka ${fmt(q.threadVsBare)}x${perRound(r.cases.shedsink)}`,
+      q.workerVsThread === undefined ? null : `worker / thread ${fmt(q.workerVsThread)}x`,
+      q.workerVsBareLibrdkafka === undefined ? null : `worker / bare librdkafka ${fmt(q.workerVsBareLibrdkafka)}x`,
+      q.barePlatformaticVsBareLibrdkafka === undefined ? null : `bare @platformatic/kafka / bare librdkafka ${fmt(q.barePlatformaticVsBareLibrdkafka)}x`,
+    ].filter((x) => x !== null);
+    notes.push(
+      `- ${runtimeName(r)}: ${fmt(r.records)} records of ~250 B per run, ${r.rounds} interleaved rounds` +
+        (parts.length > 0 ? `; medians of per-round ratios: ${parts.join("; ")}` : "") +
+        `. Reproduce: \`${NPM[k === "node" ? "throughput" : `throughput.${k}`]}\`.`,
+    );
+  }
   out.push(
     "### Throughput: records/s delivered and read back by a consumer",
     "",
-    `${fmt(throughput.records)} records of ~250 B per run, ${throughput.rounds} interleaved rounds, same librdkafka settings as the transport, ${runtimeName(throughput)}. Reproduce: \`${NPM.throughput}\`.`,
+    "Thread mode uses kafkaTransport()'s client of the runtime (confluent on Node, platformatic on Deno and Bun), worker mode " +
+      "@platformatic/kafka in the worker; each bare loop has the settings of the transport on the same client. CPU: the whole process's, per record.",
     "",
     table(["Case", "median records/s", "slowest round", "CPU µs/record"], rows),
+    "",
+    ...notes,
     "",
   );
 }
