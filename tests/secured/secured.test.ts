@@ -100,6 +100,25 @@ test(`secured happy path (${use}): PLAIN with the CA as PEM text`, async () => {
   await deliver("plain", { tls: { ca: readFileSync(SECURED.caPath, "utf8") }, sasl: { mechanism: "PLAIN", username: SECURED.user, password: SECURED.password } }, 500);
 });
 
+test(`secured in a worker, the default without function options (${use} suite): SCRAM-SHA-256 over TLS delivers through @platformatic/kafka in the worker`, async () => {
+  assert.ok(await brokerReachable(SECURED.bootstrap), `the secured broker at ${SECURED.bootstrap} (KAFKA_MODE=secured bash scripts/kafka.sh start)`);
+  const topic = uniqueTopic(`${SECURED.prefix}-worker`);
+  const t = kafkaTransport({ brokers: SECURED.bootstrap, topic, tls: { ca: SECURED.caPath }, sasl: { mechanism: "SCRAM-SHA-256", username: SECURED.user, password: SECURED.password } });
+  const sink = createSink<Rec>({ transport: t, batch: { lingerMs: 5 } });
+  assert.equal(sink.stats().flusher, "worker");
+  const n = 500;
+  const ids: number[] = [];
+  for (let id = 0; id < n; id++) if (sink.emit({ id })) ids.push(id);
+  assert.equal(await sink.flush({ timeoutMs: 60_000 }), true, "flushed");
+  const report = await sink.close({ timeoutMs: 10_000 });
+  const stats = sink.stats();
+  record(stats);
+  assert.deepEqual(conservationErrors(stats), []);
+  assert.equal(stats.transport.name, "platformatic");
+  assert.equal(report.delivered.records, n, `all delivered: ${JSON.stringify(stats.dropped)} ${stats.lastError}`);
+  await checkTopic(topic, n, ids);
+});
+
 /** An unsecured JWT (`{"alg":"none"}`, no signature) for `sub`, as the secured broker's default validator accepts. */
 function unsecuredJwt(sub: string, lifetimeS: number): { value: string; expiresAt: number } {
   const b64 = (o: object) => btoa(JSON.stringify(o)).replace(/=+$/, "").replace(/\+/g, "-").replace(/\//g, "_");
