@@ -35,7 +35,8 @@ const brokers = Bun.env.SHEDSINK_BROKERS ?? "127.0.0.1:39092";
 const topic = Bun.env.SHEDSINK_TOPIC ?? "shedsink-examples";
 const selfTest = Bun.env.EXAMPLE_SELFTEST === "1";
 
-// On Bun, kafkaTransport() uses @platformatic/kafka (pure JavaScript).
+// On Bun, kafkaTransport() uses @platformatic/kafka (pure JavaScript), in a worker thread
+// by default: this thread only encodes and appends each record.
 const sink = createSink<RequestRecord>({
   transport: kafkaTransport({ brokers, topic }),
   key: (r) => r.path, // records of one path land on one partition

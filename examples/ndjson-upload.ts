@@ -6,7 +6,7 @@
  * `invalid`, and the stream goes on. `GET /metrics` serves the sink's counters.
  *
  * Written with `node:http`, so it runs on Node, Deno and Bun alike:
- *   node examples/ndjson-upload.ts                  # Node 22, 24, 26 (npm i shedsink @confluentinc/kafka-javascript)
+ *   node examples/ndjson-upload.ts                  # Node 22, 24, 26 (npm i shedsink @platformatic/kafka)
  *   deno run -A examples/ndjson-upload.ts           # Deno
  *   bun run examples/ndjson-upload.ts               # Bun
  *   curl -X POST --data-binary @records.ndjson http://127.0.0.1:8080/ingest

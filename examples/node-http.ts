@@ -2,7 +2,7 @@
  * A `node:http` server that publishes one telemetry record per request to Kafka through a
  * shedsink sink, and serves the sink's counters at `GET /metrics` (Prometheus text).
  *
- *   npm i shedsink @confluentinc/kafka-javascript     # or @platformatic/kafka
+ *   npm i shedsink @platformatic/kafka                # (librdkafka: @confluentinc/kafka-javascript)
  *   node examples/node-http.ts                        # Node 22, 24, 26 strip the types themselves
  *
  * Environment:
@@ -37,8 +37,10 @@ const brokers = process.env.SHEDSINK_BROKERS ?? "127.0.0.1:39092";
 const topic = process.env.SHEDSINK_TOPIC ?? "shedsink-examples";
 const selfTest = process.env.EXAMPLE_SELFTEST === "1";
 
-// kafkaTransport() picks librdkafka (@confluentinc/kafka-javascript) on Node when it is
-// installed, @platformatic/kafka otherwise.
+// kafkaTransport() runs in a worker thread with @platformatic/kafka, the sink's default
+// where that package is installed: this thread only encodes and appends each record.
+// With flusher: "thread" it runs here, on librdkafka (@confluentinc/kafka-javascript)
+// when that is installed.
 const sink = createSink<RequestRecord>({
   transport: kafkaTransport({ brokers, topic }),
   key: (r) => r.path, // records of one path land on one partition
