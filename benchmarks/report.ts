@@ -52,6 +52,11 @@ const TARGET_TEXT: Record<string, string> = {
   outageP99VsConnectedP99: "emit p99 during outage / connected",
   throughputVsBareLibrdkafka: "throughput / bare librdkafka loop",
   workerVsBare: "worker-mode throughput / bare @platformatic/kafka loop",
+  emitObjectVsJsonBytesFloor: "emit(object) / JSON bytes floor",
+  emitWorkerVsThreadBytes: "emit(bytes), worker mode / thread mode",
+  emitWorkerVsThreadObject: "emit(object), worker mode / thread mode",
+  "appThreadWorkerVsInThread@50000": "app thread's CPU per record, worker / thread mode, 50k records/s",
+  "workerBufferFull@50000": "buffer_full drops in worker mode, 50k records/s, healthy broker",
   peakHeldVsCapacity: "peak held bytes / capacityBytes",
   rssGrowthVsCapacity: "RSS growth in outage / capacityBytes",
 };
@@ -70,10 +75,12 @@ const targetRows: string[][] = [];
 const addTargets = (file: string, r: Json | null) => {
   if (r === null) return;
   for (const t of r.targets ?? []) {
+    const key = String(t.key);
+    const unit = key.endsWith("Ns") ? " ns" : key.startsWith("workerBufferFull") ? " records" : "x";
     targetRows.push([
       `${TARGET_TEXT[t.key] ?? t.key} (\`${t.key}\`)`,
-      `${fmt(t.value)}${String(t.key).endsWith("Ns") ? " ns" : "x"}`,
-      `${t.op === "<=" ? "≤" : "≥"} ${t.bound}${String(t.key).endsWith("Ns") ? " ns" : "x"}`,
+      `${fmt(t.value)}${unit}`,
+      `${t.op === "<=" ? "≤" : "≥"} ${t.bound}${unit}`,
       t.met ? "met" : "**missed**",
       runtimeName(r),
       `\`${NPM[file]}\``,
@@ -88,6 +95,9 @@ addTargets("throughput", throughput.node);
 addTargets("throughput.deno", throughput.deno);
 addTargets("throughput.bun", throughput.bun);
 addTargets("memory", memory);
+addTargets("app-thread", appThread.node);
+addTargets("app-thread.deno", appThread.deno);
+addTargets("app-thread.bun", appThread.bun);
 const targetsTable = table(["Target", "Measured", "Bound", "Status", "Runtime", "Reproduce"], targetRows);
 out.push("### Targets", "", targetsTable, "");
 
@@ -224,12 +234,15 @@ if (appRuntimes.length > 0) {
   for (const k of appRuntimes) {
     const r = appThread[k]!;
     for (const [rate, c] of Object.entries(r.rates as Json)) {
+      const cell = (x: Json | undefined) => x === undefined ? "–" : `${fmt(x.appThreadMicrosPerRecord)} µs (${fmt(x.coreShare * 100)}%); ${fmt(x.processMicrosPerRecord)} µs`;
+      const w = c.shedsinkWorker as Json | undefined;
       rows.push([
         runtimeName(r),
         Number(rate).toLocaleString("en-US"),
-        `${fmt(c.shedsink.appThreadMicrosPerRecord)} µs (${fmt(c.shedsink.coreShare * 100)}% of a core)`,
-        `${fmt(c.bareClient.appThreadMicrosPerRecord)} µs (${fmt(c.bareClient.coreShare * 100)}%)`,
-        fmt(c.shedsink.notes.bufferFullWhileMeasured),
+        cell(c.shedsink),
+        cell(w),
+        cell(c.bareClient),
+        `${fmt(c.shedsink.notes.bufferFullWhileMeasured)} / ${w === undefined ? "–" : `${fmt(w.notes.bufferFullWhileMeasured)} in ${fmt(w.seconds)} s`}`,
         `\`${NPM[k === "node" ? "app-thread" : `app-thread.${k}`]}\``,
       ]);
     }
@@ -238,9 +251,10 @@ if (appRuntimes.length > 0) {
     "### Application thread: CPU per record at a steady rate, broker healthy",
     "",
     "The main thread's CPU (from /proc) while a timer offers records at the rate, less that of the same loop without",
-    "Kafka, per record: emit(), the flusher and the client's JavaScript; the bare client is the same client fed directly.",
+    "Kafka, per record (and the share of a core), then the whole process's CPU per record (every thread) likewise;",
+    "the bare client is the same client fed directly, on the application's thread.",
     "",
-    table(["Runtime", "records/s", "shedsink", "bare client", "buffer_full drops", "Reproduce"], rows),
+    table(["Runtime", "records/s", "shedsink, thread mode: app thread; process", "shedsink, worker mode: app thread; process", "bare client: app thread; process", "buffer_full drops: thread / worker", "Reproduce"], rows),
     "",
   );
 }
