@@ -17,7 +17,7 @@ function load(file: string): Json | null {
 const hot = { node: load("hot-path.json"), deno: load("hot-path.deno.json"), bun: load("hot-path.bun.json") };
 const outage = load("outage.json");
 const throughput = { node: load("throughput.json"), deno: load("throughput.deno.json"), bun: load("throughput.bun.json") };
-const memory = load("memory.json");
+const memory = { node: load("memory.json"), deno: load("memory.deno.json"), bun: load("memory.bun.json") };
 const appThread = { node: load("app-thread.json"), deno: load("app-thread.deno.json"), bun: load("app-thread.bun.json") };
 
 const NPM: Record<string, string> = {
@@ -29,6 +29,8 @@ const NPM: Record<string, string> = {
   "throughput.deno": "deno run -A benchmarks/throughput.ts",
   "throughput.bun": "bun run benchmarks/throughput.ts",
   memory: "npm run bench:memory",
+  "memory.deno": "deno run -A benchmarks/memory.ts",
+  "memory.bun": "bun run benchmarks/memory.ts",
   "app-thread": "npm run bench:app-thread",
   "app-thread.deno": "deno run -A benchmarks/app-thread.ts",
   "app-thread.bun": "bun run benchmarks/app-thread.ts",
@@ -59,6 +61,8 @@ const TARGET_TEXT: Record<string, string> = {
   "workerBufferFull@50000": "buffer_full drops in worker mode, 50k records/s, healthy broker",
   peakHeldVsCapacity: "peak held bytes / capacityBytes",
   rssGrowthVsCapacity: "RSS growth in outage / capacityBytes",
+  workerPeakHeldVsCapacity: "worker mode: peak held bytes / capacityBytes",
+  workerRssGrowthVsCapacity: "worker mode: RSS growth in outage / capacityBytes, worker included",
 };
 
 const out: string[] = [];
@@ -94,7 +98,9 @@ addTargets("outage", outage);
 addTargets("throughput", throughput.node);
 addTargets("throughput.deno", throughput.deno);
 addTargets("throughput.bun", throughput.bun);
-addTargets("memory", memory);
+addTargets("memory", memory.node);
+addTargets("memory.deno", memory.deno);
+addTargets("memory.bun", memory.bun);
 addTargets("app-thread", appThread.node);
 addTargets("app-thread.deno", appThread.deno);
 addTargets("app-thread.bun", appThread.bun);
@@ -204,23 +210,45 @@ if (tpRuntimes.length > 0) {
 }
 
 // ---------------------------------------------------------------- memory
-if (memory !== null) {
-  const rows = Object.entries(memory.cases as Json).map(([name, c]) => [
-    name,
-    `${fmt(c.offeredVsCapacity)}x`,
-    `${fmt(c.peakHeldVsCapacity, 4)}x`,
-    `${fmt(c.rssGrowthBytes / 1048576)} MiB (${fmt(c.rssGrowthVsCapacity)}x)`,
-    c.rssGrowthAfterGcBytes === undefined ? "n/a" : `${fmt(c.rssGrowthAfterGcBytes / 1048576)} MiB (${fmt(c.rssGrowthAfterGcVsCapacity)}x)`,
-    `${fmt(c.heapTotalGrowthBytes / 1048576)} MiB`,
-    `${fmt(c.rssSinceBeforeSinkBytes / 1048576)} MiB`,
-  ]);
+// One table, three runtimes x two flusher modes: the header is the one docs/performance.md
+// has carried since the Node-only table, so that the table there is found and replaced.
+const memRuntimes = (["node", "deno", "bun"] as const).filter((k) => memory[k] !== null);
+if (memRuntimes.length > 0) {
+  const rows: string[][] = [];
+  for (const k of memRuntimes) {
+    const r = memory[k]!;
+    const entries = Object.entries(r.cases as Json);
+    for (const mode of ["thread", "worker"]) {
+      for (const [name, c] of entries) {
+        if ((c.mode ?? "thread") !== mode) continue;
+        const what = name.replace(/^worker: /, "").replace(/, capacity /, c.transport && c.variant === "kafka" ? ` (${c.transport}), ` : ", ");
+        rows.push([
+          `${runtimeName(r)}, ${mode}: ${what}`,
+          `${fmt(c.offeredVsCapacity)}x`,
+          `${fmt(c.peakHeldVsCapacity, 4)}x`,
+          `${fmt(c.rssGrowthBytes / 1048576)} MiB (${fmt(c.rssGrowthVsCapacity)}x)`,
+          c.rssGrowthAfterGcBytes === undefined ? "n/a" : `${fmt(c.rssGrowthAfterGcBytes / 1048576)} MiB (${fmt(c.rssGrowthAfterGcVsCapacity)}x)`,
+          `${fmt(c.heapTotalGrowthBytes / 1048576)} MiB`,
+          `${fmt(c.rssSinceBeforeSinkBytes / 1048576)} MiB`,
+        ]);
+      }
+    }
+  }
+  const first = memory[memRuntimes[0]]!;
+  const spans = memRuntimes.map((k) => {
+    const r = memory[k]!;
+    return `${runtimeName(r)} \`${NPM[k === "node" ? "memory" : `memory.${k}`]}\`${r.connectedSeconds === undefined ? "" : ` (connected ${r.connectedSeconds} s${r.workerGc === false ? ", no GC in the worker" : ""})`}`;
+  });
   out.push(
-    `### Memory: ${memory.outageSeconds} s outage`,
+    `### Memory: ${first.outageSeconds} s outage`,
     "",
-    `${runtimeName(memory)}. Reproduce: \`${NPM.memory}\`. RSS growth: the outage's highest RSS minus that of a`,
-    "connected phase as long, same load; after GC: the same after a full GC at the end of each phase. The ring's pages",
-    "are resident from the sink's construction: the last column, the outage's highest RSS minus the RSS before the sink",
-    "was created, includes them.",
+    `Reproduce: ${spans.join(", ")}. RSS growth: the outage's highest RSS minus that of a connected phase`,
+    "under the same load (as long as the outage or shorter: a shorter baseline can only make the growth larger); after",
+    "GC: the same after a full GC at the end of each phase (in worker mode, of the worker's heap too). RSS is the",
+    "process's, so in worker mode it includes the worker's thread (its heap and the Kafka client's buffers); heap growth",
+    "is the application's thread's (V8's on Node and Deno, JavaScriptCore's on Bun). The ring's pages are resident from",
+    "the sink's construction: the last column, the outage's highest RSS minus the RSS before the sink was created,",
+    "includes them.",
     "",
     table(["Case", "offered", "peak held / capacity", "RSS growth", "after GC", "V8 heap growth (peak)", "RSS since before the sink"], rows),
     "",
