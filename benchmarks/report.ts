@@ -62,7 +62,7 @@ const TARGET_TEXT: Record<string, string> = {
   peakHeldVsCapacity: "peak held bytes / capacityBytes",
   rssGrowthVsCapacity: "RSS growth in outage / capacityBytes",
   workerPeakHeldVsCapacity: "worker mode: peak held bytes / capacityBytes",
-  workerRssGrowthVsCapacity: "worker mode: RSS growth in outage / capacityBytes, worker included",
+  workerRssGrowthVsCapacity: "worker mode, Kafka: RSS growth in outage / capacityBytes, worker included",
 };
 
 const out: string[] = [];
