@@ -106,11 +106,12 @@ const rec = { times: new Float64Array(CAP), accepted: new Uint8Array(CAP), n: 0,
 const LATE_CAP = 120_000;
 const late = { ms: new Float64Array(LATE_CAP), n: 0 };
 
-let sink: Sink | null = null;
+type Rec = ReturnType<typeof record>;
+let sink: Sink<Rec> | null = null;
 let ticker: ReturnType<typeof setInterval> | null = null;
 let id = 0;
 
-function startLoad(s: Sink): void {
+function startLoad(s: Sink<Rec>): void {
   sink = s;
   const loadStart = performance.now();
   let emitted = 0;
@@ -229,7 +230,7 @@ interface ModeTotals {
 const totals = {} as Record<FlusherMode, ModeTotals>;
 
 async function runMode(mode: FlusherMode): Promise<Phases> {
-  const s = createSink({ transport: kafkaTransport({ brokers, topic: topics[mode] }), capacityBytes: CAPACITY, flusher: mode });
+  const s = createSink<Rec>({ transport: kafkaTransport({ brokers, topic: topics[mode] }), capacityBytes: CAPACITY, flusher: mode });
   for (let i = 0; i < 400 && s.stats().transport.state !== "up"; i++) await sleep(25);
   startLoad(s);
   await sleep(WARMUP_MS); // not recorded

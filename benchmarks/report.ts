@@ -15,7 +15,7 @@ function load(file: string): Json | null {
 }
 
 const hot = { node: load("hot-path.json"), deno: load("hot-path.deno.json"), bun: load("hot-path.bun.json") };
-const outage = load("outage.json");
+const outageRuns = { node: load("outage.json"), deno: load("outage.deno.json"), bun: load("outage.bun.json") };
 const throughput = { node: load("throughput.json"), deno: load("throughput.deno.json"), bun: load("throughput.bun.json") };
 const memory = { node: load("memory.json"), deno: load("memory.deno.json"), bun: load("memory.bun.json") };
 const appThread = { node: load("app-thread.json"), deno: load("app-thread.deno.json"), bun: load("app-thread.bun.json") };
@@ -25,6 +25,8 @@ const NPM: Record<string, string> = {
   "hot-path.deno": "npm run bench:hot-path:deno",
   "hot-path.bun": "npm run bench:hot-path:bun",
   outage: "npm run bench:outage",
+  "outage.deno": "deno run -A benchmarks/outage.ts",
+  "outage.bun": "bun run benchmarks/outage.ts",
   throughput: "npm run bench:throughput",
   "throughput.deno": "deno run -A benchmarks/throughput.ts",
   "throughput.bun": "bun run benchmarks/throughput.ts",
@@ -52,6 +54,7 @@ const TARGET_TEXT: Record<string, string> = {
   sheddingCostBytesNs: "emit(bytes) with shedding − without, ns",
   sheddingCostObjectNs: "emit(object) with shedding − without, ns",
   outageP99VsConnectedP99: "emit p99 during outage / connected",
+  workerOutageP99VsConnectedP99: "worker mode: emit p99 during outage / connected",
   throughputVsBareLibrdkafka: "throughput / bare librdkafka loop",
   workerVsBare: "worker-mode throughput / bare @platformatic/kafka loop",
   emitObjectVsJsonBytesFloor: "emit(object) / JSON bytes floor",
@@ -94,7 +97,9 @@ const addTargets = (file: string, r: Json | null) => {
 addTargets("hot-path", hot.node);
 addTargets("hot-path.deno", hot.deno);
 addTargets("hot-path.bun", hot.bun);
-addTargets("outage", outage);
+addTargets("outage", outageRuns.node);
+addTargets("outage.deno", outageRuns.deno);
+addTargets("outage.bun", outageRuns.bun);
 addTargets("throughput", throughput.node);
 addTargets("throughput.deno", throughput.deno);
 addTargets("throughput.bun", throughput.bun);
@@ -141,27 +146,84 @@ if (runtimes.length > 0) {
 }
 
 // ---------------------------------------------------------------- outage
-if (outage !== null) {
-  const rows = Object.entries(outage.cases as Json).map(([phase, p]) => [
-    p.note ? `${phase} *(informational)*` : phase,
-    fmt(p.emits),
-    `${fmt(p.acceptedEmits)} / ${fmt(p.refusedEmits)}`,
-    fmt(p.emitNs.p50),
-    fmt(p.emitNs.p99),
-    fmt(p.emitNs.p999),
-    fmt(p.emitNs.max),
-    `${fmt(p.eventLoopDelayMs.p50)} / ${fmt(p.eventLoopDelayMs.p99)} / ${fmt(p.eventLoopDelayMs.max)}`,
-  ]);
+// Three runtimes × two flusher modes: thread mode under the result's top-level keys (as
+// Node's results have always had them), worker mode under `worker`.
+const outageRuntimes = (["node", "deno", "bun"] as const).filter((k) => outageRuns[k] !== null);
+if (outageRuntimes.length > 0) {
+  type ModeResult = { mode: "thread" | "worker"; transport: string; cases: Json; ratios: Json; ratiosPerCycle: Json[]; shownCycle: number };
+  const modesOf = (r: Json): ModeResult[] => {
+    const list: ModeResult[] = [];
+    if (r.cases !== undefined) {
+      list.push({ mode: "thread", transport: r.transport ?? "confluent", cases: r.cases, ratios: r.ratios ?? {}, ratiosPerCycle: r.ratiosPerCycle ?? [], shownCycle: r.shownCycle });
+    }
+    if (r.worker !== undefined) list.push({ mode: "worker", ...r.worker });
+    return list;
+  };
+  const reproduce = (k: string) => `\`${NPM[k === "node" ? "outage" : `outage.${k}`]}\``;
+  const three = (m: ModeResult, f: (p: Json) => unknown) => ["connected", "paused", "killed"].map((ph) => (m.cases[ph] ? fmt(f(m.cases[ph])) : "–")).join(" / ");
+  const summary: string[][] = [];
+  const detail: string[][] = [];
+  for (const k of outageRuntimes) {
+    const r = outageRuns[k]!;
+    for (const m of modesOf(r)) {
+      summary.push([
+        runtimeName(r),
+        `${m.mode} (${m.transport})`,
+        three(m, (p) => p.emitNs.p99),
+        `${fmt(m.ratios.outageP99VsConnectedP99)}x (${m.ratiosPerCycle.map((c) => `${fmt(c.outageP99VsConnectedP99)}x`).join(", ")})`,
+        three(m, (p) => p.eventLoopDelayMs.p99),
+        three(m, (p) => p.timerLatenessMs?.p99),
+        r.worker !== undefined && r.cases !== undefined && m.mode === "worker" && r.workerVsThread
+          ? ["connected", "paused", "killed"].map((ph) => `${fmt(r.workerVsThread.phases[ph]?.emitP99)}x`).join(" / ")
+          : "–",
+        reproduce(k),
+      ]);
+      for (const [phase, p] of Object.entries(m.cases)) {
+        detail.push([
+          runtimeName(r),
+          m.mode,
+          p.note ? `${phase} *(informational)*` : phase,
+          fmt(p.emits),
+          `${fmt(p.acceptedEmits)} / ${fmt(p.refusedEmits)}`,
+          fmt(p.emitNs.p50),
+          fmt(p.emitNs.p99),
+          fmt(p.emitNs.p999),
+          fmt(p.emitNs.max),
+          `${fmt(p.eventLoopDelayMs.p50)} / ${fmt(p.eventLoopDelayMs.p99)} / ${fmt(p.eventLoopDelayMs.max)}`,
+        ]);
+      }
+    }
+  }
+  const first = outageRuns[outageRuntimes[0]]!;
+  const byLateness = outageRuntimes.filter((k) => String(outageRuns[k]!.eventLoopDelayMethod ?? "").startsWith("timer lateness")).map((k) => runtimeName(outageRuns[k]!));
+  const byMonitor = outageRuntimes.filter((k) => !String(outageRuns[k]!.eventLoopDelayMethod ?? "").startsWith("timer lateness")).map((k) => runtimeName(outageRuns[k]!));
+  const methods = [
+    ...(byMonitor.length ? [`${byMonitor.join(", ")}: perf_hooks.monitorEventLoopDelay at 1 ms resolution (the time between its timer's runs, about 1 ms when idle)`] : []),
+    ...(byLateness.length ? [`${byLateness.join(", ")}: the timer lateness below (the runtime's monitorEventLoopDelay measures something else)`] : []),
+  ];
   out.push(
-    `### Outage: emit() latency (ns) and event-loop delay (ms) by broker state`,
+    "### Outage: emit() p99 (ns) and event-loop delay p99 (ms) by runtime and flusher mode",
     "",
-    `${fmt(outage.ratePerSecond)} records/s, capacity ${fmt(outage.capacityBytes / 1048576)} MiB, ${runtimeName(outage)}. Reproduce: \`${NPM.outage}\`.` +
-      (Array.isArray(outage.ratiosPerCycle)
-        ? ` The phases ran as a cycle ${outage.cycles} times; shown: cycle ${outage.shownCycle}, whose outage p99 / connected p99 is the median` +
-          ` (per cycle: ${(outage.ratiosPerCycle as Json[]).map((r) => `${fmt(r.outageP99VsConnectedP99)}x`).join(", ")}).`
-        : ""),
+    `${fmt(first.ratePerSecond)} records/s, capacity ${fmt(first.capacityBytes / 1048576)} MiB` +
+      (first.phaseSeconds !== undefined ? `, phases of ${first.phaseSeconds} s` : "") +
+      `, ${first.cycles ?? 1} cycles. Each cycle runs the phases once per mode, each mode with a new sink, the mode that goes first alternating; ` +
+      "outage / connected is the median over the cycles of max(paused, killed) emit p99 / connected emit p99 (per cycle in brackets); " +
+      "worker / thread is, per phase, the median over the cycles of worker-mode emit p99 / thread-mode emit p99 (informational).",
     "",
-    table(["Broker", "emits", "accepted / refused", "p50", "p99", "p999", "max", "loop delay p50 / p99 / max"], rows),
+    `Event-loop delay: ${methods.join("; ")}. Timer lateness, the same on every runtime: the time between the runs of the 1 ms load timer, less 1 ms.`,
+    "",
+    table(
+      ["Runtime", "Flusher (client)", "emit p99 connected / paused / killed", "outage / connected", "loop delay p99 connected / paused / killed", "timer lateness p99 connected / paused / killed", "worker / thread emit p99", "Reproduce"],
+      summary,
+    ),
+    "",
+    "### Outage: emit() latency (ns) and event-loop delay (ms) by broker state, runtime and flusher mode",
+    "",
+    `The cycle shown for each mode is the one whose outage / connected is nearest the median (${outageRuntimes
+      .flatMap((k) => modesOf(outageRuns[k]!).map((m) => `${runtimeName(outageRuns[k]!)} ${m.mode}: cycle ${m.shownCycle ?? 1}`))
+      .join(", ")}).`,
+    "",
+    table(["Runtime", "Flusher", "Broker", "emits", "accepted / refused", "p50", "p99", "p999", "max", "loop delay p50 / p99 / max"], detail),
     "",
   );
 }
