@@ -61,7 +61,7 @@ import { monitorEventLoopDelay } from "node:perf_hooks";
 import { createSink, type FlusherMode, type Sink } from "../mod.ts";
 import { kafkaTransport } from "../src/transports/kafka.ts";
 import { createTopicsPortable } from "./lib/admin.ts";
-import { ensureBroker, kafkaAsync } from "./lib/broker.ts";
+import { ensureBroker, kafkaAsync, reachable } from "./lib/broker.ts";
 import { distribution, hostInfo, median, printTargets, round, runtimeInfo, sleep, type Target, target, telemetryRecord as record, writeResult } from "./lib/common.ts";
 
 const args = process.argv.slice(2);
@@ -216,7 +216,20 @@ async function phase(mode: FlusherMode, name: string, ms: number | Promise<unkno
 type Phases = Record<string, PhaseResult>;
 const commands: Record<string, number[]> = { pause: [], resume: [], kill: [], restart: [] };
 const command = async (name: "pause" | "resume" | "kill" | "restart") => {
-  commands[name]!.push(round(await kafkaAsync(name)));
+  const t0 = performance.now();
+  try {
+    commands[name]!.push(round(await kafkaAsync(name)));
+  } catch (e) {
+    // On a busy machine the restarted broker can take longer than kafka.sh waits for it
+    // (60 s); it is still starting, so wait up to 60 s more for its port before giving up.
+    if (name !== "restart") throw e;
+    console.error(`  ${(e as Error).message.split("\n").filter((l) => l.startsWith("kafka.sh:")).join(" ")}; waiting for the broker`);
+    for (let i = 0; !(await reachable(brokers)); i++) {
+      if (i >= 60) throw e;
+      await sleep(1000);
+    }
+    commands[name]!.push(round(performance.now() - t0));
+  }
 };
 
 interface ModeTotals {
