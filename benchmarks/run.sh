@@ -52,12 +52,18 @@ step 180 hot-path.deno deno run -A benchmarks/hot-path.ts
 step 180 hot-path.bun bun run benchmarks/hot-path.ts
 # outage before throughput: its µs timings want a broker that is not still writing out
 # the millions of records throughput sends
-step 180 outage node benchmarks/outage.ts
-step 240 throughput node benchmarks/throughput.ts
-step 300 memory node benchmarks/memory.ts
-step 240 app-thread node benchmarks/app-thread.ts
-step 240 app-thread.deno deno run -A benchmarks/app-thread.ts
-step 240 app-thread.bun bun run benchmarks/app-thread.ts
+step 300 outage node benchmarks/outage.ts
+step 300 outage.deno deno run -A benchmarks/outage.ts
+step 300 outage.bun bun run benchmarks/outage.ts
+step 420 throughput node benchmarks/throughput.ts
+step 420 throughput.deno deno run -A benchmarks/throughput.ts
+step 420 throughput.bun bun run benchmarks/throughput.ts
+step 420 memory node benchmarks/memory.ts
+step 420 memory.deno deno run -A benchmarks/memory.ts
+step 420 memory.bun bun run benchmarks/memory.ts
+step 300 app-thread node benchmarks/app-thread.ts
+step 300 app-thread.deno deno run -A benchmarks/app-thread.ts
+step 300 app-thread.bun bun run benchmarks/app-thread.ts
 echo
 node benchmarks/report.ts 2>/dev/null >/dev/null
 echo "== all benchmarks: $((SECONDS - t_all)) s; report: benchmarks/results/README.md (npm run bench:report)"
