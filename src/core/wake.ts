@@ -5,7 +5,10 @@
  * HEED_BYTES: none while it lingers for a batch to fill, 0 when it sleeps idle). The
  * writer's fast path runs until that point (see `AcceptListener`); then the waker
  * publishes the ring's frames and, unless a wake is already pending, bumps WAKE and
- * notifies the worker, which waits on it with `Atomics.waitAsync`. It never waits.
+ * notifies the worker, which waits on it with `Atomics.waitAsync`. It never waits. While
+ * a wake is pending nothing counts as unheard: the worker publishes its next thresholds
+ * before it marks the wake seen (WAKE_SEEN), so one wake per threshold crossed, and the
+ * records in between take the fast path.
  *
  * @module
  */
@@ -48,12 +51,21 @@ export class WorkerWaker implements AcceptListener {
     if (this.unheardRecords() < 0 || this.unheardBytes() < 0) this.wake();
   }
 
+  // While a wake is pending (the worker has not seen it yet), the worker will look at the
+  // ring anyway and then say what it waits for next: nothing is unheard, so the writer's
+  // fast path runs on (to its byte mark, or the clock's next tick, which polls).
   unheardBytes(): number {
+    if (this.#wakePending()) return Infinity;
     return Atomics.load(this.#ints, HEED_BYTES) - this.#ring.frameBytes - 1;
   }
 
   unheardRecords(): number {
+    if (this.#wakePending()) return Infinity;
     return Atomics.load(this.#ints, HEED_RECORDS) - this.#ring.pending - 1;
+  }
+
+  #wakePending(): boolean {
+    return Atomics.load(this.#ints, WAKE) !== Atomics.load(this.#ints, WAKE_SEEN);
   }
 
   /** On the clock's ticks: publishes the frames, and wakes the worker if it waits for them. */

@@ -65,10 +65,13 @@ async function run(port: NonNullable<typeof parentPort>, start: WorkerStart): Pr
     const bytes = flusher.unheardBytes();
     consumer.heed(records === Infinity ? NEVER : records + consumer.count + 1, bytes === Infinity ? NEVER : bytes + consumer.bytes + 1);
   };
+  const publishQueuedHeed = () => {
+    if (heedQueued) publishHeed();
+  };
   consumer.onAttend = () => {
     if (heedQueued) return;
     heedQueued = true;
-    queueMicrotask(publishHeed);
+    queueMicrotask(publishQueuedHeed);
   };
 
   const fromHost = transport.remote?.((message) => post({ type: "transport", message }), "worker") ?? null;
@@ -89,6 +92,9 @@ async function run(port: NonNullable<typeof parentPort>, start: WorkerStart): Pr
   }
   function woken(): void {
     flusher.accepted();
+    // The new thresholds before the wake is marked seen: the producer, which wakes this
+    // worker again only once it has seen the last wake, then counts against them.
+    publishQueuedHeed();
     sleep();
   }
 
