@@ -169,7 +169,8 @@ if [[ ${#e2e_files[@]} -gt 0 || ${#fault_files[@]} -gt 0 ]]; then
   [[ ${#fault_files[@]} -gt 0 ]] && suites+=(faults)
   # The Kafka e2e and fault files again in worker mode (SHEDSINK_FLUSHER=worker: the
   # sink's flusher and @platformatic/kafka in a worker), on Node 24, Deno and Bun. The
-  # demo's e2e test is not among them: the demo runs in thread mode.
+  # demo's e2e test is not among them: it runs the demo in both modes itself (the
+  # default, a worker, and --flusher thread).
   worker_kafka_files=()
   for f in tests/e2e/kafka.test.ts "${fault_files[@]}"; do [[ -f $f ]] && worker_kafka_files+=("$f"); done
   [[ ${#worker_kafka_files[@]} -gt 0 ]] && suites+=(worker-kafka)
