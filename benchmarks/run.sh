@@ -64,6 +64,9 @@ step 420 memory.bun bun run benchmarks/memory.ts
 step 300 app-thread node benchmarks/app-thread.ts
 step 300 app-thread.deno deno run -A benchmarks/app-thread.ts
 step 300 app-thread.bun bun run benchmarks/app-thread.ts
+step 120 shared-copy node benchmarks/shared-copy.ts
+step 120 shared-copy.deno deno run -A benchmarks/shared-copy.ts
+step 120 shared-copy.bun bun run benchmarks/shared-copy.ts
 echo
 node benchmarks/report.ts 2>/dev/null >/dev/null
 echo "== all benchmarks: $((SECONDS - t_all)) s; report: benchmarks/results/README.md (npm run bench:report)"
