@@ -14,7 +14,7 @@ import { MAX_FRAME_BYTES } from "./core/frame.ts";
 import { resolveShedding, type SheddingOptions } from "./shedding.ts";
 import { integer, parseOptions } from "./validate.ts";
 import { localModules } from "./worker/locate.ts";
-import { workerSpec } from "./worker/spec.ts";
+import { type WorkerPlan, workerSpec } from "./worker/spec.ts";
 
 export type { Encode, HeaderValues, RecordSchema, WhenFull } from "./core/settings.ts";
 
@@ -170,6 +170,8 @@ export interface ResolvedOptions<T> extends CoreSettings<T> {
   readonly buffer: ArrayBuffer | SharedArrayBuffer | null;
   readonly scheduler: Scheduler | null;
   readonly flusher: FlusherMode;
+  /** Worker mode: how the worker makes the transport (null in thread mode). */
+  readonly plan: WorkerPlan | null;
 }
 
 const MAX_CAPACITY = 2 ** 31 - 1;
@@ -283,9 +285,6 @@ export function resolveOptions<T>(options: SinkOptions<T>): ResolvedOptions<T> {
   if (o.flusher === "worker" && o.buffer !== undefined) {
     throw new InvalidOptionError("INVALID_OPTION", "buffer", o.buffer, 'no buffer with flusher: "worker" (the sink shares its own with the worker)');
   }
-  if (o.flusher === "worker" && o.scheduler !== undefined) {
-    throw new InvalidOptionError("INVALID_OPTION", "scheduler", o.scheduler, 'no scheduler with flusher: "worker" (the worker runs on real time)');
-  }
   if (o.buffer !== undefined && o.buffer.byteLength !== capacityBytes) {
     throw new InvalidOptionError("INVALID_OPTION", "buffer", o.buffer, `a buffer of exactly capacityBytes (${capacityBytes}) bytes, not ${o.buffer.byteLength}`);
   }
@@ -307,7 +306,7 @@ export function resolveOptions<T>(options: SinkOptions<T>): ResolvedOptions<T> {
     shedding,
     buffer: o.buffer ?? null,
     scheduler: o.scheduler ?? null,
-    flusher: o.flusher ?? defaultFlusher(o),
+    ...placement(o),
   };
 }
 
@@ -336,17 +335,28 @@ export function flushTimeout(options: unknown): number {
 }
 
 /**
- * The flusher mode of a sink whose options do not say: the transport's preference when
- * it can run in a worker here (and the worker's modules are local files) and the sink
- * keeps to real time and its own buffer, else `"thread"`.
+ * Where the flusher runs, and the transport's spec for a worker. Given `flusher:
+ * "worker"`, a transport or option that cannot run in a worker throws
+ * `InvalidOptionError` naming it. Not given, the transport's preference when it can be
+ * honoured; when it cannot (a `buffer`, an option that cannot cross to a worker, the
+ * sink's modules loaded from a URL), the sink runs on the thread and says why once
+ * (through the transport's `logger`, else `console.warn`).
  */
-function defaultFlusher<T>(o: SinkOptions<T>): FlusherMode {
-  if (o.transport.preferredFlusher !== "worker" || o.scheduler !== undefined || o.buffer !== undefined || !localModules()) return "thread";
-  try {
-    workerSpec(o.transport);
-    return "worker";
-  } catch (error) {
-    if (error instanceof InvalidOptionError) return "thread";
-    throw error;
+function placement<T>(o: SinkOptions<T>): { flusher: FlusherMode; plan: WorkerPlan | null } {
+  if (o.flusher === "worker") return { flusher: "worker", plan: workerSpec(o.transport) };
+  if (o.flusher === "thread" || o.transport.preferredFlusher !== "worker") return { flusher: "thread", plan: null };
+  let why: string;
+  if (o.buffer !== undefined) why = "a buffer was given (the worker shares the sink's own)";
+  else if (!localModules()) why = "the sink's modules were not loaded from local files, which a worker needs";
+  else {
+    try {
+      return { flusher: "worker", plan: workerSpec(o.transport) };
+    } catch (error) {
+      if (!(error instanceof InvalidOptionError)) throw error;
+      why = error.message;
+    }
   }
+  const message = `shedsink: the flusher runs on the application's thread, not in a worker as ${o.transport.name} prefers: ${why}. Set flusher: "thread" to choose it and silence this.`;
+  if (o.transport.log?.("warn", message) !== true) console.warn(message);
+  return { flusher: "thread", plan: null };
 }

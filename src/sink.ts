@@ -7,18 +7,14 @@
  */
 
 import { type Accounting, CLOSED, type Counts } from "./core/accounting.ts";
-import type { Transport, TransportState } from "./core/contract.ts";
-import { type Core, createCore, createProducerCore, type ProducerCore, staticHeaders } from "./core/core.ts";
+import type { Scheduler } from "./core/scheduler.ts";
 import type { RecordWriter } from "./core/encode.ts";
-import { controlBlock } from "./core/ring-control.ts";
-import { COUNTER_BYTES, mergeCounts, readWorkerCounts, WorkerCounts } from "./core/shared-counts.ts";
-import { type Scheduler, withDeadline } from "./core/scheduler.ts";
 import { type MetricsOptions, renderMetrics } from "./metrics.ts";
 import { closeTimeout, flushTimeout, resolveOptions, type SinkOptions } from "./options.ts";
-import { preferDirectJson, systemScheduler, utf8TargetFor } from "./runtime.ts";
+import { type Pipeline, threadPipeline } from "./pipeline.ts";
+import { systemScheduler } from "./runtime.ts";
 import type { SinkState, SinkStats } from "./stats.ts";
-import { WorkerHost } from "./worker/host.ts";
-import { workerSpec } from "./worker/spec.ts";
+import { workerPipeline } from "./worker/pipeline.ts";
 
 export type { SinkState, SinkStats } from "./stats.ts";
 
@@ -123,21 +119,12 @@ export function createSink<T = unknown>(options: SinkOptions<T>): Sink<T> {
   return new ShedSink<T>(options);
 }
 
-/** How this engine writes text fastest, found once. */
-const ENGINE = { directJson: preferDirectJson(), utf8For: utf8TargetFor };
-
 class ShedSink<T> implements Sink<T> {
-  /** Thread mode: the whole core. Null in worker mode. */
-  readonly #core: Core<T> | null = null;
-  /** Worker mode: the application's side of the core, and the worker's host. Null in thread mode. */
-  readonly #producer: ProducerCore<T> | null = null;
-  readonly #host: WorkerHost | null = null;
-  readonly #workerCounts: WorkerCounts = new WorkerCounts();
+  readonly #pipeline: Pipeline<T>;
   // The two the hot path uses, held directly: one load less per emit().
   readonly #writer: RecordWriter<T>;
   readonly #ledger: Accounting;
   readonly #capacityBytes: number;
-  readonly #transport: Transport;
   readonly #scheduler: Scheduler;
   #state = STATE_OPEN;
   #writable: WritableStream<T> | null = null;
@@ -146,37 +133,10 @@ class ShedSink<T> implements Sink<T> {
   constructor(options: SinkOptions<T>) {
     const o = resolveOptions(options);
     this.#capacityBytes = o.capacityBytes;
-    this.#transport = o.transport;
     this.#scheduler = o.scheduler ?? systemScheduler;
-    if (o.flusher === "worker") {
-      const spec = workerSpec(o.transport);
-      const data = new SharedArrayBuffer(o.capacityBytes);
-      const control = controlBlock(COUNTER_BYTES);
-      const producer = createProducerCore<T>({ settings: o, scheduler: this.#scheduler, data, control, engine: ENGINE });
-      this.#producer = producer;
-      this.#writer = producer.writer;
-      this.#ledger = producer.ledger;
-      const classes = o.shedding === null ? 0 : o.shedding.levels.length;
-      const settings = {
-        maxRecords: o.maxRecords,
-        maxBatchBytes: o.maxBatchBytes,
-        lingerMs: o.lingerMs,
-        maxInFlight: o.maxInFlight,
-        maxAgeMs: o.maxAgeMs,
-        initialDelayMs: o.initialDelayMs,
-        maxDelayMs: o.maxDelayMs,
-        capacityBytes: o.capacityBytes,
-        classes,
-        staticHeaders: staticHeaders(o.headers),
-      };
-      this.#host = new WorkerHost({ ...producer, start: { data, control, settings, spec }, transport: o.transport });
-      return;
-    }
-    const core = createCore({ settings: o, transport: o.transport, scheduler: this.#scheduler, buffer: o.buffer, engine: ENGINE });
-    this.#core = core;
-    this.#writer = core.writer;
-    this.#ledger = core.ledger;
-    o.transport.start?.({ maxAgeMs: o.maxAgeMs, capacityBytes: o.capacityBytes, scheduler: this.#scheduler });
+    this.#pipeline = (o.flusher === "worker" ? workerPipeline : threadPipeline)(o, this.#scheduler);
+    this.#writer = this.#pipeline.writer;
+    this.#ledger = this.#pipeline.ledger;
   }
 
   emit(record: T): boolean {
@@ -186,6 +146,7 @@ class ShedSink<T> implements Sink<T> {
     }
     return this.#writer.write(record);
   }
+
   get writable(): WritableStream<T> {
     if (this.#writable === null) this.#writable = this.writableStream();
     return this.#writable;
@@ -204,32 +165,10 @@ class ShedSink<T> implements Sink<T> {
   }
 
   stats(): SinkStats {
-    let lastError: string | null = null;
-    let sends: number;
-    let retries: number;
-    let c: Counts;
-    const host = this.#host;
-    const transportState = this.#transportState();
-    if (host !== null) {
-      const worker = readWorkerCounts(this.#producer!.ring.control, this.#workerCounts);
-      c = mergeCounts(this.#ledger.snapshot(), worker);
-      sends = worker.sends;
-      retries = worker.retries;
-      lastError = host.lastError;
-    } else {
-      const flusher = this.#core!.flusher;
-      const error = flusher.lastError;
-      // While the transport says why it is down, that is the last error.
-      const failure = this.#transportFailure();
-      if (failure !== null) lastError = `TransportError: ${this.#transport.name}: ${failure.message}`;
-      else if (error !== null) lastError = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-      // Field by field, not `{ ...snapshot, … }`: on V8 11 (Node 20) the spread's copies
-      // outlived the young generation, so a stats() every millisecond grew the old
-      // generation by megabytes a second.
-      c = this.#ledger.snapshot();
-      sends = flusher.sends;
-      retries = flusher.retries;
-    }
+    const pipeline = this.#pipeline;
+    const status = pipeline.status();
+    const c = pipeline.counts();
+    // Field by field: a snapshot per stats() call, nothing shared with the counters.
     return {
       offered: c.offered,
       accepted: c.accepted,
@@ -242,12 +181,12 @@ class ShedSink<T> implements Sink<T> {
       shed: c.shed,
       state: STATE_NAMES[this.#state]!,
       capacityBytes: this.#capacityBytes,
-      transport: { name: host === null ? this.#transport.name : host.transportName, state: transportState },
-      sends,
-      retries,
-      lastError,
-      flusher: host === null ? "thread" : "worker",
-      workerRestarts: host === null ? 0 : host.restarts,
+      transport: { name: status.name, state: status.state },
+      sends: status.sends,
+      retries: status.retries,
+      lastError: status.lastError,
+      flusher: pipeline.mode,
+      workerRestarts: pipeline.restarts,
     };
   }
 
@@ -262,7 +201,7 @@ class ShedSink<T> implements Sink<T> {
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#host !== null ? this.#host.flush(timeoutMs) : this.#core!.flusher.flush(timeoutMs);
+    return this.#pipeline.flush(timeoutMs);
   }
 
   close(options?: CloseOptions): Promise<CloseReport> {
@@ -287,48 +226,10 @@ class ShedSink<T> implements Sink<T> {
   }
 
   async #shutdown(timeoutMs: number): Promise<CloseReport> {
-    const scheduler = this.#scheduler;
-    const started = scheduler.now();
-    if (this.#host !== null) {
-      const { flushed, inDoubt } = await this.#host.close(timeoutMs);
-      this.#state = STATE_CLOSED;
-      this.#producer!.clock.stop();
-      const c = mergeCounts(this.#ledger.snapshot(), readWorkerCounts(this.#producer!.ring.control, this.#workerCounts));
-      return { ...c, durationMs: scheduler.now() - started, flushed, inDoubt };
-    }
-    const { flusher, ledger, clock } = this.#core!;
-    const deadline = started + timeoutMs;
-    // Flushing gets most of the budget; the rest is for aborting sends still in flight
-    // and closing the transport.
-    flusher.drain();
-    const flushed = timeoutMs > 0 ? await flusher.flush(Math.floor(timeoutMs * 0.8)) : ledger.pendingRecords + ledger.inFlightRecords === 0;
-    await flusher.stop(Math.max(0, Math.floor(deadline - scheduler.now()) - Math.floor(timeoutMs * 0.1)));
-    const left = Math.max(0, deadline - scheduler.now());
-    const closing = Promise.resolve().then(() => this.#transport.close(left));
-    await withDeadline(scheduler, closing, left, { keepAlive: true }).catch(() => {});
+    const started = this.#scheduler.now();
+    const { flushed, inDoubt } = await this.#pipeline.close(timeoutMs);
     this.#state = STATE_CLOSED;
-    clock.stop();
-    const inDoubt = { records: flusher.inDoubt.records, bytes: flusher.inDoubt.bytes };
-    return { ...ledger.snapshot(), durationMs: scheduler.now() - started, flushed, inDoubt };
-  }
-
-  /** Why the transport is down (its `failure()`), or null. */
-  #transportFailure(): { readonly message: string } | null {
-    const transport = this.#transport;
-    if (typeof transport.failure !== "function") return null;
-    try {
-      return transport.failure();
-    } catch {
-      return null;
-    }
-  }
-
-  #transportState(): TransportState {
-    if (this.#host !== null) return this.#state === STATE_CLOSED ? "closed" : this.#host.state;
-    try {
-      return this.#transport.state();
-    } catch {
-      return "down";
-    }
+    const c: Counts = this.#pipeline.counts();
+    return { ...c, durationMs: this.#scheduler.now() - started, flushed, inDoubt };
   }
 }

@@ -102,6 +102,12 @@ export interface TransportSpec {
   readonly factory: string;
   /** The factory's options: plain data (no function). */
   readonly options: unknown;
+  /**
+   * The paths in `options` of the functions the application's thread keeps and the
+   * worker calls through it (`onError`, `logger`, `sasl.token`): the worker's options
+   * get a stand-in at each that forwards the call and, for `sasl.token`, its result.
+   */
+  readonly hooks?: ReadonlyArray<string>;
 }
 
 /**
@@ -157,6 +163,11 @@ export interface Transport {
    * the twin's messages (a test transport reports what it received, say).
    */
   remote?(post: (message: unknown) => void, side: "host" | "worker"): (message: unknown) => void;
+  /**
+   * Tells the user something through the transport's own logger, if it was given one:
+   * returns true then, false (or is absent) when it has none.
+   */
+  log?(level: "info" | "warn" | "error", message: string): boolean;
 }
 
 /** What became of one record of a batch, as a transport classifies it. */

@@ -22,6 +22,7 @@ import { Backlog } from "./backlog.ts";
 import { CoarseClock } from "./clock.ts";
 import type { Transport } from "./contract.ts";
 import { RecordWriter } from "./encode.ts";
+import { Drain } from "./drain.ts";
 import { Flusher } from "./flusher.ts";
 import { type Header, headerPairs } from "./frame.ts";
 import { ByteRing } from "./ring.ts";
@@ -51,6 +52,7 @@ export interface Core<T> {
   readonly writer: RecordWriter<T>;
   readonly flusher: Flusher;
   readonly clock: CoarseClock;
+  readonly drain: Drain;
 }
 
 const PLAIN_ENGINE: EngineHints = { directJson: false, utf8For: () => null };
@@ -60,7 +62,7 @@ export function createCore<T>(parts: CoreParts<T>): Core<T> {
   const { settings, transport, scheduler } = parts;
   const engine = parts.engine ?? PLAIN_ENGINE;
   const ring = new ByteRing(parts.buffer ?? new ArrayBuffer(settings.capacityBytes));
-  const classes = settings.shedding === null ? 0 : settings.shedding.levels.length;
+  const classes = shedClasses(settings);
   const ledger = new Accounting(ring, classes);
   const backlog = new Backlog(ring, ledger, settings.maxAgeMs, settings.maxRecords, staticHeaders(settings.headers), classes);
   const flusher = new Flusher(backlog, ledger, transport, settings, scheduler, parts.random);
@@ -68,7 +70,8 @@ export function createCore<T>(parts: CoreParts<T>): Core<T> {
   // last tick) must come back and read the time again.
   const clock = new CoarseClock(scheduler, () => ledger.offeredRecords, 1, () => ring.attendNow());
   const writer = new RecordWriter<T>(backlog, ledger, settings, clock, flusher, engine.directJson, engine.utf8For(ring.bytes));
-  return { ring, ledger, backlog, writer, flusher, clock };
+  const drain = new Drain(flusher, backlog, transport, scheduler, () => ledger.inFlightRecords);
+  return { ring, ledger, backlog, writer, flusher, clock, drain };
 }
 
 /** The application's thread's side of worker mode: what {@linkcode createProducerCore} wires. */
@@ -93,7 +96,7 @@ export function createProducerCore<T>(
   const { settings, scheduler } = parts;
   const engine = parts.engine ?? PLAIN_ENGINE;
   const ring = new SharedRing(parts.data, parts.control);
-  const classes = settings.shedding === null ? 0 : settings.shedding.levels.length;
+  const classes = shedClasses(settings);
   const ledger = new Accounting(ring, classes);
   const backlog = new Backlog(ring, ledger, settings.maxAgeMs, settings.maxRecords, null, classes);
   const waker = new WorkerWaker(ring);
@@ -104,6 +107,11 @@ export function createProducerCore<T>(
   }, poll);
   const writer = new RecordWriter<T>(backlog, ledger, settings, clock, waker, engine.directJson, engine.utf8For(ring.bytes));
   return { ring, ledger, backlog, writer, waker, clock };
+}
+
+/** The shedding classes of `settings` (0 without graded shedding). */
+export function shedClasses<T>(settings: Pick<CoreSettings<T>, "shedding">): number {
+  return settings.shedding === null ? 0 : settings.shedding.levels.length;
 }
 
 /** The headers every record carries (an object given as `headers`), or null. */

@@ -201,6 +201,17 @@ class Auto implements Transport {
     return this.#chosen?.failure?.() ?? null;
   }
 
+  log(level: "info" | "warn" | "error", message: string): boolean {
+    return this.#platformatic.log?.(level, message) ?? false;
+  }
+
+  /** Worker mode: the worker runs platformatic, so this object is its twin from now on. */
+  remote(post: (message: unknown) => void, side: "host" | "worker"): (message: unknown) => void {
+    this.#chosen = this.#platformatic;
+    this.#choosing = Promise.resolve(this.#platformatic);
+    return this.#platformatic.remote!(post, side);
+  }
+
   async close(timeoutMs: number): Promise<void> {
     this.#closed = true;
     const chosen = this.#chosen;

@@ -11,13 +11,14 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { SHUTDOWN } from "../core/accounting.ts";
 import type { Transport, TransportState } from "../core/contract.ts";
+import { Drain } from "../core/drain.ts";
 import { Flusher } from "../core/flusher.ts";
 import { RingConsumer } from "../core/ring-consumer.ts";
 import { HEARTBEAT, NEVER, WAKE, WAKE_SEEN } from "../core/ring-control.ts";
-import { TIMED_OUT, withDeadline } from "../core/scheduler.ts";
 import { WorkerLedger } from "../core/shared-counts.ts";
 import { systemScheduler } from "../runtime.ts";
-import { errorText, type HostMessage, type WorkerMessage, type WorkerStart } from "./protocol.ts";
+import type { HostMessage, WorkerMessage, WorkerStart } from "./protocol.ts";
+import { withValues } from "./spec.ts";
 
 /** How often the heartbeat beats and the status is sent, in milliseconds. */
 const BEAT_MS = 200;
@@ -29,9 +30,9 @@ type WaitAsync = (array: Int32Array, index: number, value: number) => { async: b
 // uncaught error, which ends the worker with an "error" event, as the host expects.
 if (parentPort !== null && workerData !== null && typeof workerData === "object") {
   run(parentPort, workerData as WorkerStart).catch((error: unknown) => {
-    setTimeout(() => {
+    queueMicrotask(() => {
       throw error;
-    }, 0);
+    });
   });
 }
 
@@ -44,7 +45,21 @@ async function run(port: NonNullable<typeof parentPort>, start: WorkerStart): Pr
   const module = (await import(start.spec.module)) as Record<string, unknown>;
   const factory = module[start.spec.factory];
   if (typeof factory !== "function") throw new TypeError(`${start.spec.module} exports no function ${start.spec.factory}`);
-  const transport = factory(start.spec.options) as Transport;
+  // The hooks the application's thread keeps: stand-ins that call them there.
+  const answers = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
+  let calls = 0;
+  const standIn = (path: string) => (...args: unknown[]) => {
+    if (path !== "sasl.token") {
+      post({ type: "hook", id: 0, path, args });
+      return undefined;
+    }
+    const id = ++calls;
+    post({ type: "hook", id, path, args });
+    return new Promise((resolve, reject) => answers.set(id, { resolve, reject }));
+  };
+  const hooks = start.spec.hooks ?? [];
+  const options = hooks.length === 0 ? start.spec.options : withValues(start.spec.options, hooks, standIn);
+  const transport = factory(options) as Transport;
 
   const ledger = new WorkerLedger(start.control);
   const consumer = new RingConsumer(start.data, start.control, ledger, {
@@ -56,6 +71,7 @@ async function run(port: NonNullable<typeof parentPort>, start: WorkerStart): Pr
   });
   const flusher = new Flusher(consumer, ledger, transport, s, scheduler);
   ledger.activity = flusher;
+  const drain = new Drain(flusher, consumer, transport, scheduler, () => ledger.counts.inFlight.records);
 
   // The flusher's thresholds, told to the producer once per turn of the event loop.
   let heedQueued = false;
@@ -103,51 +119,29 @@ async function run(port: NonNullable<typeof parentPort>, start: WorkerStart): Pr
   let name: string | null = null;
   function beat(): void {
     Atomics.add(ints, HEARTBEAT, 1);
-    // As in thread mode (sink.ts): while the transport says why it is down, that is the last error.
-    let failure: { readonly message: string } | null = null;
-    try {
-      failure = transport.failure?.() ?? null;
-    } catch {
-      failure = null;
-    }
-    const error = failure !== null ? `TransportError: ${transport.name}: ${failure.message}` : flusher.lastError === null ? null : errorText(flusher.lastError);
-    let now: TransportState;
-    try {
-      now = transport.state();
-    } catch {
-      now = "down";
-    }
     // The name too: kafkaTransport on Node is "kafka" on the application's thread, and the
     // client it uses here ("platformatic").
-    if (error !== lastError || now !== state || transport.name !== name) {
-      lastError = error;
-      state = now;
-      name = transport.name;
-      post({ type: "status", name, lastError, state });
+    const status = drain.status();
+    if (status.lastError !== lastError || status.state !== state || status.name !== name) {
+      ({ lastError, state, name } = status);
+      post({ type: "status", name: status.name, lastError: status.lastError, state: status.state });
     }
   }
-  setInterval(beat, BEAT_MS);
+  scheduler.every(BEAT_MS, beat, { keepAlive: true });
 
-  /** close(): the thread mode's shutdown (`sink.ts`), run here. */
+  /** close(): the drain's, then what the producer published after the flusher stopped. */
   async function shutdown(timeoutMs: number): Promise<void> {
-    const started = scheduler.now();
-    const deadline = started + timeoutMs;
-    flusher.drain();
-    const flushed = timeoutMs > 0 ? await flusher.flush(Math.floor(timeoutMs * 0.8)) : consumer.count + ledger.counts.inFlight.records === 0;
-    await flusher.stop(Math.max(0, Math.floor(deadline - scheduler.now()) - Math.floor(timeoutMs * 0.1)));
-    const left = Math.max(0, deadline - scheduler.now());
-    const closing = Promise.resolve().then(() => transport.close(left));
-    await withDeadline(scheduler, closing, left, { keepAlive: true }).catch(() => TIMED_OUT);
+    const outcome = await drain.close(timeoutMs);
     closed = true;
-    consumer.dropAll(SHUTDOWN); // records the producer published after the flusher stopped
+    consumer.dropAll(SHUTDOWN);
     beat();
-    post({ type: "closed", flushed, inDoubt: { records: flusher.inDoubt.records, bytes: flusher.inDoubt.bytes } });
+    post({ type: "closed", flushed: outcome.flushed, inDoubt: outcome.inDoubt });
   }
 
   port.on("message", (message: HostMessage) => {
     switch (message.type) {
       case "flush":
-        void flusher.flush(message.timeoutMs).then((settled) => {
+        void drain.flush(message.timeoutMs).then((settled) => {
           beat(); // the status first: a caller reads stats() once its flush resolves
           post({ type: "flushed", id: message.id, settled });
         });
@@ -158,6 +152,13 @@ async function run(port: NonNullable<typeof parentPort>, start: WorkerStart): Pr
       case "transport":
         fromHost?.(message.message);
         break;
+      case "hookResult": {
+        const answer = answers.get(message.id);
+        answers.delete(message.id);
+        if (message.error !== undefined) answer?.reject(new Error(message.error));
+        else answer?.resolve(message.value);
+        break;
+      }
     }
   });
 

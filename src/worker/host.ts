@@ -18,12 +18,16 @@
 import { type Accounting, SHUTDOWN, WORKER_LOST } from "../core/accounting.ts";
 import type { Backlog } from "../core/backlog.ts";
 import type { Transport, TransportState } from "../core/contract.ts";
+import { backoffDelay, NO_JITTER } from "../core/policy.ts";
+import type { Scheduler, Timer } from "../core/scheduler.ts";
 import { frameClass } from "../core/frame.ts";
 import { CURSOR, cursorOffset, cursorSeq, frameAt, HAZARD, HEARTBEAT, HEED_BYTES, HEED_RECORDS, NONE, unwrapBefore } from "../core/ring-control.ts";
 import { WorkerLedger } from "../core/shared-counts.ts";
 import type { SharedRing } from "../core/shared-ring.ts";
 import { workerEntry } from "./locate.ts";
-import { errorText, type HostMessage, type WorkerMessage, type WorkerStart } from "./protocol.ts";
+import type { Hook } from "./spec.ts";
+import { type CloseOutcome, errorText } from "../core/drain.ts";
+import type { HostMessage, WorkerMessage, WorkerStart } from "./protocol.ts";
 
 /** How often the heartbeat is checked. */
 const WATCH_MS = 500;
@@ -39,8 +43,11 @@ const RESTART_FIRST_MS = 100;
 const RESTART_MOST_MS = 5000;
 /** A worker that lived this long resets the backoff. */
 const HEALTHY_MS = 30_000;
+/** How long past the close's deadline the host waits for the worker's answer before dropping what is left itself. */
+const CLOSE_GRACE_MS = 1000;
 
-interface NodeWorker {
+/** A worker thread, as the host uses it (`node:worker_threads`' `Worker`, or a stand-in). */
+export interface WorkerLike {
   postMessage(message: unknown): void;
   on(event: "message" | "error" | "exit", listener: (value: never) => void): void;
   ref(): void;
@@ -48,9 +55,30 @@ interface NodeWorker {
   terminate(): Promise<number>;
 }
 
+/** Starts a worker with `start` as its `workerData`. */
+export type SpawnWorker = (start: WorkerStart) => WorkerLike;
+
+/**
+ * Where the host's worker is: `starting` (spawned, not ready yet), `running`,
+ * `restarting` (one failed; the next waits for its backoff), `stopped` (closed).
+ */
+export type WorkerPhase = "starting" | "running" | "restarting" | "stopped";
+
 interface PendingFlush {
   readonly resolve: (settled: boolean) => void;
   readonly until: number;
+}
+
+/** `node:worker_threads`' `Worker` on the worker's entry, with a heap limit of its own. */
+async function threadSpawner(): Promise<SpawnWorker> {
+  const { Worker } = await import("node:worker_threads");
+  return (start) => {
+    // A worker that runs out of memory then ends alone (Node and Deno end it with
+  // ERR_WORKER_OUT_OF_MEMORY) and is replaced, instead of taking the process with it.
+  // Bun does not apply the limit.
+    const resourceLimits = { maxOldGenerationSizeMb: workerHeapMb(start.settings.capacityBytes) };
+    return new Worker(workerEntry(import.meta.url), { workerData: start, resourceLimits }) as unknown as WorkerLike;
+  };
 }
 
 /** What the host needs from the application's side of the sink. */
@@ -60,31 +88,43 @@ export interface HostParts {
   readonly backlog: Backlog;
   readonly start: Omit<WorkerStart, "appended" | "early">;
   readonly transport: Transport;
+  /** The transport's function options the worker calls here (see `spec.ts`). */
+  readonly hooks: ReadonlyMap<string, Hook>;
+  /** The host's clock: heartbeat checks, restart backoff, flush and close deadlines. */
+  readonly scheduler: Scheduler;
+  /** Starts a worker (`node:worker_threads` by default). */
+  readonly spawn?: SpawnWorker | undefined;
 }
 
 /** The application's side of worker mode. */
 export class WorkerHost {
   readonly #parts: HostParts;
+  readonly #scheduler: Scheduler;
+  #spawnWorker: SpawnWorker | null;
   readonly #words: BigUint64Array;
   readonly #ints: Int32Array;
-  #worker: NodeWorker | null = null;
-  #ready = false;
+  #worker: WorkerLike | null = null;
   #startedAt = 0;
-  #backoff = RESTART_FIRST_MS;
+  #attempt = 0;
   #ids = 0;
   readonly #flushes = new Map<number, PendingFlush>();
-  #closing: ((result: { flushed: boolean; inDoubt: { records: number; bytes: number } } | null) => void) | null = null;
+  #closing: ((result: CloseOutcome | null) => void) | null = null;
   #closeUntil = 0;
-  #stopped = false;
-  #watch: ReturnType<typeof setInterval> | null = null;
+  #watch: Timer | null;
   #lastBeat = -1;
   #silentChecks = 0;
-  #restartTimer: ReturnType<typeof setTimeout> | null = null;
+  #restartTimer: Timer | null = null;
   #fromWorker: ((message: unknown) => void) | null = null;
   /** Messages for the transport's twin before the first worker started: it gets them with its start. */
   #early: unknown[] | null = [];
-  /** The worker's last error, or why the last worker died. */
-  lastError: string | null = null;
+  /** The last error the worker reported (its transport's or flusher's). */
+  #reported: string | null = null;
+  /** Why the last worker failed, or null (until the next worker reports an error of its own). */
+  failure: string | null = null;
+  /** Why the running worker is failing, once known (its error event, or its silence). */
+  #why: string | null = null;
+  /** Where the worker is. */
+  phase: WorkerPhase = "starting";
   /** The transport's state as the worker last told it. */
   state: TransportState = "connecting";
   /** The transport's name as the worker last told it (the application's object's until then). */
@@ -96,29 +136,37 @@ export class WorkerHost {
 
   constructor(parts: HostParts) {
     this.#parts = parts;
+    this.#scheduler = parts.scheduler;
+    this.#spawnWorker = parts.spawn ?? null;
     this.transportName = parts.transport.name;
     this.#words = new BigUint64Array(parts.start.control, 0, 2);
     this.#ints = new Int32Array(parts.start.control, 0, 16);
     this.#fromWorker = parts.transport.remote?.((message) => this.#post({ type: "transport", message }), "host") ?? null;
     void this.#spawn();
-    this.#watch = setInterval(() => this.#check(), WATCH_MS);
-    unref(this.#watch);
+    this.#watch = this.#scheduler.every(WATCH_MS, () => this.#check());
+  }
+
+  /** The worker's last error, or why the last worker failed. */
+  get lastError(): string | null {
+    return this.#reported ?? this.failure;
   }
 
   /** Resolves once every record accepted so far is settled (true), or after `timeoutMs` (false). */
   flush(timeoutMs: number): Promise<boolean> {
+    // Closed: everything was settled (delivered or dropped) by the close.
+    if (this.phase === "stopped") return Promise.resolve(true);
     this.#parts.ring.publish();
     const id = ++this.#ids;
     return new Promise<boolean>((resolve) => {
-      let timer: ReturnType<typeof setTimeout> | null = null;
+      let timer: Timer | null = null;
       const done = (settled: boolean) => {
-        if (timer !== null) clearTimeout(timer);
+        timer?.cancel();
         this.#flushes.delete(id);
         this.#refresh();
         resolve(settled);
       };
-      this.#flushes.set(id, { resolve: done, until: Date.now() + timeoutMs });
-      if (Number.isFinite(timeoutMs)) timer = setTimeout(() => done(false), timeoutMs);
+      this.#flushes.set(id, { resolve: done, until: this.#scheduler.now() + timeoutMs });
+      if (Number.isFinite(timeoutMs)) timer = this.#scheduler.later(timeoutMs, () => done(false), { keepAlive: true });
       this.#refresh();
       this.#post({ type: "flush", id, timeoutMs });
     });
@@ -130,26 +178,27 @@ export class WorkerHost {
    * application's thread drops what is left itself. Resolves to the flush outcome and
    * the records in doubt.
    */
-  async close(timeoutMs: number): Promise<{ flushed: boolean; inDoubt: { records: number; bytes: number } }> {
+  async close(timeoutMs: number): Promise<CloseOutcome> {
     this.#parts.ring.publish();
-    this.#closeUntil = Date.now() + timeoutMs;
-    const answer = await new Promise<{ flushed: boolean; inDoubt: { records: number; bytes: number } } | null>((resolve) => {
-      const timer = setTimeout(() => resolve(null), timeoutMs + 1000);
+    this.#closeUntil = this.#scheduler.now() + timeoutMs;
+    const answer = await new Promise<CloseOutcome | null>((resolve) => {
+      const timer = this.#scheduler.later(timeoutMs + CLOSE_GRACE_MS, () => resolve(null), { keepAlive: true });
       this.#closing = (result) => {
-        clearTimeout(timer);
+        timer.cancel();
         resolve(result);
       };
       this.#refresh();
       this.#post({ type: "close", timeoutMs });
     });
     this.#closing = null;
-    this.#stopped = true;
-    if (this.#watch !== null) clearInterval(this.#watch);
-    if (this.#restartTimer !== null) clearTimeout(this.#restartTimer);
+    this.phase = "stopped";
+    this.#watch?.cancel();
+    this.#watch = null;
+    this.#restartTimer?.cancel();
     const worker = this.#worker;
     this.#worker = null;
     if (worker !== null) await worker.terminate().catch(() => 0);
-    for (const flush of this.#flushes.values()) flush.resolve(false);
+    for (const flush of this.#flushes.values()) flush.resolve(true);
     if (answer !== null) return answer;
     // No answer: what the worker held is dropped here, as the close's deadline says.
     const lost = this.#takeOver(SHUTDOWN);
@@ -158,37 +207,33 @@ export class WorkerHost {
   }
 
   async #spawn(): Promise<void> {
-    const { Worker } = await import("node:worker_threads");
-    if (this.#stopped) return;
-    const entry = workerEntry(import.meta.url);
+    this.phase = "starting";
+    this.#spawnWorker ??= await threadSpawner();
+    // (Closed while the module loaded.)
+    if ((this.phase as WorkerPhase) === "stopped") return;
     const start: WorkerStart = { ...this.#parts.start, appended: this.#parts.ring.appended, early: this.#early ?? [] };
     this.#early = null;
-    // A heap limit of its own: a worker that runs out of memory then ends alone (Node and
-    // Deno end it with ERR_WORKER_OUT_OF_MEMORY) and is replaced, instead of taking the
-    // process with it. Bun does not apply the limit.
-    const resourceLimits = { maxOldGenerationSizeMb: workerHeapMb(start.settings.capacityBytes) };
-    const worker = new Worker(entry, { workerData: start, resourceLimits }) as unknown as NodeWorker;
+    const worker = this.#spawnWorker(start);
     this.#worker = worker;
-    this.#ready = false;
-    this.#startedAt = Date.now();
+    this.#startedAt = this.#scheduler.now();
     this.#lastBeat = -1;
     this.#silentChecks = 0;
     worker.on("message", (message: WorkerMessage) => this.#receive(worker, message));
     worker.on("error", (error: unknown) => {
-      if (this.#worker === worker) this.lastError = `worker failed: ${errorText(error)}`;
+      if (this.#worker === worker) this.#why = `worker failed: ${errorText(error)}`;
     });
     worker.on("exit", () => this.#exited(worker));
     this.#refresh();
   }
 
-  #receive(worker: NodeWorker, message: WorkerMessage): void {
+  #receive(worker: WorkerLike, message: WorkerMessage): void {
     if (this.#worker !== worker) return;
     switch (message.type) {
       case "ready":
-        this.#ready = true;
+        this.phase = "running";
         // Requests made before it started, or left by a worker that died.
-        for (const [id, flush] of this.#flushes) this.#post({ type: "flush", id, timeoutMs: Math.max(0, flush.until - Date.now()) });
-        if (this.#closing !== null) this.#post({ type: "close", timeoutMs: Math.max(0, this.#closeUntil - Date.now()) });
+        for (const [id, flush] of this.#flushes) this.#post({ type: "flush", id, timeoutMs: Math.max(0, flush.until - this.#scheduler.now()) });
+        if (this.#closing !== null) this.#post({ type: "close", timeoutMs: Math.max(0, this.#closeUntil - this.#scheduler.now()) });
         break;
       case "flushed":
         this.#flushes.get(message.id)?.resolve(message.settled);
@@ -197,19 +242,38 @@ export class WorkerHost {
         this.#closing?.({ flushed: message.flushed, inDoubt: message.inDoubt });
         break;
       case "status":
-        this.lastError = message.lastError ?? (this.lastError?.startsWith("worker failed") ? this.lastError : null);
+        this.#reported = message.lastError;
+        if (message.lastError !== null) this.failure = null;
         this.state = message.state;
         this.transportName = message.name;
         break;
       case "transport":
         this.#fromWorker?.(message.message);
         break;
+      case "hook":
+        this.#hook(worker, message.id, message.path, message.args);
+        break;
     }
+  }
+
+  /** Calls the hook at `path` of the transport's options for the worker; answers calls with an `id`. */
+  #hook(worker: WorkerLike, id: number, path: string, args: ReadonlyArray<unknown>): void {
+    const hook = this.#parts.hooks.get(path);
+    const answer = (reply: { value?: unknown; error?: string }) => {
+      if (id !== 0 && this.#worker === worker) worker.postMessage({ type: "hookResult", id, ...reply } satisfies HostMessage);
+    };
+    if (typeof hook !== "function") return answer({ error: `no function at transport.${path}` });
+    // A hook that throws or rejects is the application's bug: it reaches the worker as
+    // the call's failure (a token that could not be had), never this thread's.
+    new Promise((resolve) => resolve((hook as (...a: unknown[]) => unknown)(...args))).then(
+      (value) => answer({ value }),
+      (error: unknown) => answer({ error: errorText(error) }),
+    );
   }
 
   #post(message: HostMessage): void {
     if (message.type === "transport" && this.#early !== null) this.#early.push(message.message);
-    else if (this.#ready || message.type === "transport") this.#worker?.postMessage(message);
+    else if (this.phase === "running" || message.type === "transport") this.#worker?.postMessage(message);
   }
 
   /** Ref'd while someone waits for a flush or close, unref'd otherwise. */
@@ -223,7 +287,7 @@ export class WorkerHost {
   /** The heartbeat: a worker that did not beat for SILENT_CHECKS checks is stopped (and replaced). */
   #check(): void {
     const worker = this.#worker;
-    if (worker === null || !this.#ready) return;
+    if (worker === null || this.phase !== "running") return;
     const beat = Atomics.load(this.#ints, HEARTBEAT);
     if (beat !== this.#lastBeat) {
       this.#lastBeat = beat;
@@ -231,29 +295,30 @@ export class WorkerHost {
       return;
     }
     if (++this.#silentChecks >= SILENT_CHECKS) {
-      this.lastError = `worker failed: no heartbeat for ${(SILENT_CHECKS * WATCH_MS) / 1000} seconds`;
+      this.#why = `worker failed: no heartbeat for ${(SILENT_CHECKS * WATCH_MS) / 1000} seconds`;
+      // Replaced once it has exited: until then it may still write the counters.
       void worker.terminate();
     }
   }
 
-  #exited(worker: NodeWorker): void {
-    if (this.#worker !== worker || this.#stopped) return;
+  #exited(worker: WorkerLike): void {
+    if (this.#worker !== worker || this.phase === "stopped") return;
     this.#worker = null;
-    this.#ready = false;
-    if (this.lastError === null || !this.lastError.startsWith("worker failed")) this.lastError = "worker failed: it exited";
+    this.phase = "restarting";
+    this.failure = this.#why ?? "worker failed: it exited";
+    this.#why = null;
     const lost = this.#takeOver(WORKER_LOST);
     this.lost.records += lost.records;
     this.lost.bytes += lost.bytes;
     this.restarts++;
-    if (Date.now() - this.#startedAt >= HEALTHY_MS) this.#backoff = RESTART_FIRST_MS;
+    if (this.#scheduler.now() - this.#startedAt >= HEALTHY_MS) this.#attempt = 0;
     // While closing, at once: the close has a deadline.
-    const delay = this.#closing !== null ? 0 : this.#backoff;
-    this.#backoff = Math.min(RESTART_MOST_MS, this.#backoff * 2);
-    this.#restartTimer = setTimeout(() => {
+    const delay = this.#closing !== null ? 0 : backoffDelay(this.#attempt++, RESTART_FIRST_MS, RESTART_MOST_MS, Math.random, NO_JITTER);
+    const waited = this.#flushes.size > 0 || this.#closing !== null;
+    this.#restartTimer = this.#scheduler.later(delay, () => {
       this.#restartTimer = null;
       void this.#spawn();
-    }, delay);
-    if (this.#flushes.size === 0 && this.#closing === null) unref(this.#restartTimer);
+    }, { keepAlive: waited });
   }
 
   /**
@@ -292,13 +357,6 @@ export class WorkerHost {
     ring.refresh();
     return inFlight;
   }
-}
-
-/** Lets a timer not keep the process alive. */
-function unref(timer: unknown): void {
-  const t = timer as { unref?: () => void } | number;
-  if (typeof t === "object" && t !== null && typeof t.unref === "function") t.unref();
-  else if (typeof t === "number") (globalThis as { Deno?: { unrefTimer?: (id: number) => void } }).Deno?.unrefTimer?.(t);
 }
 
 /**

@@ -31,7 +31,8 @@ export interface WorkerStart {
 export type HostMessage =
   | { readonly type: "flush"; readonly id: number; readonly timeoutMs: number }
   | { readonly type: "close"; readonly timeoutMs: number }
-  | { readonly type: "transport"; readonly message: unknown };
+  | { readonly type: "transport"; readonly message: unknown }
+  | { readonly type: "hookResult"; readonly id: number; readonly value?: unknown; readonly error?: string };
 
 /** From the worker to the application's thread. */
 export type WorkerMessage =
@@ -39,9 +40,5 @@ export type WorkerMessage =
   | { readonly type: "flushed"; readonly id: number; readonly settled: boolean }
   | { readonly type: "closed"; readonly flushed: boolean; readonly inDoubt: { records: number; bytes: number } }
   | { readonly type: "status"; readonly name: string; readonly lastError: string | null; readonly state: TransportState }
-  | { readonly type: "transport"; readonly message: unknown };
-
-/** An error as `stats().lastError` shows it. */
-export function errorText(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-}
+  | { readonly type: "transport"; readonly message: unknown }
+  | { readonly type: "hook"; readonly id: number; readonly path: string; readonly args: ReadonlyArray<unknown> };

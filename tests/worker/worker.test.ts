@@ -245,8 +245,8 @@ test("worker mode refuses at construction what cannot run in a worker, naming th
   );
   const custom = { name: "custom", send: () => Promise.resolve(undefined), state: () => "up" as const, close: () => Promise.resolve() };
   assert.throws(() => createSink({ transport: custom, flusher: "worker" }), (e: unknown) => e instanceof InvalidOptionError && e.option === "transport");
-  const withFunction = { ...custom, toWorker: () => ({ module: "x", factory: "y", options: { onError: () => {} } }) };
-  assert.throws(() => createSink({ transport: withFunction, flusher: "worker" }), (e: unknown) => e instanceof InvalidOptionError && e.option === "transport.onError");
+  const withFunction = { ...custom, toWorker: () => ({ module: "x", factory: "y", options: { onError: () => {}, partitioner: { pick: () => 0 } } }) };
+  assert.throws(() => createSink({ transport: withFunction, flusher: "worker" }), (e: unknown) => e instanceof InvalidOptionError && e.option === "transport.partitioner.pick");
   assert.throws(() => createSink({ transport: memoryTransport(), flusher: "worker", buffer: new SharedArrayBuffer(1024), capacityBytes: 1024 }), (e: unknown) => e instanceof InvalidOptionError && e.option === "buffer");
   assert.throws(() => createSink({ transport: memoryTransport(), flusher: "elsewhere" as "worker" }), (e: unknown) => e instanceof InvalidOptionError && e.option === "flusher");
 });
@@ -270,9 +270,9 @@ test("without a flusher option, the Kafka transports run in a worker where they 
     ["kafkaTransport", { transport: kafkaTransport({ brokers, topic: "t" }) }, "worker"],
     ["platformaticTransport", { transport: platformaticTransport({ brokers, topic: "t" }) }, "worker"],
     ["kafkaTransport, flusher: thread", { transport: kafkaTransport({ brokers, topic: "t" }), flusher: "thread" }, "thread"],
-    ["kafkaTransport with a function option (onError)", { transport: kafkaTransport({ brokers, topic: "t", onError: () => {} }) }, "thread"],
+    ["kafkaTransport with hooks (onError, logger), called across the thread boundary", { transport: kafkaTransport({ brokers, topic: "t", onError: () => {}, logger: () => {} }) }, "worker"],
     ["kafkaTransport, use: confluent", { transport: kafkaTransport({ brokers, topic: "t", use: "confluent" }) }, "thread"],
-    ["kafkaTransport with a scheduler", { transport: kafkaTransport({ brokers, topic: "t" }), scheduler: systemScheduler }, "thread"],
+    ["kafkaTransport with a scheduler (the host's clock)", { transport: kafkaTransport({ brokers, topic: "t" }), scheduler: systemScheduler }, "worker"],
     ["kafkaTransport with a buffer", { transport: kafkaTransport({ brokers, topic: "t" }), buffer: new ArrayBuffer(1 << 20), capacityBytes: 1 << 20 }, "thread"],
     ["memoryTransport", { transport: memoryTransport() }, "thread"],
     ["a transport of one's own", { transport: { name: "custom", send: () => Promise.resolve(undefined), state: () => "up" as const, close: () => Promise.resolve() } }, "thread"],

@@ -18,6 +18,12 @@ import type { ProducerModule } from "./load.ts";
 import { type ClientOptions, DEFAULT_CONTEXT } from "./options.ts";
 import { Outcomes } from "./outcomes.ts";
 
+/** What the worker's transport tells its twin on the application's thread. */
+interface TwinHealth {
+  readonly state: TransportState;
+  readonly failure: KafkaFailure | null;
+}
+
 /** One instance of a client library's producer, as a transport holds it. */
 export class Client<P> {
   readonly producer: P;
@@ -44,6 +50,7 @@ export abstract class KafkaBase<C, M extends ProducerModule> implements Transpor
     this.options = options;
     this.load = load;
     this.health = new Health(() => this.waiting(), () => this.probe(), (state, failure, previous) => {
+      this.#toTwin?.({ state, failure });
       // (Once closed, the failure it was down with stays readable; nobody is told it again.)
       if (failure !== null && state === "down") {
         this.options.onError?.(failure);
@@ -56,7 +63,36 @@ export abstract class KafkaBase<C, M extends ProducerModule> implements Transpor
 
   /** Why the transport is down, while it is or when it closed (see {@linkcode KafkaFailure}); `null` otherwise. */
   failure(): KafkaFailure | null {
+    if (this.#twin !== null && !this.health.closed) return this.#twin.failure;
     return this.health.failure;
+  }
+
+  /** Worker mode, in the worker: tells the application's object each change of health. */
+  #toTwin: ((change: TwinHealth) => void) | null = null;
+  /** Worker mode, on the application's thread: the worker's health, as last told. */
+  #twin: TwinHealth | null = null;
+
+  /**
+   * Worker mode: this object on the application's thread answers `state()` and
+   * `failure()` as the worker's twin, which runs the client, last told it (its hooks,
+   * `onError` and `logger`, are called by the worker through the sink).
+   */
+  remote(post: (message: unknown) => void, side: "host" | "worker"): (message: unknown) => void {
+    if (side === "worker") {
+      this.#toTwin = post;
+      return () => {};
+    }
+    this.#twin = { state: "connecting", failure: null };
+    return (message) => {
+      this.#twin = message as TwinHealth;
+    };
+  }
+
+  log(level: "info" | "warn" | "error", message: string): boolean {
+    const logger = this.options.logger;
+    if (typeof logger !== "function") return false;
+    logger(level, message);
+    return true;
   }
 
   /** The topic records are written to. */
@@ -77,6 +113,7 @@ export abstract class KafkaBase<C, M extends ProducerModule> implements Transpor
   }
 
   state(): TransportState {
+    if (this.#twin !== null && !this.health.closed) return this.#twin.state;
     return this.health.state();
   }
 

@@ -22,6 +22,7 @@
  */
 
 import type { TransportState } from "../../core/contract.ts";
+import { backoffDelay, SPREAD_JITTER } from "../../core/policy.ts";
 import { type Scheduler, type Timer, withDeadline } from "../../core/scheduler.ts";
 import { failure, type KafkaFailure } from "./failures.ts";
 
@@ -42,7 +43,7 @@ export const PROBE_BACKOFF_MAX_MS = 10_000;
 
 /** The wait before attempt `n` (from 0): `firstMs` doubling up to `maxMs`, with ±20% jitter (`random` in [0, 1)). */
 export function backoffMs(n: number, firstMs: number, maxMs: number, random: () => number = Math.random): number {
-  return Math.round(Math.min(maxMs, firstMs * 2 ** Math.min(n, 20)) * (0.8 + 0.4 * random()));
+  return backoffDelay(n, firstMs, maxMs, random, SPREAD_JITTER);
 }
 
 /** Failures no retry fixes before someone does (credentials, certificates, the listener): attempts back off. */
