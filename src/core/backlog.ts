@@ -45,6 +45,8 @@ export interface FlusherBacklog {
 export interface FlusherLedger {
   deliver(records: number, bytes: number): void;
   loseInFlight(reason: number, records: number, bytes: number): void;
+  /** A send started or settled: its sends, retries and last error may have changed (the worker's ledger tells the other thread). */
+  sent?(): void;
 }
 
 /** The pending records: a ring and how records leave it. */

@@ -407,7 +407,11 @@ export class RecordWriter<T> {
 
   /** Whether the record being written (class #cls) gives way at this fill; counts it if so. */
   #sheds(size: number): boolean {
-    if (!this.#policy!.shed(this.#cls, this.#ring.frameBytes + this.#ring.outside)) return false;
+    const ring = this.#ring;
+    // A ring shared with a worker knows its fill as last read, an over-count: read it
+    // again before a record is refused for it.
+    if (ring.refresh !== undefined && ring.frameBytes + ring.outside >= this.#lowestStart) ring.refresh();
+    if (!this.#policy!.shed(this.#cls, ring.frameBytes + ring.outside)) return false;
     this.#acct.refuseShed(this.#cls, size);
     return true;
   }

@@ -278,6 +278,7 @@ export class Flusher implements AcceptListener {
     const controller = new AbortController();
     this.#inFlight.set(shipment, controller);
     this.sends++;
+    this.#acct.sent?.();
     let promise: Promise<SendReport | undefined>;
     try {
       promise = this.#transport.send(shipment.batch, controller.signal);
@@ -321,6 +322,7 @@ export class Flusher implements AcceptListener {
       // Delivered after retriable failures: they are over.
       if (error === null && report?.error === undefined && isRetriable(this.lastError)) this.lastError = null;
     }
+    acct.sent?.();
     this.#resolveFlushes();
     if (this.#inFlight.size === 0 && this.#onIdle !== null) this.#onIdle();
     this.kick();

@@ -167,6 +167,15 @@ export class WorkerLedger {
     for (let c = 0; c < byClass.length; c++) f[LEFT_BY_CLASS + c]! += byClass[c]!;
   }
 
+  /** Called when a send started or settled, before the counters are written (the worker posts its status). */
+  onSend: (() => void) | null = null;
+
+  /** A send started or settled: tells `onSend`, then writes the counters (sends and retries with them). */
+  sent(): void {
+    this.onSend?.();
+    this.write();
+  }
+
   /** Writes the counters to the block (the copy not current, then GENERATION), and the bytes in flight. */
   write(): void {
     const f = this.#now.fields;

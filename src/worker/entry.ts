@@ -119,6 +119,12 @@ async function run(port: NonNullable<typeof parentPort>, start: WorkerStart): Pr
   let name: string | null = null;
   function beat(): void {
     Atomics.add(ints, HEARTBEAT, 1);
+    report();
+  }
+  // Each send's outcome may change the status: told before the counters that follow it
+  // are written, so that the application's thread does not see a retry without its error.
+  ledger.onSend = report;
+  function report(): void {
     // The name too: kafkaTransport on Node is "kafka" on the application's thread, and the
     // client it uses here ("platformatic").
     const status = drain.status();

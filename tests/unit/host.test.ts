@@ -206,7 +206,7 @@ test("host: a hook the worker calls runs here, its result (or failure) sent back
   let tokens = 0;
   const transport = memoryTransport();
   // A transport whose worker spec carries hooks, as the Kafka transports' do.
-  const base = transport.toWorker();
+  const base = transport.toWorker!();
   const withHooks = {
     name: "hooked",
     send: transport.send.bind(transport),
