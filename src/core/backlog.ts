@@ -221,32 +221,50 @@ export class Backlog implements FlusherBacklog {
     }
     if (count === 0) return null;
     // Nothing writes to the ring until this returns, so the shifted frames are intact.
-    // They are copied in runs of adjacent frames: one run unless the ring wrapped.
-    const out = new Uint8Array(bytes);
-    const outView = new DataView(out.buffer);
-    let pos = 0;
-    let runStart = offsets[0]!;
-    let runEnd = runStart;
-    for (let i = 0; i < count; i++) {
-      const at = offsets[i]!;
-      if (at !== runEnd) {
-        out.set(ring.bytes.subarray(runStart, runEnd), pos);
-        pos += runEnd - runStart;
-        runStart = at;
-      }
-      runEnd = at + view.getUint32(at + SIZE_AT, true);
-    }
-    out.set(ring.bytes.subarray(runStart, runEnd), pos);
-    const records: OutRecord[] = new Array(count);
-    const seqs = new Float64Array(count);
-    pos = 0;
-    for (let i = 0; i < count; i++) {
-      const record = readFrame(out, outView, pos, this.#staticHeaders);
-      records[i] = record;
-      seqs[i] = firstSeq + i;
-      pos += record.size;
-    }
+    const shipment = shipOut(ring.bytes, view, offsets, count, bytes, firstSeq, this.#staticHeaders);
     this.#acct.take(count, bytes);
-    return { batch: { records, bytes }, seqs };
+    return shipment;
   }
+}
+
+/**
+ * Copies the frames at `offsets[0..count)` of a ring (`bytes`, `view`), `total` bytes
+ * together, into a buffer of their own, in runs of adjacent frames (one run unless the
+ * ring wrapped), and reads them as records: frame `i` is number `firstSeq + i`.
+ * `staticHeaders` go on every record before its own.
+ */
+export function shipOut(
+  bytes: Uint8Array,
+  view: DataView,
+  offsets: Float64Array,
+  count: number,
+  total: number,
+  firstSeq: number,
+  staticHeaders: ReadonlyArray<Header> | null,
+): Shipment {
+  const out = new Uint8Array(total);
+  const outView = new DataView(out.buffer);
+  let pos = 0;
+  let runStart = offsets[0]!;
+  let runEnd = runStart;
+  for (let i = 0; i < count; i++) {
+    const at = offsets[i]!;
+    if (at !== runEnd) {
+      out.set(bytes.subarray(runStart, runEnd), pos);
+      pos += runEnd - runStart;
+      runStart = at;
+    }
+    runEnd = at + view.getUint32(at + SIZE_AT, true);
+  }
+  out.set(bytes.subarray(runStart, runEnd), pos);
+  const records: OutRecord[] = new Array(count);
+  const seqs = new Float64Array(count);
+  pos = 0;
+  for (let i = 0; i < count; i++) {
+    const record = readFrame(out, outView, pos, staticHeaders);
+    records[i] = record;
+    seqs[i] = firstSeq + i;
+    pos += record.size;
+  }
+  return { batch: { records, bytes: total }, seqs };
 }

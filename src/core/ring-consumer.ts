@@ -9,9 +9,8 @@
  */
 
 import { EXPIRED } from "./accounting.ts";
-import type { FlusherBacklog, Shipment } from "./backlog.ts";
-import type { OutRecord } from "./contract.ts";
-import { FRAME_HEADER_BYTES, frameClass, frameTimestamp, type Header, readFrame } from "./frame.ts";
+import { type FlusherBacklog, type Shipment, shipOut } from "./backlog.ts";
+import { FRAME_HEADER_BYTES, frameClass, frameTimestamp, type Header } from "./frame.ts";
 import {
   CURSOR,
   cursorLocked,
@@ -187,39 +186,14 @@ export class RingConsumer implements FlusherBacklog {
     if (count === 0) return null;
     const firstSeq = unwrapBefore(this.#claimedSeq, this.appended);
     const bytes = this.#claimedBytes;
-    const offsets = this.#offsets;
-    const view = this.view;
     // Claimed, behind the hazard: the producer writes nothing over them until it is cleared.
-    const out = new Uint8Array(bytes);
-    const outView = new DataView(out.buffer);
-    let pos = 0;
-    let runStart = offsets[0]!;
-    let runEnd = runStart;
-    for (let i = 0; i < count; i++) {
-      const at = offsets[i]!;
-      if (at !== runEnd) {
-        out.set(this.data.subarray(runStart, runEnd), pos);
-        pos += runEnd - runStart;
-        runStart = at;
-      }
-      runEnd = at + view.getUint32(at, true);
-    }
-    out.set(this.data.subarray(runStart, runEnd), pos);
+    const shipment = shipOut(this.data, this.view, this.#offsets, count, bytes, firstSeq, this.#staticHeaders);
     this.#classesOf(count);
     // Counted in flight (IN_FLIGHT too) before the hazard goes: the producer's budget
     // counts these bytes twice for a moment, never not at all.
     this.#ledger.take(count, bytes, this.#byClass);
     Atomics.store(this.#words, HAZARD, NONE);
-    const records: OutRecord[] = new Array(count);
-    const seqs = new Float64Array(count);
-    pos = 0;
-    for (let i = 0; i < count; i++) {
-      const record = readFrame(out, outView, pos, this.#staticHeaders);
-      records[i] = record;
-      seqs[i] = firstSeq + i;
-      pos += record.size;
-    }
-    return { batch: { records, bytes }, seqs };
+    return shipment;
   }
 
   /** Counts the claimed frames by class into #byClass. */
