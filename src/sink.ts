@@ -15,7 +15,7 @@ import { COUNTER_BYTES, mergeCounts, readWorkerCounts, WorkerCounts } from "./co
 import { type Scheduler, withDeadline } from "./core/scheduler.ts";
 import { type MetricsOptions, renderMetrics } from "./metrics.ts";
 import { closeTimeout, flushTimeout, resolveOptions, type SinkOptions } from "./options.ts";
-import { preferDirectJson, systemScheduler, utf8TargetFor } from "./runtime.ts";
+import { systemScheduler, utf8TargetFor } from "./runtime.ts";
 import type { SinkState, SinkStats } from "./stats.ts";
 import { WorkerHost } from "./worker/host.ts";
 import { workerSpec } from "./worker/spec.ts";
@@ -124,7 +124,7 @@ export function createSink<T = unknown>(options: SinkOptions<T>): Sink<T> {
 }
 
 /** How this engine writes text fastest, found once. */
-const ENGINE = { directJson: preferDirectJson(), utf8For: utf8TargetFor };
+const ENGINE = { utf8For: utf8TargetFor };
 
 class ShedSink<T> implements Sink<T> {
   /** Thread mode: the whole core. Null in worker mode. */
@@ -223,9 +223,6 @@ class ShedSink<T> implements Sink<T> {
       const failure = this.#transportFailure();
       if (failure !== null) lastError = `TransportError: ${this.#transport.name}: ${failure.message}`;
       else if (error !== null) lastError = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-      // Field by field, not `{ ...snapshot, … }`: on V8 11 (Node 20) the spread's copies
-      // outlived the young generation, so a stats() every millisecond grew the old
-      // generation by megabytes a second.
       c = this.#ledger.snapshot();
       sends = flusher.sends;
       retries = flusher.retries;
