@@ -13,7 +13,7 @@ import type { CloseOutcome, DrainStatus } from "./core/drain.ts";
 import type { RecordWriter } from "./core/encode.ts";
 import type { Scheduler } from "./core/scheduler.ts";
 import type { FlusherMode, ResolvedOptions } from "./options.ts";
-import { preferDirectJson, utf8TargetFor } from "./runtime.ts";
+import { utf8TargetFor } from "./runtime.ts";
 
 /** One sink's pipeline. */
 export interface Pipeline<T> {
@@ -36,7 +36,7 @@ export interface Pipeline<T> {
 }
 
 /** How this engine writes text fastest, found once. */
-export const ENGINE = { directJson: preferDirectJson(), utf8For: utf8TargetFor };
+export const ENGINE = { utf8For: utf8TargetFor };
 
 /** Thread mode: the core and its drain in-process. */
 export function threadPipeline<T>(o: ResolvedOptions<T>, scheduler: Scheduler): Pipeline<T> {

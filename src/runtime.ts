@@ -1,7 +1,7 @@
 /**
  * The one place that knows which runtime it runs on: its name, timers that do not keep
  * the process alive (the default {@linkcode Scheduler}), and the cheapest way to encode
- * JSON and strings into the buffer on each engine. The core uses Web standards only and
+ * strings into the buffer on each engine. The core uses Web standards only and
  * gets all of this injected.
  *
  * @module
@@ -71,44 +71,8 @@ export function runtimeName(): "node" | "deno" | "bun" | "other" {
   return "other";
 }
 
-interface EngineGlobals {
-  Bun?: unknown;
-  Deno?: { version?: { v8?: string } };
-  process?: { versions?: { v8?: string } };
-}
-
-/**
- * Whether JSON records should be written straight into the buffer as UTF-8
- * (`src/core/json.ts`) rather than by `JSON.stringify` then `TextEncoder`, on this
- * engine. See {@linkcode directJsonFor}.
- */
-export function preferDirectJson(): boolean {
-  const g = globalThis as EngineGlobals;
-  return directJsonFor(g.Bun !== undefined ? "jsc" : "v8", g.Deno?.version?.v8 ?? g.process?.versions?.v8);
-}
-
-/**
- * Whether the direct JSON writer is the cheaper way on an engine: only on V8 before 12
- * (Node 20), whose `JSON.stringify` is slow and returns a rope that encoding must flatten
- * first. Per ~250-byte record, writer against `JSON.stringify` then `encodeInto`: V8 11.3
- * (Node 20) 612 ns against 738 ns; V8 12.4 (Node 22) 630 against 430; V8 13.6 (Node 24)
- * 615 against 440; Deno's V8 570 against 330; JavaScriptCore (Bun) 510 against 170.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { directJsonFor } from "./runtime.ts";
- * assert.equal(directJsonFor("v8", "11.3.244.8-node.38"), true);
- * assert.equal(directJsonFor("v8", "12.4.254.21"), false);
- * ```
- */
-export function directJsonFor(engine: "v8" | "jsc", v8Version: string | undefined): boolean {
-  if (engine !== "v8" || typeof v8Version !== "string") return false;
-  const major = Number(v8Version.split(".")[0]);
-  return Number.isFinite(major) && major > 0 && major < 12;
-}
-
 interface BufferGlobals {
+  Deno?: unknown;
   Buffer?: {
     from(buffer: ArrayBuffer | SharedArrayBuffer, byteOffset: number, length: number): Utf8Target;
     prototype?: { utf8Write?: unknown };
@@ -122,11 +86,10 @@ interface BufferGlobals {
  * `Buffer.prototype.utf8Write` (what `buf.write(s, offset, length, "utf8")` calls on
  * Node, without its argument checks; Bun has it too) is missing. Per ~250-byte JSON
  * string (stringify then encode, less stringify alone), in place against `encodeInto`:
- * Node 20 128 ns against 185, Node 24 29 against 86, Bun 23 against 50; Deno 135
- * against 90.
+ * Node 24 29 ns against 86, Bun 23 against 50; Deno 135 against 90.
  */
 export function utf8TargetFor(bytes: Uint8Array): Utf8Target | null {
-  const g = globalThis as unknown as EngineGlobals & BufferGlobals;
+  const g = globalThis as unknown as BufferGlobals;
   if (g.Deno !== undefined || g.Buffer === undefined || typeof g.Buffer.prototype?.utf8Write !== "function") return null;
   return g.Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }

@@ -38,7 +38,7 @@ export interface CoreParts<T> {
   readonly scheduler: Scheduler;
   /** The ring's memory: `capacityBytes` bytes (an `ArrayBuffer` is made when null). */
   readonly buffer?: ArrayBuffer | SharedArrayBuffer | null;
-  /** How this engine writes text fastest; plain `JSON.stringify` and `encodeInto` by default. */
+  /** How this engine writes text fastest; `encodeInto` by default. */
   readonly engine?: EngineHints;
   /** Random numbers for the retry backoff's jitter. */
   readonly random?: () => number;
@@ -55,7 +55,7 @@ export interface Core<T> {
   readonly drain: Drain;
 }
 
-const PLAIN_ENGINE: EngineHints = { directJson: false, utf8For: () => null };
+const PLAIN_ENGINE: EngineHints = { utf8For: () => null };
 
 /** Builds and wires the core (see the module docs). Starts nothing: no timer runs until a record arrives. */
 export function createCore<T>(parts: CoreParts<T>): Core<T> {
@@ -69,7 +69,7 @@ export function createCore<T>(parts: CoreParts<T>): Core<T> {
   // When the clock's ticker stops, the writer's fast path (which stamps records with the
   // last tick) must come back and read the time again.
   const clock = new CoarseClock(scheduler, () => ledger.offeredRecords, 1, () => ring.attendNow());
-  const writer = new RecordWriter<T>(backlog, ledger, settings, clock, flusher, engine.directJson, engine.utf8For(ring.bytes));
+  const writer = new RecordWriter<T>(backlog, ledger, settings, clock, flusher, engine.utf8For(ring.bytes));
   const drain = new Drain(flusher, backlog, transport, scheduler, () => ledger.inFlightRecords);
   return { ring, ledger, backlog, writer, flusher, clock, drain };
 }
@@ -105,7 +105,7 @@ export function createProducerCore<T>(
     ring.attendNow();
     poll();
   }, poll);
-  const writer = new RecordWriter<T>(backlog, ledger, settings, clock, waker, engine.directJson, engine.utf8For(ring.bytes));
+  const writer = new RecordWriter<T>(backlog, ledger, settings, clock, waker, engine.utf8For(ring.bytes));
   return { ring, ledger, backlog, writer, waker, clock };
 }
 

@@ -4,8 +4,7 @@
  * `Uint8Array` values are copied into the ring with no allocation; strings are encoded
  * as UTF-8 straight into the ring (by a `Buffer` over it on Node and Bun, by
  * `TextEncoder.encodeInto` elsewhere: see `utf8TargetFor` in `runtime.ts`); other values
- * go through the configured `encode` (JSON by default, written straight into the ring by
- * `json.ts` where the engine makes that cheaper than `JSON.stringify`). Records with no
+ * go through the configured `encode` (`JSON.stringify` by default). Records with no
  * key and no headers take a fast path: no call to the flusher until the ring's attention
  * mark (see #attend). Nothing here throws for a record: a value that
  * cannot be encoded is dropped as `invalid`, one that is too large as `oversize`, one
@@ -19,7 +18,6 @@ import { BUFFER_FULL, INVALID, OVERSIZE } from "./accounting.ts";
 import type { Backlog } from "./backlog.ts";
 import type { CoarseClock } from "./clock.ts";
 import { FRAME_HEADER_BYTES, KEY_LENGTH_AT, NO_KEY_NO_HEADERS, readParts, type RecordParts, SIZE_AT, TIMESTAMP_AT, writeFrameHeader, writePlainFrameHeader } from "./frame.ts";
-import { JsonWriter, NO_JSON, NOT_PLAIN } from "./json.ts";
 import type { FrameRing } from "./ring-layout.ts";
 import { ShedPolicy } from "./shedding.ts";
 import type { CoreSettings, HeaderValues, RecordSchema, Utf8Target } from "./settings.ts";
@@ -62,7 +60,6 @@ export class RecordWriter<T> {
   readonly #view: DataView;
   readonly #acct: Accounting;
   readonly #encoder: TextEncoder = new TextEncoder();
-  readonly #capacity: number;
   readonly #maxRecordBytes: number;
   readonly #dropOldest: boolean;
   readonly #encodeKind: number;
@@ -73,12 +70,8 @@ export class RecordWriter<T> {
   readonly #clock: CoarseClock;
   /** No key and no headers: a frame is its header and its value. */
   readonly #plain: boolean;
-  /** Writes JSON records straight into the ring; null to use `JSON.stringify`. */
-  readonly #json: JsonWriter | null;
   /** The ring's bytes as a target that encodes strings in place; null to use `encodeInto`. */
   readonly #utf8: Utf8Target | null;
-  /** Size of the last record the JSON writer wrote, to skip runs it would not fit in. */
-  #lastJsonBytes = 0;
   #scratch: Uint8Array | null = null;
   /** The key and headers of the record being written (reused). */
   readonly #parts: RecordParts = { key: null, headers: null, invalid: false };
@@ -93,19 +86,13 @@ export class RecordWriter<T> {
   /** Bytes held below which no class is shed (the lowest start level). */
   readonly #lowestStart: number;
 
-  /**
-   * `directJson`: write records encoded as JSON straight into the ring as UTF-8 (see
-   * `json.ts`) instead of through `JSON.stringify` and `TextEncoder`; the bytes are the
-   * same, the cost depends on the engine. `utf8`: a target that encodes strings in place
-   * into the ring's bytes, or null to use `encodeInto`.
-   */
+  /** `utf8`: a target that encodes strings in place into the ring's bytes, or null to use `encodeInto`. */
   constructor(
     backlog: Backlog,
     acct: Accounting,
     settings: CoreSettings<T>,
     clock: CoarseClock,
     listener: AcceptListener,
-    directJson: boolean,
     utf8: Utf8Target | null,
   ) {
     this.#clock = clock;
@@ -115,7 +102,6 @@ export class RecordWriter<T> {
     this.#view = this.#ring.view;
     this.#acct = acct;
     this.#listener = listener;
-    this.#capacity = settings.capacityBytes;
     this.#maxRecordBytes = settings.maxRecordBytes;
     this.#dropOldest = settings.whenFull === "drop-oldest";
     const encode = settings.encode;
@@ -125,13 +111,12 @@ export class RecordWriter<T> {
     this.#keyFn = settings.key;
     this.#headersFn = typeof settings.headers === "function" ? settings.headers : null;
     const shedding = settings.shedding;
-    this.#policy = shedding === null ? null : new ShedPolicy(shedding, this.#capacity);
+    this.#policy = shedding === null ? null : new ShedPolicy(shedding, settings.capacityBytes);
     this.#held = backlog.held;
     // With shedding every record takes the general path, which decides and counts by class.
     this.#plain = this.#keyFn === null && this.#headersFn === null && shedding === null;
     this.#plainClassed = this.#keyFn === null && this.#headersFn === null && shedding !== null;
     this.#lowestStart = this.#policy === null ? 0 : this.#policy.lowestStartBytes;
-    this.#json = directJson && this.#encodeKind === ENCODE_JSON ? new JsonWriter() : null;
     this.#utf8 = utf8;
   }
 
@@ -211,23 +196,13 @@ export class RecordWriter<T> {
   #writeAny(record: T): boolean {
     if (this.#plain) {
       if (typeof record === "string") return this.#writePlainString(record);
-      if (this.#json !== null) return this.#writeJson(record, FRAME_HEADER_BYTES, null, null);
       const value = this.#encodeValue(record);
       if (value === null) return this.#refuse(INVALID, 0);
       return typeof value === "string" ? this.#writePlainString(value) : this.#writeBytes(value, value.length, FRAME_HEADER_BYTES, null, null);
     }
-    if (this.#policy !== null) {
-      if ((this.#cls = this.#policy.classify(record)) < 0) return this.#refuse(INVALID, 0);
-      // No key, no headers: JSON goes straight in, as for a sink without shedding.
-      if (this.#plainClassed && this.#json !== null && typeof record !== "string") return this.#writeJson(record, FRAME_HEADER_BYTES, null, null);
-    }
-    let value: Uint8Array | string | null = null;
-    if (typeof record === "string" || record instanceof Uint8Array) {
-      value = record;
-    } else if (this.#json === null) {
-      value = this.#encodeValue(record);
-      if (value === null) return this.#refuse(INVALID, 0);
-    }
+    if (this.#policy !== null && (this.#cls = this.#policy.classify(record)) < 0) return this.#refuse(INVALID, 0);
+    const value = typeof record === "string" || record instanceof Uint8Array ? record : this.#encodeValue(record);
+    if (value === null) return this.#refuse(INVALID, 0);
     // Shedding, no key, no headers, below every start level (nothing can be shed): a string takes the plain fast path.
     if (this.#plainClassed && typeof value === "string" && this.#ring.frameBytes + this.#ring.outside < this.#lowestStart) return this.#writePlainString(value);
     const parts = this.#parts;
@@ -235,7 +210,6 @@ export class RecordWriter<T> {
     if (parts.invalid) return this.#refuse(INVALID, 0);
     const { key, headers } = parts;
     const fixed = FRAME_HEADER_BYTES + (key === null ? 0 : key.length) + (headers === null ? 0 : headers.length);
-    if (value === null) return this.#writeJson(record, fixed, key, headers);
     return typeof value === "string"
       ? this.#writeString(value, fixed, key, headers)
       : this.#writeBytes(value, value.length, fixed, key, headers);
@@ -258,67 +232,6 @@ export class RecordWriter<T> {
     } catch {
       return null;
     }
-  }
-
-  /**
-   * Encodes a record as JSON straight into the free space of the ring. Falls back to
-   * `JSON.stringify` when the record holds what only it handles, or when the space at
-   * hand is too small (the general path then evicts, or counts the drop).
-   */
-  #writeJson(record: T, fixed: number, key: Uint8Array | null, headers: Uint8Array | null): boolean {
-    const ring = this.#ring;
-    const most = Math.min(this.#maxRecordBytes, this.#capacity - ring.frameBytes - ring.outside);
-    let run = Math.min(most, ring.freeAtHead());
-    let plain = true;
-    for (let attempt = 0; attempt < 2; attempt++) {
-      // A run smaller than the last JSON record is not tried: a full buffer would make
-      // every emit start writing and give up (an exception inside the writer).
-      if (run - fixed >= this.#lastJsonBytes) {
-        const at = ring.reserve(run);
-        let end: number;
-        try {
-          end = this.#json!.write(record, this.#bytes, at + fixed, at + run);
-        } catch {
-          return this.#refuse(INVALID, 0);
-        }
-        if (end >= 0) {
-          this.#lastJsonBytes = end - at - fixed;
-          if (this.#policy !== null && this.#sheds(end - at)) return false;
-          this.#finish(at, end - at, key, headers);
-          return true;
-        }
-        if (end === NO_JSON) return this.#refuse(INVALID, 0);
-        if (end === NOT_PLAIN) {
-          plain = false;
-          break;
-        }
-      }
-      // No room after the newest frame: try the start of the buffer once, if larger.
-      const wrapped = Math.min(most, ring.freeAtStart());
-      if (wrapped <= run) break;
-      run = wrapped;
-    }
-    if (plain) {
-      // No room at hand (a full buffer, or about to be): encode into scratch space rather
-      // than through a string, so that refusing a record while the buffer is full makes
-      // no garbage; the general path then evicts, or counts the drop with its size.
-      let end: number;
-      try {
-        end = this.#json!.write(record, this.#scratchBuffer(), 0, this.#maxRecordBytes - fixed);
-      } catch {
-        return this.#refuse(INVALID, 0);
-      }
-      if (end >= 0) return this.#writeBytes(this.#scratch!, end, fixed, key, headers);
-      if (end === NO_JSON) return this.#refuse(INVALID, 0);
-    }
-    // Not plain data, or larger than maxRecordBytes: the general path through a string.
-    return this.#writeStringified(record, fixed, key, headers);
-  }
-
-  #writeStringified(record: T, fixed: number, key: Uint8Array | null, headers: Uint8Array | null): boolean {
-    const text = this.#encodeValue(record);
-    if (text === null) return this.#refuse(INVALID, 0);
-    return typeof text === "string" ? this.#writeString(text, fixed, key, headers) : this.#writeBytes(text, text.length, fixed, key, headers);
   }
 
   /**

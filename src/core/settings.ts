@@ -56,8 +56,6 @@ export interface CoreSettings<T> {
 
 /** How this engine writes text fastest (see `src/runtime.ts`). */
 export interface EngineHints {
-  /** Write JSON records straight into the ring (`json.ts`) instead of `JSON.stringify`. */
-  readonly directJson: boolean;
   /** A target that encodes strings in place into the ring's bytes, or null for `encodeInto`. */
   readonly utf8For: (bytes: Uint8Array) => Utf8Target | null;
 }

@@ -4,6 +4,9 @@ import * as v from "valibot";
 import { createSink, memoryTransport } from "../../mod.ts";
 import { FakeScheduler } from "../support/scheduler.ts";
 import { utf8TargetFor } from "../../src/runtime.ts";
+import { createCore } from "../../src/core/core.ts";
+import { BUFFER_FULL, conservationErrors, INVALID, OVERSIZE } from "../../src/core/accounting.ts";
+import { resolveOptions } from "../../src/options.ts";
 
 const text = (bytes: Uint8Array | null) => (bytes === null ? null : new TextDecoder().decode(bytes));
 
@@ -209,4 +212,61 @@ test("byte records without key or headers arrive with key null, headers null and
     assert.deepEqual(r.value, values[i]);
   });
   await scheduler.drive(sink.close());
+});
+
+/** A core over the memory transport, its writer driven directly (the flusher never runs). */
+function coreWriter(options: Parameters<typeof resolveOptions<unknown>>[0]) {
+  const settings = resolveOptions<unknown>(options);
+  const scheduler = new FakeScheduler();
+  const core = createCore<unknown>({ settings, transport: settings.transport, scheduler });
+  const { writer, ring, ledger: acct, clock, backlog } = core;
+  /** Takes every pending record out (as the flusher would) and parses it. */
+  const values = (): unknown[] => {
+    const shipment = backlog.take(Math.max(1, ring.count), Infinity);
+    const out = (shipment?.batch.records ?? []).map((record) => JSON.parse(text(record.value)!));
+    assert.deepEqual(conservationErrors(acct.snapshot()), []);
+    return out;
+  };
+  return { writer, ring, acct, clock, values };
+}
+
+test("objects encoded as JSON read back as the objects, across wrap-around and drop-oldest eviction", () => {
+  const { writer, acct, clock, values, ring } = coreWriter({ transport: memoryTransport(), capacityBytes: 2048, whenFull: "drop-oldest" });
+  const written: unknown[] = [];
+  for (let i = 0; i < 400; i++) {
+    const record = { i, name: "é".repeat(i % 7) + "x".repeat(i % 50), when: new Date(i), tags: [i % 3 === 0 ? null : `t${i}`] };
+    assert.equal(writer.write(record), true);
+    written.push(JSON.parse(JSON.stringify(record)));
+  }
+  const kept = values();
+  assert.ok(kept.length > 5 && kept.length < 400);
+  assert.deepEqual(kept, written.slice(written.length - kept.length), "the newest records, intact, in order");
+  assert.equal(acct.lostRecords[BUFFER_FULL], 400 - kept.length);
+  assert.equal(ring.count, 0);
+  clock.stop();
+});
+
+test("JSON records: oversize, invalid, class instances and a full buffer are counted, the refused record with its framed size", () => {
+  const { writer, acct, clock, values } = coreWriter({ transport: memoryTransport(), capacityBytes: 1024, maxRecordBytes: 200 });
+  assert.equal(writer.write({ big: "x".repeat(300) }), false);
+  assert.equal(acct.refusedRecords[OVERSIZE], 1);
+  assert.equal(writer.write({ n: 1n }), false);
+  const cyclic: Record<string, unknown> = {};
+  cyclic.self = cyclic;
+  assert.equal(writer.write(cyclic), false);
+  assert.equal(writer.write(undefined), false);
+  assert.equal(acct.refusedRecords[INVALID], 3);
+  class Point {
+    x = 1;
+  }
+  assert.equal(writer.write(new Point()), true, "class instances go through JSON.stringify");
+  let accepted = 1;
+  while (writer.write({ fill: "y".repeat(100) })) accepted++;
+  assert.equal(acct.refusedRecords[BUFFER_FULL], 1);
+  const frame = 20 + new TextEncoder().encode(JSON.stringify({ fill: "y".repeat(100) })).length;
+  assert.equal(acct.refusedBytes[BUFFER_FULL], frame, "the refused record counts its framed size");
+  const kept = values();
+  assert.equal(kept.length, accepted);
+  assert.deepEqual(kept[0], { x: 1 });
+  clock.stop();
 });
