@@ -90,15 +90,15 @@ test("shedding on a shared ring, against a model: held per class is exact after 
             const made = p.backlog.makeRoom(o.cls, size);
             const scans = calls.slice(before);
             for (const scan of scans) assert.ok(scan.length > 0, "a scan found what it looked for");
-            const less = model.filter((f) => f.cls > o.cls);
-            const target = less.length > 0 ? Math.max(...less.map((f) => f.cls)) : model.some((f) => f.cls === o.cls) ? o.cls : -1;
+            const less: Frame[] = model.filter((f: Frame) => f.cls > o.cls);
+            const target: number = less.length > 0 ? Math.max(...less.map((f) => f.cls)) : model.some((f) => f.cls === o.cls) ? o.cls : -1;
             if (!made) {
               assert.equal(target, -1, "room is refused only when no class is less important nor its own pending");
               break;
             }
             assert.equal(scans.length, 1);
             const victims = scans[0]!;
-            const ofTarget = model.filter((f) => f.cls === target).map((f) => f.id);
+            const ofTarget: number[] = model.filter((f) => f.cls === target).map((f) => f.id);
             assert.deepEqual(victims.map((v) => v.id), ofTarget.slice(0, victims.length), `the oldest of class ${target}`);
             model = model.filter((f) => !victims.some((v) => v.id === f.id));
           }
