@@ -205,6 +205,38 @@ test(`a wrong password (${use}) is down with SASL_AUTHENTICATION_FAILED, records
   await misconfigured("wrongpass", { tls: { ca: SECURED.caPath }, sasl: { mechanism: "PLAIN", username: SECURED.user, password: WRONG } }, "SASL_AUTHENTICATION_FAILED");
 });
 
+test(`hooks across the thread boundary (${use} suite): onError and logger of a sink in a worker are called on the application's thread with the worker's real failure (a wrong password), once, and the sink stays in the worker`, async () => {
+  assert.ok(await brokerReachable(SECURED.bootstrap), `the secured broker at ${SECURED.bootstrap} (KAFKA_MODE=secured bash scripts/kafka.sh start)`);
+  const topic = uniqueTopic(`${SECURED.prefix}-hooks`);
+  const errors: string[] = [];
+  const logs: string[] = [];
+  const t = kafkaTransport({
+    brokers: SECURED.bootstrap,
+    topic,
+    tls: { ca: SECURED.caPath },
+    sasl: { mechanism: "PLAIN", username: SECURED.user, password: WRONG },
+    onError: (f) => errors.push(`${f.code} ${f.message}`),
+    logger: (level, message) => logs.push(`${level} ${message}`),
+  });
+  const sink = createSink<Rec>({ transport: t, batch: { lingerMs: 5 } });
+  assert.equal(sink.stats().flusher, "worker", "function options keep the default worker");
+  for (let id = 0; id < 100; id++) sink.emit({ id });
+  await until(() => errors.length > 0, `onError called (logs: ${JSON.stringify(logs)})`, 30_000);
+  assert.match(errors[0]!, /^SASL_AUTHENTICATION_FAILED /);
+  assert.ok(logs.some((l) => l.startsWith("error ") && l.includes("down")), JSON.stringify(logs));
+  // The object the application holds says what the worker's client knows.
+  await until(() => t.state() === "down" && failureOf(t)?.code === "SASL_AUTHENTICATION_FAILED", `the transport object mirrors the worker (now ${t.state()})`, 10_000);
+  await sleep(1500);
+  assert.equal(errors.length, 1, `once per change: ${JSON.stringify(errors)}`);
+  assert.equal(sink.stats().flusher, "worker");
+  assert.ok(sink.stats().lastError?.includes("SASL_AUTHENTICATION_FAILED"), String(sink.stats().lastError));
+  outputs.push(...errors, ...logs);
+  const report = await sink.close({ timeoutMs: 2000 });
+  assert.equal(report.dropped.shutdown.records, 100);
+  assert.deepEqual(conservationErrors(sink.stats()), []);
+  assert.equal(t.state(), "closed");
+});
+
 test(`a wrong CA (${use}) fails verification and never falls back; handshakes are bounded and stop at close()`, async () => {
   // Through a TCP proxy that counts connections (each one a TLS handshake that fails),
   // held down for 10 s: reconnects back off, at most 2 handshakes a second on average.
