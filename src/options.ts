@@ -124,12 +124,13 @@ export interface SinkOptions<T = unknown> {
    *
    * When not given, the transport chooses (`Transport.preferredFlusher`): `kafkaTransport`
    * and `platformaticTransport` run in a worker, where the application's thread pays a
-   * fifth or less of what it pays with them in thread mode (README, Performance), unless
-   * `@platformatic/kafka` (which the worker uses) is not installed, an option of theirs
-   * is a function (a `logger`, an `onError`, a SASL token provider),
-   * `use: "confluent"` is set, the sink is given a `scheduler` or a `buffer`, or its
-   * modules were loaded over https (JSR) rather than from files: then `"thread"`, as for
-   * every other transport. `stats().flusher` says which it is.
+   * fifth or less of what it pays with them in thread mode (README, Performance); their
+   * hooks (`logger`, `onError`, a SASL token provider) are called on the application's
+   * thread. They run on the thread when `@platformatic/kafka` (which the worker uses) is
+   * not installed or `use: "confluent"` is set, as every other transport does; and when
+   * the sink is given a `buffer` or its modules were loaded over https (JSR) rather than
+   * from files, where the sink says why once (the transport's `logger`, else
+   * `console.warn`). `stats().flusher` says which it is.
    * @default the transport's preference, else "thread"
    */
   flusher?: FlusherMode;

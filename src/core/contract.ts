@@ -150,10 +150,10 @@ export interface Transport {
   toWorker?(): TransportSpec;
   /**
    * Where the sink runs its flusher and this transport when the sink's `flusher` option
-   * is not given (and neither is a `scheduler` nor a `buffer`): `"worker"` when the
-   * transport runs best in a worker (the Kafka transports, where they can: see
-   * `SinkOptions.flusher`). The sink uses `"thread"` when this is absent, or when the
-   * transport cannot be made in a worker after all (an option that is a function).
+   * is not given: `"worker"` when the transport runs best in a worker (the Kafka
+   * transports, where they can: see `SinkOptions.flusher`). The sink uses `"thread"` when
+   * this is absent, or, saying why, when the transport cannot be made in a worker after
+   * all.
    */
   readonly preferredFlusher?: "thread" | "worker";
   /**
