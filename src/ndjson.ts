@@ -16,6 +16,7 @@
 
 import * as v from "valibot";
 import { integer, parseOptions } from "./validate.ts";
+import { systemScheduler } from "./runtime.ts";
 
 /** Why a line could not be parsed. */
 export type InvalidLineReason = "syntax" | "encoding" | "too_long";
@@ -113,7 +114,7 @@ const CR = 0x0d;
 const DEFAULT_MAX_LINE_BYTES = 1024 * 1024;
 const DEFAULT_YIELD_EVERY = 256;
 
-const nextTurn = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
+const nextTurn = () => new Promise<void>((resolve) => systemScheduler.later(0, resolve, { keepAlive: true }));
 
 const OptionsSchema = v.strictObject(
   {

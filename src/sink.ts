@@ -13,43 +13,10 @@ import { type MetricsOptions, renderMetrics } from "./metrics.ts";
 import { closeTimeout, flushTimeout, resolveOptions, type SinkOptions } from "./options.ts";
 import { type Pipeline, threadPipeline } from "./pipeline.ts";
 import { systemScheduler } from "./runtime.ts";
-import type { SinkState, SinkStats } from "./stats.ts";
+import type { CloseOptions, CloseReport, FlushOptions, SinkState, SinkStats } from "./stats.ts";
 import { workerPipeline } from "./worker/pipeline.ts";
 
-export type { SinkState, SinkStats } from "./stats.ts";
-
-/** What `close()` reports: the final counters, and how the shutdown went. */
-export interface CloseReport extends Counts {
-  /** Milliseconds from the `close()` call until the transport was closed. */
-  readonly durationMs: number;
-  /** True when everything accepted was settled before the deadline (no `shutdown` drops). */
-  readonly flushed: boolean;
-  /**
-   * Of the `shutdown` drops, the records handed to the transport that had no answer for
-   * them at the deadline (a send still in flight, or aborted by the close): if they
-   * reached a broker before it stopped answering, it may still write them. The other
-   * `shutdown` drops never left the sink. 0 when `flushed`.
-   */
-  readonly inDoubt: { readonly records: number; readonly bytes: number };
-}
-
-/** Options of {@linkcode Sink.close}. */
-export interface CloseOptions {
-  /**
-   * How long to keep flushing before the rest is dropped as `shutdown`, in milliseconds.
-   * @default 5000
-   */
-  timeoutMs?: number;
-}
-
-/** Options of {@linkcode Sink.flush}. */
-export interface FlushOptions {
-  /**
-   * Give up waiting after this many milliseconds (the records stay buffered).
-   * @default Infinity
-   */
-  timeoutMs?: number;
-}
+export type { CloseOptions, CloseReport, FlushOptions, SinkState, SinkStats } from "./stats.ts";
 
 /** A sink: see {@linkcode createSink}. */
 export interface Sink<T> {

@@ -1,6 +1,7 @@
 /**
  * What a sink tells about itself: {@linkcode SinkStats}, read by `stats()`, and rendered
- * by `metrics()` and the OpenTelemetry bridge.
+ * by `metrics()` and the OpenTelemetry bridge; and what `close()` reports
+ * ({@linkcode CloseReport}), with the options of `close()` and `flush()`.
  *
  * @module
  */
@@ -35,4 +36,37 @@ export interface SinkStats extends Counts {
   readonly flusher: "thread" | "worker";
   /** Worker mode: workers started to replace one that failed (0 in thread mode). */
   readonly workerRestarts: number;
+}
+
+/** What `close()` reports: the final counters, and how the shutdown went. */
+export interface CloseReport extends Counts {
+  /** Milliseconds from the `close()` call until the transport was closed. */
+  readonly durationMs: number;
+  /** True when everything accepted was settled before the deadline (no `shutdown` drops). */
+  readonly flushed: boolean;
+  /**
+   * Of the `shutdown` drops, the records handed to the transport that had no answer for
+   * them at the deadline (a send still in flight, or aborted by the close): if they
+   * reached a broker before it stopped answering, it may still write them. The other
+   * `shutdown` drops never left the sink. 0 when `flushed`.
+   */
+  readonly inDoubt: { readonly records: number; readonly bytes: number };
+}
+
+/** Options of {@linkcode Sink.close}. */
+export interface CloseOptions {
+  /**
+   * How long to keep flushing before the rest is dropped as `shutdown`, in milliseconds.
+   * @default 5000
+   */
+  timeoutMs?: number;
+}
+
+/** Options of {@linkcode Sink.flush}. */
+export interface FlushOptions {
+  /**
+   * Give up waiting after this many milliseconds (the records stay buffered).
+   * @default Infinity
+   */
+  timeoutMs?: number;
 }

@@ -254,14 +254,14 @@ class Memory implements MemoryTransport {
           const hog: number[][] = [];
           const grow = () => {
             hog.push(new Array<number>(1 << 23).fill(hog.length));
-            setTimeout(grow, 0);
+            systemScheduler.later(0, grow, { keepAlive: true });
           };
           return grow();
         }
         if (control.arg === "exit") (globalThis as { process?: { exit(code: number): never } }).process?.exit(1);
-        setTimeout(() => {
+        systemScheduler.later(0, () => {
           throw new Error("memory transport: simulated worker crash");
-        }, 0);
+        }, { keepAlive: true });
     }
   }
 
