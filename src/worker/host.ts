@@ -139,6 +139,13 @@ export class WorkerHost {
     this.#scheduler = parts.scheduler;
     this.#spawnWorker = parts.spawn ?? null;
     this.transportName = parts.transport.name;
+    // Until the worker tells: what the application's object says (a Kafka transport's
+    // twin says "connecting").
+    try {
+      this.state = parts.transport.state();
+    } catch {
+      this.state = "connecting";
+    }
     this.#words = new BigUint64Array(parts.start.control, 0, 2);
     this.#ints = new Int32Array(parts.start.control, 0, 16);
     this.#fromWorker = parts.transport.remote?.((message) => this.#post({ type: "transport", message }), "host") ?? null;

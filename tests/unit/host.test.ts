@@ -161,6 +161,10 @@ test("host: flush waits for the worker's answer or its timeout on the sink's clo
   await settle();
   const worker = workers[0]!;
   worker.say({ type: "ready" });
+  // Nothing accepted: settled at once, no round trip.
+  assert.equal(await pipeline.flush(0), true);
+  assert.equal(worker.received.some((m) => m.type === "flush"), false);
+  pipeline.writer.write({ a: 1 });
   const answered = pipeline.flush(1000);
   const request = worker.received.find((m) => m.type === "flush") as Extract<HostMessage, { type: "flush" }>;
   assert.ok(request !== undefined);
