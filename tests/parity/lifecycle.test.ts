@@ -8,7 +8,7 @@ parity("flush() resolves true once everything accepted before it is delivered, w
   const { sink, transport } = makeSink<string>(mode, { batch: { lingerMs: 60_000, maxRecords: 3 } });
   transport.setLatency(2);
   for (let i = 0; i < 10; i++) assert.equal(sink.emit(`r${i}`), true);
-  assert.equal(await within(sink.flush(), 5000, "flush() (the linger is a minute)"), true);
+  assert.equal(await within(sink.flush(), 3000, "flush() (the linger is a minute)"), true);
   assert.deepEqual(transport.texts(), Array.from({ length: 10 }, (_, i) => `r${i}`));
   const s = stats(sink);
   assert.equal(s.delivered.records, 10);
@@ -19,8 +19,8 @@ parity("flush() resolves true once everything accepted before it is delivered, w
 
 parity("flush() with nothing accepted resolves true", async (mode) => {
   const { sink } = makeSink(mode);
-  assert.equal(await within(sink.flush(), 5000, "flush()"), true);
-  assert.equal(await within(sink.flush({ timeoutMs: 0 }), 5000, "flush({ timeoutMs: 0 })"), true);
+  assert.equal(await within(sink.flush(), 3000, "flush()"), true);
+  assert.equal(await within(sink.flush({ timeoutMs: 0 }), 3000, "flush({ timeoutMs: 0 })"), true);
   await sink.close({ timeoutMs: 1000 });
 });
 
@@ -28,12 +28,12 @@ parity("flush({ timeoutMs }) resolves false while the transport hangs, the recor
   const { sink, transport } = makeSink<string>(mode, { batch: { lingerMs: 0 } });
   transport.hang();
   sink.emit("a");
-  assert.equal(await within(sink.flush({ timeoutMs: 50 }), 5000, "flush({ timeoutMs: 50 })"), false);
+  assert.equal(await within(sink.flush({ timeoutMs: 50 }), 3000, "flush({ timeoutMs: 50 })"), false);
   const s = stats(sink);
   assert.equal(s.pending.records + s.inFlight.records, 1, "still held");
   onlyDrops(s, {});
   transport.release();
-  assert.equal(await within(sink.flush({ timeoutMs: 5000 }), 6000, "flush() after release"), true);
+  assert.equal(await within(sink.flush({ timeoutMs: 3000 }), 3500, "flush() after release"), true);
   assert.equal(stats(sink).delivered.records, 1);
   assert.deepEqual(transport.texts(), ["a"]);
   await sink.close({ timeoutMs: 1000 });
@@ -43,7 +43,7 @@ parity("flush() waits through retriable failures and resolves true once the reco
   const { sink, transport } = makeSink<string>(mode, { batch: { lingerMs: 0 }, retry: { initialDelayMs: 1, maxDelayMs: 5 } });
   transport.failNext(3);
   for (let i = 0; i < 5; i++) sink.emit(`r${i}`);
-  assert.equal(await within(sink.flush(), 5000, "flush()"), true);
+  assert.equal(await within(sink.flush(), 3000, "flush()"), true);
   const s = stats(sink);
   assert.equal(s.delivered.records, 5);
   assert.ok(s.retries >= 3, `retried (${s.retries})`);
@@ -55,7 +55,7 @@ parity("close() flushes, closes the transport and reports delivered, drops, flus
   transport.setLatency(2);
   for (let i = 0; i < 50; i++) sink.emit({ i });
   sink.emit({ bad: 1n });
-  const report = await within(sink.close({ timeoutMs: 3000 }), 6000, "close()");
+  const report = await within(sink.close({ timeoutMs: 2500 }), 3500, "close()");
   assert.equal(report.flushed, true);
   assert.deepEqual(report.inDoubt, { records: 0, bytes: 0 });
   assert.equal(report.delivered.records, 50);
@@ -72,7 +72,7 @@ parity("close() flushes, closes the transport and reports delivered, drops, flus
 parity("close(): the transport object the application holds says closed", async (mode) => {
   const { sink, transport } = makeSink(mode);
   sink.emit("x");
-  await within(sink.close({ timeoutMs: 1000 }), 5000, "close()");
+  await within(sink.close({ timeoutMs: 1000 }), 3000, "close()");
   assert.equal(transport.state(), "closed");
 });
 
@@ -82,7 +82,7 @@ parity("close() with a hung transport returns by its deadline, drops the rest as
   for (let i = 0; i < 100; i++) sink.emit(`r${i}`);
   await until(() => transport.sendCalls > 0, "a send is under way");
   const started = Date.now();
-  const report = await within(sink.close({ timeoutMs: 200 }), 5000, "close({ timeoutMs: 200 })");
+  const report = await within(sink.close({ timeoutMs: 200 }), 3000, "close({ timeoutMs: 200 })");
   // A generous bound: the machine may be busy; a close that ignored its deadline would wait for ever.
   assert.ok(Date.now() - started < 200 + 1500, `close came back after ${Date.now() - started} ms`);
   assert.ok(report.durationMs <= Date.now() - started, "durationMs is the close's own duration");
@@ -100,7 +100,7 @@ parity("close(): records a send still holds at the deadline are dropped as shutd
   transport.setLatency(400);
   for (let i = 0; i < 10; i++) sink.emit(`r${i}`);
   await until(() => stats(sink).inFlight.records === 6, "two batches of three are in flight");
-  const report = await within(sink.close({ timeoutMs: 100 }), 5000, "close({ timeoutMs: 100 })");
+  const report = await within(sink.close({ timeoutMs: 100 }), 3000, "close({ timeoutMs: 100 })");
   assert.equal(report.flushed, false);
   onlyDrops(report, { shutdown: 10 });
   assert.deepEqual(report.inDoubt, { records: 6, bytes: 6 * (20 + 2) });
@@ -110,7 +110,7 @@ parity("close(): records a send still holds at the deadline are dropped as shutd
 parity("abort() drops everything not yet delivered as shutdown at once, nothing sent, nothing in doubt", async (mode) => {
   const { sink, transport } = makeSink<string>(mode, { batch: { lingerMs: 60_000 } });
   for (let i = 0; i < 10; i++) sink.emit(`r${i}`);
-  const report = await within(sink.abort(), 5000, "abort()");
+  const report = await within(sink.abort(), 3000, "abort()");
   onlyDrops(report, { shutdown: 10 });
   assert.equal(report.flushed, false);
   assert.deepEqual(report.inDoubt, { records: 0, bytes: 0 }, "nothing was sent");
@@ -121,7 +121,7 @@ parity("abort() drops everything not yet delivered as shutdown at once, nothing 
 
 parity("abort() with nothing held reports flushed", async (mode) => {
   const { sink } = makeSink(mode);
-  const report = await within(sink.abort(), 5000, "abort()");
+  const report = await within(sink.abort(), 3000, "abort()");
   assert.equal(report.flushed, true);
   onlyDrops(report, {});
 });
@@ -129,7 +129,7 @@ parity("abort() with nothing held reports flushed", async (mode) => {
 parity("asyncDispose closes the sink with the default timeout, delivering what it holds", async (mode) => {
   const { sink, transport } = makeSink<string>(mode, { batch: { lingerMs: 60_000 } });
   sink.emit("scoped");
-  const disposed = await within(sink[Symbol.asyncDispose](), 5000, "[Symbol.asyncDispose]()");
+  const disposed = await within(sink[Symbol.asyncDispose](), 3000, "[Symbol.asyncDispose]()");
   assert.equal(disposed, undefined);
   assert.equal(stats(sink).state, "closed");
   assert.deepEqual(transport.texts(), ["scoped"]);
@@ -141,7 +141,7 @@ parity("close() and flush() reject a bad timeout with an InvalidOptionError nami
   await assert.rejects(sink.flush({ timeoutMs: Number.NaN }), (e: unknown) => e instanceof InvalidOptionError && e.option === "flush.timeoutMs");
   assert.equal(stats(sink).state, "open");
   assert.equal(sink.emit("still open"), true);
-  const report = await within(sink.close({ timeoutMs: 1000 }), 5000, "close()");
+  const report = await within(sink.close({ timeoutMs: 1000 }), 3000, "close()");
   assert.equal(report.delivered.records, 1);
 });
 
@@ -150,14 +150,14 @@ parity("close() and flush() reject a bad timeout with an InvalidOptionError nami
 parity("flush() after close() resolves true at once (nothing is left to settle)", async (mode) => {
   const { sink } = makeSink(mode);
   sink.emit("x");
-  await within(sink.close({ timeoutMs: 1000 }), 5000, "close()");
+  await within(sink.close({ timeoutMs: 1000 }), 3000, "close()");
   assert.equal(await within(sink.flush(), 2000, "flush() after close()"), true);
 });
 
 parity("flush({ timeoutMs }) after close() resolves true, not false at its timeout", async (mode) => {
   const { sink } = makeSink(mode);
   sink.emit("x");
-  await within(sink.close({ timeoutMs: 1000 }), 5000, "close()");
+  await within(sink.close({ timeoutMs: 1000 }), 3000, "close()");
   assert.equal(await within(sink.flush({ timeoutMs: 100 }), 2000, "flush({ timeoutMs: 100 }) after close()"), true);
 });
 
@@ -165,7 +165,7 @@ parity("flush() after a close() that dropped records as shutdown resolves true",
   const { sink, transport } = makeSink(mode, { batch: { lingerMs: 0 } });
   transport.hang();
   sink.emit("x");
-  const report = await within(sink.close({ timeoutMs: 50 }), 5000, "close()");
+  const report = await within(sink.close({ timeoutMs: 50 }), 3000, "close()");
   assert.equal(report.dropped.shutdown.records, 1);
   assert.equal(await within(sink.flush(), 2000, "flush() after close()"), true);
 });
@@ -174,7 +174,7 @@ parity("emit() and writable.write() after close() are dropped as closed, without
   const { sink, transport } = makeSink<string>(mode);
   const writer = sink.writable.getWriter();
   sink.emit("before");
-  const report = await within(sink.close({ timeoutMs: 1000 }), 5000, "close()");
+  const report = await within(sink.close({ timeoutMs: 1000 }), 3000, "close()");
   assert.equal(sink.emit("after"), false);
   await within(writer.write("after, through the stream"), 1000, "writer.write() after close()");
   await within(sink.writableStream().getWriter().write("after, through a new stream"), 1000, "a new writable's write() after close()");
@@ -193,7 +193,7 @@ parity("close() again, before or after the first settles, returns the same promi
   const first = sink.close({ timeoutMs: 1000 });
   const during = sink.close({ timeoutMs: 1 });
   assert.equal(during, first, "while closing");
-  const report = await within(first, 5000, "close()");
+  const report = await within(first, 3000, "close()");
   const after = sink.close({ timeoutMs: 5 });
   assert.equal(after, first, "after it settled");
   assert.equal(await after, report);
@@ -204,7 +204,7 @@ parity("abort() after close() returns the close's promise", async (mode) => {
   const { sink } = makeSink(mode);
   sink.emit("x");
   const closing = sink.close({ timeoutMs: 1000 });
-  const report = await within(closing, 5000, "close()");
+  const report = await within(closing, 3000, "close()");
   const aborted = sink.abort();
   assert.equal(aborted, closing);
   assert.equal(await within(aborted, 1000, "abort() after close()"), report);
@@ -214,7 +214,7 @@ parity("abort() after close() returns the close's promise", async (mode) => {
 parity("asyncDispose after close() resolves, and the sink stays closed with the close's counts", async (mode) => {
   const { sink } = makeSink(mode);
   sink.emit("x");
-  const report = await within(sink.close({ timeoutMs: 1000 }), 5000, "close()");
+  const report = await within(sink.close({ timeoutMs: 1000 }), 3000, "close()");
   await within(sink[Symbol.asyncDispose](), 1000, "[Symbol.asyncDispose]() after close()");
   const s = stats(sink);
   assert.equal(s.state, "closed");
@@ -224,7 +224,7 @@ parity("asyncDispose after close() resolves, and the sink stays closed with the 
 parity("stats() and metrics() after close(): closed, nothing held, the transport closed", async (mode) => {
   const { sink } = makeSink(mode);
   for (let i = 0; i < 5; i++) sink.emit(`r${i}`);
-  await within(sink.close({ timeoutMs: 1000 }), 5000, "close()");
+  await within(sink.close({ timeoutMs: 1000 }), 3000, "close()");
   const s = stats(sink);
   assert.equal(s.state, "closed");
   assert.equal(s.delivered.records, 5);
@@ -244,7 +244,7 @@ parity("emit() while close() is under way is dropped as closed; stats() says clo
   const closing = sink.close({ timeoutMs: 200 });
   assert.equal(stats(sink).state, "closing");
   assert.equal(sink.emit("late"), false);
-  const report = await within(closing, 5000, "close()");
+  const report = await within(closing, 3000, "close()");
   onlyDrops(report, { shutdown: 1, closed: 1 });
 });
 
@@ -255,7 +255,7 @@ parity("flush() during close() resolves true once close() has settled every reco
   await until(() => transport.sendCalls > 0, "a send is under way");
   const closing = sink.close({ timeoutMs: 150 });
   const flushing = sink.flush();
-  const [report, flushed] = await within(Promise.all([closing, flushing]), 5000, "close() and flush()");
+  const [report, flushed] = await within(Promise.all([closing, flushing]), 3000, "close() and flush()");
   assert.equal(flushed, true);
   onlyDrops(report, { shutdown: 5 });
 });
@@ -264,9 +264,9 @@ parity("flush() during a close() that delivers everything resolves true", async 
   const { sink, transport } = makeSink<string>(mode, { batch: { lingerMs: 60_000 } });
   transport.setLatency(20);
   for (let i = 0; i < 5; i++) sink.emit(`r${i}`);
-  const closing = sink.close({ timeoutMs: 3000 });
+  const closing = sink.close({ timeoutMs: 2500 });
   const flushing = sink.flush();
-  const [report, flushed] = await within(Promise.all([closing, flushing]), 5000, "close() and flush()");
+  const [report, flushed] = await within(Promise.all([closing, flushing]), 3000, "close() and flush()");
   assert.equal(flushed, true);
   assert.equal(report.flushed, true);
   assert.equal(report.delivered.records, 5);
@@ -279,7 +279,7 @@ parity("close() during flush(): the flush resolves true by the time close() reso
   const flushing = sink.flush();
   await until(() => transport.sendCalls > 0, "a send is under way");
   assert.equal(await settledYet(flushing), false, "the flush waits while the transport hangs");
-  const report = await within(sink.close({ timeoutMs: 150 }), 5000, "close()");
+  const report = await within(sink.close({ timeoutMs: 150 }), 3000, "close()");
   onlyDrops(report, { shutdown: 5 });
   assert.equal(await settledYet(flushing), true, "settled by the time close() resolved");
   assert.equal(await flushing, true);
@@ -291,7 +291,7 @@ parity("close() during flush({ timeoutMs }): the flush resolves true (settled by
   sink.emit("r");
   const flushing = sink.flush({ timeoutMs: 3000 });
   await until(() => transport.sendCalls > 0, "a send is under way");
-  await within(sink.close({ timeoutMs: 100 }), 5000, "close()");
+  await within(sink.close({ timeoutMs: 100 }), 3000, "close()");
   assert.equal(await within(flushing, 1000, "the flush, after close() resolved"), true);
 });
 
@@ -304,7 +304,7 @@ parity("two close() calls with different deadlines: the second returns the first
   const first = sink.close({ timeoutMs: 100 });
   const second = sink.close({ timeoutMs: 10_000 });
   assert.equal(second, first);
-  const report = await within(second, 5000, "the second close() (the first's deadline is 100 ms)");
+  const report = await within(second, 3000, "the second close() (the first's deadline is 100 ms)");
   assert.ok(Date.now() - started < 100 + 1500, `came back after ${Date.now() - started} ms`);
   assert.equal(report.flushed, false);
   onlyDrops(report, { shutdown: 3 });
@@ -321,7 +321,7 @@ parity("two close() calls with different deadlines: the second returns the first
   // Released within the first's deadline: everything is delivered (the second's zero did not cut it short).
   await until(() => stats(sink).state === "closing", "closing");
   transport.release();
-  const report = await within(first, 6000, "close()");
+  const report = await within(first, 3500, "close()");
   assert.equal(report.flushed, true);
   assert.equal(report.delivered.records, 3);
   onlyDrops(report, {});
@@ -335,7 +335,7 @@ parity("abort() during close() returns the close's promise", async (mode) => {
   const closing = sink.close({ timeoutMs: 200 });
   const aborting = sink.abort();
   assert.equal(aborting, closing);
-  const report = await within(aborting, 5000, "abort() during close()");
+  const report = await within(aborting, 3000, "abort() during close()");
   onlyDrops(report, { shutdown: 3 });
   assert.equal(report.pending.records + report.inFlight.records, 0);
 });
@@ -346,7 +346,7 @@ parity("asyncDispose during close() resolves once the close has", async (mode) =
   sink.emit("r");
   const closing = sink.close({ timeoutMs: 150 });
   const disposing = sink[Symbol.asyncDispose]();
-  await within(disposing, 5000, "[Symbol.asyncDispose]() during close()");
+  await within(disposing, 3000, "[Symbol.asyncDispose]() during close()");
   assert.equal(await settledYet(closing), true);
   assert.equal(stats(sink).state, "closed");
 });
@@ -359,7 +359,7 @@ parity("several flush() calls at once all resolve true once their records are de
     sink.emit(`r${i}`);
     flushes.push(sink.flush());
   }
-  assert.deepEqual(await within(Promise.all(flushes), 5000, "five flush() calls"), [true, true, true, true, true]);
+  assert.deepEqual(await within(Promise.all(flushes), 3000, "five flush() calls"), [true, true, true, true, true]);
   assert.equal(stats(sink).delivered.records, 5);
   await sink.close({ timeoutMs: 1000 });
 });

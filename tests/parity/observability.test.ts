@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import type { Attributes, BatchObservableCallback, Meter, MetricOptions, Observable } from "@opentelemetry/api";
 import { DROP_REASONS, renderMetrics } from "../../mod.ts";
 import { registerSinkMetrics } from "../../src/otel.ts";
-import { makeSink, onlyDrops, parity, snapshotErrors, stats, until, within } from "../support/parity.ts";
+import { applied, makeSink, onlyDrops, parity, snapshotErrors, stats, until, within } from "../support/parity.ts";
 
 // Prometheus text format 0.0.4: comments, then `name{label="value",...} number`.
 const SAMPLE = /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*",?)*\})? -?[0-9.e+]+$/;
@@ -27,42 +27,42 @@ parity("stats() of a new sink: its options, the flusher mode, zero counters, eve
   }
   for (const reason of DROP_REASONS) assert.deepEqual(s.dropped[reason], { records: 0, bytes: 0 }, reason);
   assert.deepEqual(s.shed, []);
-  await within(sink.close({ timeoutMs: 1000 }), 5000, "close()");
+  await within(sink.close({ timeoutMs: 1000 }), 3000, "close()");
 });
 
 parity("stats() once the flusher has run: the transport up, sends counted, bytes framed", async (mode) => {
   const { sink } = makeSink<string>(mode);
   sink.emit("abc");
-  assert.equal(await within(sink.flush(), 5000, "flush()"), true);
+  assert.equal(await within(sink.flush(), 3000, "flush()"), true);
   const s = stats(sink);
   assert.deepEqual(s.transport, { name: "memory", state: "up" });
   assert.equal(s.sends, 1);
   assert.deepEqual(s.delivered, { records: 1, bytes: 20 + 3 });
   assert.deepEqual(s.offered, s.accepted);
-  await within(sink.close({ timeoutMs: 1000 }), 5000, "close()");
+  await within(sink.close({ timeoutMs: 1000 }), 3000, "close()");
 });
 
 parity("stats(): a retriable failure shows as lastError and the transport down; both clear once a send succeeds", async (mode) => {
   const { sink, transport } = makeSink<string>(mode, { batch: { lingerMs: 0 }, retry: { initialDelayMs: 1, maxDelayMs: 2 } });
-  assert.equal(await within(sink.flush(), 5000, "flush() of nothing"), true);
   transport.failNext(Number.MAX_SAFE_INTEGER);
+  await applied(sink);
   sink.emit("x");
   await until(() => stats(sink).retries >= 1, "the send failed and is retried");
   await until(() => /simulated outage/.test(stats(sink).lastError ?? ""), "lastError says why");
   await until(() => stats(sink).transport.state === "down", "the transport is down");
   transport.failNext(0);
-  assert.equal(await within(sink.flush({ timeoutMs: 3000 }), 5000, "flush()"), true);
+  assert.equal(await within(sink.flush({ timeoutMs: 2500 }), 3000, "flush()"), true);
   const s = stats(sink);
   assert.equal(s.delivered.records, 1);
   assert.equal(s.transport.state, "up");
   assert.equal(s.lastError, null, "a retriable error clears once a send succeeds after it");
-  await within(sink.close({ timeoutMs: 1000 }), 5000, "close()");
+  await within(sink.close({ timeoutMs: 1000 }), 3000, "close()");
 });
 
 parity("stats(): once a send has failed and been retried, the same snapshot says why (lastError)", async (mode) => {
   const { sink, transport } = makeSink<string>(mode, { batch: { lingerMs: 0 }, retry: { initialDelayMs: 1, maxDelayMs: 2 } });
-  assert.equal(await within(sink.flush(), 5000, "flush() of nothing"), true);
   transport.failNext(Number.MAX_SAFE_INTEGER);
+  await applied(sink);
   sink.emit("x");
   await until(() => sink.stats().retries >= 1, "the send failed and is retried");
   assert.match(stats(sink).lastError ?? "", /simulated outage/);
@@ -73,7 +73,7 @@ parity("metrics() is well-formed Prometheus text with a TYPE for every metric an
   const { sink } = makeSink<unknown>(mode);
   sink.emit("x");
   sink.emit({ bad: 1n });
-  assert.equal(await within(sink.flush(), 5000, "flush()"), true);
+  assert.equal(await within(sink.flush(), 3000, "flush()"), true);
   const text = sink.metrics();
   assert.ok(text.endsWith("\n"));
   const typed = new Set<string>();
@@ -99,7 +99,7 @@ parity("metrics() is well-formed Prometheus text with a TYPE for every metric an
   if (mode === "worker") assert.match(text, /^shedsink_worker_restarts_total 0$/m);
   else assert.doesNotMatch(text, /worker_restarts/);
   assert.equal(text, renderMetrics(sink.stats()), "metrics() renders stats()");
-  await within(sink.close({ timeoutMs: 1000 }), 5000, "close()");
+  await within(sink.close({ timeoutMs: 1000 }), 3000, "close()");
 });
 
 parity("metrics({ labels }) adds escaped labels to every sample", async (mode) => {
@@ -108,7 +108,7 @@ parity("metrics({ labels }) adds escaped labels to every sample", async (mode) =
   for (const line of text.trimEnd().split("\n")) {
     if (!line.startsWith("#")) assert.ok(line.includes('sink="a\\"b\\\\c"'), line);
   }
-  await within(sink.close({ timeoutMs: 1000 }), 5000, "close()");
+  await within(sink.close({ timeoutMs: 1000 }), 3000, "close()");
 });
 
 parity("invariant 6: every drop reason has its own counter in stats() and metrics()", async (mode) => {
@@ -121,7 +121,7 @@ parity("invariant 6: every drop reason has its own counter in stats() and metric
   }
   sink.emit({ bad: 1n });
   assert.match(sink.metrics(), /^shedsink_records_dropped_total\{reason="invalid"\} 1$/m);
-  await within(sink.close({ timeoutMs: 1000 }), 5000, "close()");
+  await within(sink.close({ timeoutMs: 1000 }), 3000, "close()");
 });
 
 // ------------------------------------------------------------- OpenTelemetry
@@ -191,8 +191,9 @@ parity("OpenTelemetry: a collection reports the sink's counters, drops by reason
   registerSinkMetrics(sink, asMeter(meter), { attributes: { sink: "query-insights" } });
   sink.emit({ table: "orders", rows: 1 });
   sink.emit({ bad: 1n });
-  assert.equal(await within(sink.flush(), 5000, "flush()"), true);
+  assert.equal(await within(sink.flush(), 3000, "flush()"), true);
   transport.hang();
+  await applied(sink);
   for (let i = 0; i < 100; i++) sink.emit({ table: "users", i });
   // The counters stand still while the transport hangs (records are held, none can settle).
   await until(() => stats(sink).inFlight.records > 0, "a send is under way");
@@ -217,7 +218,7 @@ parity("OpenTelemetry: a collection reports the sink's counters, drops by reason
   assert.equal(value(points, "shedsink.transport.state", { state: "down" }), 0);
   assert.equal(points.filter((p) => p.name === "shedsink.transport.state").length, 4);
   transport.release();
-  await within(sink.close({ timeoutMs: 3000 }), 5000, "close()");
+  await within(sink.close({ timeoutMs: 2500 }), 3000, "close()");
 });
 
 parity("OpenTelemetry: instruments by mode (worker.restarts in worker mode only), shed by class with shedding", async (mode) => {
@@ -239,7 +240,7 @@ parity("OpenTelemetry: instruments by mode (worker.restarts in worker mode only)
   registration.unregister();
   assert.deepEqual(await meter.collect(), []);
   transport.release();
-  await within(sink.close({ timeoutMs: 3000 }), 5000, "close()");
+  await within(sink.close({ timeoutMs: 2500 }), 3000, "close()");
 });
 
 // ------------------------------------------------------------- invariants under load
@@ -264,7 +265,7 @@ parity("invariant 2 and 3: under a long outage with retries, bytes held never ex
     assert.ok(offeredBytes > 5 * capacityBytes, "producers wrote many times the capacity");
     assert.ok(maxHeld > capacityBytes * 0.9, `the buffer was filled (max held ${maxHeld})`);
     await until(() => stats(sink).retries > 0, "the flusher retries");
-    const report = await within(sink.close({ timeoutMs: 50 }), 5000, "close()");
+    const report = await within(sink.close({ timeoutMs: 50 }), 3000, "close()");
     assert.deepEqual(snapshotErrors(report), []);
     assert.equal(report.delivered.records, 0);
   }
@@ -278,7 +279,7 @@ parity("invariant 4: under intermittent failures a delivered record is counted o
     if (!sink.emit(String(i))) refused.add(i);
     if (i % 100 === 0) await new Promise((resolve) => setTimeout(resolve, 1));
   }
-  const report = await within(sink.close({ timeoutMs: 5000 }), 8000, "close()");
+  const report = await within(sink.close({ timeoutMs: 3000 }), 4000, "close()");
   const delivered = transport.texts().map(Number);
   assert.equal(new Set(delivered).size, delivered.length, "no record delivered twice");
   assert.equal(report.delivered.records, delivered.length, "delivered counted once each");
@@ -298,7 +299,7 @@ parity("invariant 5: an outage whose records fit in the buffer loses nothing", a
     assert.equal(sink.emit(text), true);
     if (i % 50 === 0) await new Promise((resolve) => setTimeout(resolve, 1));
   }
-  const report = await within(sink.close({ timeoutMs: 5000 }), 8000, "close()");
+  const report = await within(sink.close({ timeoutMs: 3000 }), 4000, "close()");
   assert.equal(report.lost.records, 0);
   assert.equal(report.refused.records, 0);
   assert.ok(stats(sink).retries >= 1);
@@ -311,9 +312,9 @@ parity("a steady stream of 5000 records of every kind, read by stats() all along
     sink.emit(i % 3 === 0 ? { i } : i % 3 === 1 ? JSON.stringify({ i }) : new TextEncoder().encode(JSON.stringify({ i })));
     if (i % 500 === 0) await new Promise((resolve) => setTimeout(resolve, 1));
   }
-  assert.equal(await within(sink.flush({ timeoutMs: 10_000 }), 12_000, "flush()"), true);
+  assert.equal(await within(sink.flush({ timeoutMs: 3000 }), 4000, "flush()"), true);
   assert.deepEqual(transport.texts().map((t) => (JSON.parse(t) as { i: number }).i), Array.from({ length: 5000 }, (_, i) => i));
-  const report = await within(sink.close({ timeoutMs: 3000 }), 5000, "close()");
+  const report = await within(sink.close({ timeoutMs: 2500 }), 3000, "close()");
   assert.equal(report.flushed, true);
   assert.equal(report.delivered.records, 5000);
   onlyDrops(report, {});

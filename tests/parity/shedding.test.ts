@@ -2,7 +2,7 @@
 // least important first under drop-oldest, counted by class everywhere.
 import assert from "node:assert/strict";
 import { DEFAULT_SHED_LEVELS, DROP_REASONS, type SinkStats } from "../../mod.ts";
-import { bytesRecord, makeSink, onlyDrops, parity, stats, until, within } from "../support/parity.ts";
+import { applied, bytesRecord, makeSink, onlyDrops, parity, stats, until, within } from "../support/parity.ts";
 
 type Rec = { c: number; i: number };
 
@@ -33,7 +33,7 @@ parity("shedding (drop-oldest): room is made from the least important class firs
   onlyDrops(s, { shed: 2, buffer_full: 2 });
   assert.deepEqual(s.shed.map((c) => c.records), [0, 0, 0, 2]);
   transport.release();
-  await within(sink.close({ timeoutMs: 3000 }), 5000, "close()");
+  await within(sink.close({ timeoutMs: 2500 }), 3000, "close()");
   const delivered = transport.received.map((r) => `${r.value[0]}:${r.value[1]}`);
   // In flight first (3:0), then the survivors in their order of arrival.
   assert.deepEqual(delivered, ["3:0", "1:1", "0:4", "1:5", "2:6", "0:8", "1:9", "2:10", "2:11", "2:12"]);
@@ -54,7 +54,7 @@ parity("shedding (drop-oldest): with a small buffer and a long outage every clas
   assert.equal(s.shed[0]!.records, 0);
   assert.ok(s.shed[3]!.records > 0 && s.shed[1]!.records > 0, JSON.stringify(s.shed));
   transport.release();
-  const report = await within(sink.close({ timeoutMs: 3000 }), 5000, "close()");
+  const report = await within(sink.close({ timeoutMs: 2500 }), 3000, "close()");
   const got = transport.texts().map((t) => JSON.parse(t) as Rec);
   assert.equal(got.filter((r) => r.c === 0).length, errors, "every error delivered");
   assert.equal(report.delivered.records, got.length);
@@ -71,7 +71,7 @@ parity("shedding (drop-newest): records and bytes by class add up to the shed re
   assert.ok(s.dropped.shed.records > 0);
   assert.equal(s.shed[0]!.records, 0, "class 0 is never shed");
   transport.release();
-  const report = await within(sink.close({ timeoutMs: 3000 }), 5000, "close()");
+  const report = await within(sink.close({ timeoutMs: 2500 }), 3000, "close()");
   for (const unit of ["records", "bytes"] as const) {
     assert.equal(report.shed.reduce((n, c) => n + c[unit], 0), report.dropped.shed[unit], unit);
   }
@@ -89,17 +89,17 @@ for (const whenFull of ["drop-newest", "drop-oldest"] as const) {
       batch: { lingerMs: 2, maxRecords: 10 },
       shedding: { classOf: (r) => r.c },
     });
-    assert.equal(await within(sink.flush(), 5000, "flush() of nothing"), true);
     transport.hang();
+    await applied(sink);
     while (stats(sink).pending.bytes + stats(sink).inFlight.bytes < 3000) assert.ok(sink.emit({ c: 0, p: "x".repeat(50) }));
     assert.equal(sink.emit({ c: 3, p: "over its start" }), false, "75% full: class 3 is shed");
     transport.release();
-    assert.equal(await within(sink.flush(), 5000, "flush()"), true);
+    assert.equal(await within(sink.flush(), 3000, "flush()"), true);
     const drained = stats(sink);
     assert.equal(drained.pending.bytes + drained.inFlight.bytes, 0, "drained");
     for (let i = 0; i < 20; i++) assert.equal(sink.emit({ c: 3, p: `after ${i}` }), true, `class 3 record ${i} kept in an empty buffer`);
     onlyDrops(stats(sink), { shed: 1 });
-    const report = await within(sink.close({ timeoutMs: 3000 }), 5000, "close()");
+    const report = await within(sink.close({ timeoutMs: 2500 }), 3000, "close()");
     assert.equal(report.dropped.shed.records, 1);
   });
 }
@@ -121,7 +121,7 @@ parity("shedding: a class function that throws or gives no class drops the recor
   assert.equal(named.emit({ level: 3 }), true, "a class number works as well");
   for (const r of [{ level: "trace" }, { level: "toString" }, {}, "text", new Uint8Array(4), null]) assert.equal(named.emit(r), false);
   onlyDrops(stats(named), { invalid: 6 });
-  const reports = await within(Promise.all([sink.close({ timeoutMs: 3000 }), named.close({ timeoutMs: 3000 })]), 5000, "close()");
+  const reports = await within(Promise.all([sink.close({ timeoutMs: 2500 }), named.close({ timeoutMs: 2500 })]), 3000, "close()");
   assert.deepEqual(reports.map((r) => r.delivered.records), [1, 2]);
 });
 
@@ -130,7 +130,7 @@ parity("shedding: a sink without it reports no classes and its metrics have no s
   sink.emit("x");
   assert.deepEqual(stats(sink).shed, []);
   assert.doesNotMatch(sink.metrics(), /_shed_total/);
-  const report = await within(sink.close({ timeoutMs: 1000 }), 5000, "close()");
+  const report = await within(sink.close({ timeoutMs: 1000 }), 3000, "close()");
   assert.deepEqual(report.shed, []);
 });
 
@@ -190,7 +190,7 @@ for (const whenFull of ["drop-newest", "drop-oldest"] as const) {
     }
     assert.ok(refusedShed > 0, "the load reached the levels where shedding happens");
     transport.release();
-    const report = await within(sink.close({ timeoutMs: 3000 }), 5000, "close()");
+    const report = await within(sink.close({ timeoutMs: 2500 }), 3000, "close()");
     onlyDrops(report, Object.fromEntries(DROP_REASONS.map((r) => [r, report.dropped[r].records])));
     assert.equal(report.shed.reduce((n, c) => n + c.records, 0), report.dropped.shed.records);
     assert.equal(report.delivered.records, transport.received.length);

@@ -51,7 +51,7 @@ parity("pipeTo() a ReadableStream into writableStream() delivers every record in
   await within(source.pipeTo(sink.writableStream()), 2000, "pipeTo()");
   assert.equal(stats(sink).state, "open", "closing a writable does not close the sink");
   assert.equal(sink.emit("after the pipe"), true);
-  const report = await within(sink.close({ timeoutMs: 3000 }), 5000, "close()");
+  const report = await within(sink.close({ timeoutMs: 2500 }), 3000, "close()");
   assert.equal(report.delivered.records, 101);
   assert.deepEqual(transport.texts(), [...Array.from({ length: 100 }, (_, i) => `line ${i}`), "after the pipe"]);
 });
@@ -65,7 +65,7 @@ parity("writableStream() gives independent writables: closing or aborting one le
   await b.abort(new Error("client went away"));
   assert.equal(stats(sink).state, "open");
   await within(sink.writable.getWriter().write("c"), 1000, "a third write");
-  await within(sink.close({ timeoutMs: 3000 }), 5000, "close()");
+  await within(sink.close({ timeoutMs: 2500 }), 3000, "close()");
   assert.deepEqual(transport.texts().sort(), ["a", "b", "c"]);
 });
 
@@ -81,7 +81,7 @@ parity("ndjson() piped into sink.writable with preventClose: every line delivere
   });
   await within(body.pipeThrough(ndjson()).pipeTo(sink.writable, { preventClose: true }), 2000, "the pipe");
   assert.equal(stats(sink).state, "open");
-  assert.equal(await within(sink.flush(), 5000, "flush()"), true);
+  assert.equal(await within(sink.flush(), 3000, "flush()"), true);
   assert.deepEqual(transport.texts(), ['{"table":"orders","rows":1}', '{"table":"users","rows":2}', "3"]);
   onlyDrops(stats(sink), { invalid: 1 });
   await sink.close({ timeoutMs: 1000 });
@@ -109,7 +109,6 @@ parity("hostile values never make emit() or write() throw: each is dropped as in
     Symbol("s"),
     () => 1,
     throwingGetter,
-    deep, // deeper than JSON.stringify's stack
   ];
   const oversize: unknown[] = ["x".repeat(1 << 20), { s: "y".repeat(1 << 20) }, new Uint8Array(1 << 20)];
   const writer = sink.writable.getWriter();
@@ -132,10 +131,15 @@ parity("hostile values never make emit() or write() throw: each is dropped as in
     [new Date(0), '"1970-01-01T00:00:00.000Z"'],
     ["\u0000\ud800 lone surrogate", "\u0000\ufffd lone surrogate"],
   ];
+  // Nested deeper than JSON.stringify's stack on some engines (invalid), a long text on others (oversize).
+  assert.doesNotThrow(() => assert.equal(sink.emit(deep), false));
+  await within(writer.write(deep), 1000, "write() of a deeply nested value");
   for (const [value] of fine) assert.equal(sink.emit(value), true, `kept: ${String(value)}`);
   const s = stats(sink);
-  onlyDrops(s, { invalid: 2 * invalid.length, oversize: 2 * oversize.length });
-  const report = await within(sink.close({ timeoutMs: 3000 }), 5000, "close()");
+  const deepInvalid = s.dropped.invalid.records - 2 * invalid.length; // 2 where it is invalid, 0 where oversize
+  assert.ok(deepInvalid === 0 || deepInvalid === 2, `invalid ${s.dropped.invalid.records}`);
+  onlyDrops(s, { invalid: 2 * invalid.length + deepInvalid, oversize: 2 * oversize.length + 2 - deepInvalid });
+  const report = await within(sink.close({ timeoutMs: 2500 }), 3000, "close()");
   assert.equal(report.delivered.records, fine.length);
   assert.deepEqual(transport.texts(), fine.map(([, text]) => text));
 });
@@ -158,7 +162,7 @@ parity("proxies whose traps throw (a revoked Proxy, a getPrototypeOf or get trap
   for (const value of values) await within(writer.write(value), 1000, "write() of a hostile proxy");
   onlyDrops(stats(sink), { invalid: 2 * values.length });
   assert.equal(sink.emit({ fine: true }), true);
-  await within(sink.close({ timeoutMs: 3000 }), 5000, "close()");
+  await within(sink.close({ timeoutMs: 2500 }), 3000, "close()");
   assert.deepEqual(transport.texts(), ['{"fine":true}']);
 });
 
@@ -179,7 +183,7 @@ parity("options that throw (key, headers, encode) drop the record as invalid, ne
   });
   for (let i = 0; i < 5; i++) assert.doesNotThrow(() => sink.emit({ i }));
   onlyDrops(stats(sink), { invalid: 3 });
-  await within(sink.close({ timeoutMs: 3000 }), 5000, "close()");
+  await within(sink.close({ timeoutMs: 2500 }), 3000, "close()");
   const got = transport.received.map((r) => ({
     key: new TextDecoder().decode(r.key!),
     n: new TextDecoder().decode(r.headers!.find(([name]) => name === "n")![1]),
@@ -208,7 +212,7 @@ parity("records are delivered once each, in order, with keys, headers and timest
       expected.push(`bytes ${i}`);
     }
   }
-  const report = await within(sink.close({ timeoutMs: 3000 }), 5000, "close()");
+  const report = await within(sink.close({ timeoutMs: 2500 }), 3000, "close()");
   assert.equal(report.delivered.records, 300);
   assert.deepEqual(transport.texts(), expected);
   transport.received.forEach((r, i) => {
