@@ -170,6 +170,15 @@ parity("flush() after a close() that dropped records as shutdown resolves true",
   assert.equal(await within(sink.flush(), 2000, "flush() after close()"), true);
 });
 
+parity("flush() after abort() resolves true", async (mode) => {
+  const { sink, transport } = makeSink(mode, { batch: { lingerMs: 0 } });
+  transport.hang();
+  sink.emit("x");
+  const report = await within(sink.abort(), 3000, "abort()");
+  assert.equal(report.dropped.shutdown.records, 1);
+  assert.equal(await within(sink.flush(), 2000, "flush() after abort()"), true);
+});
+
 parity("emit() and writable.write() after close() are dropped as closed, without throwing", async (mode) => {
   const { sink, transport } = makeSink<string>(mode);
   const writer = sink.writable.getWriter();
@@ -349,6 +358,49 @@ parity("asyncDispose during close() resolves once the close has", async (mode) =
   await within(disposing, 3000, "[Symbol.asyncDispose]() during close()");
   assert.equal(await settledYet(closing), true);
   assert.equal(stats(sink).state, "closed");
+});
+
+parity("abort() during flush(): the flush resolves true once the abort has settled every record", async (mode) => {
+  const { sink, transport } = makeSink<string>(mode, { batch: { lingerMs: 0 } });
+  transport.hang();
+  for (let i = 0; i < 5; i++) sink.emit(`r${i}`);
+  const flushing = sink.flush();
+  await until(() => transport.sendCalls > 0, "a send is under way");
+  const report = await within(sink.abort(), 3000, "abort()");
+  onlyDrops(report, { shutdown: 5 });
+  assert.equal(await within(flushing, 1000, "the flush, after abort() resolved"), true);
+});
+
+parity("close() right after createSink delivers what was emitted (the flusher may not have started yet)", async (mode) => {
+  const { sink, transport } = makeSink<string>(mode);
+  for (let i = 0; i < 3; i++) sink.emit(`r${i}`);
+  const report = await within(sink.close({ timeoutMs: 2000 }), 3000, "close()");
+  assert.equal(report.flushed, true);
+  assert.equal(report.delivered.records, 3);
+  assert.deepEqual(transport.texts(), ["r0", "r1", "r2"]);
+});
+
+parity("close() while every send fails retriably drops the records as shutdown by the deadline", async (mode) => {
+  const { sink, transport } = makeSink<string>(mode, { batch: { lingerMs: 0 }, retry: { initialDelayMs: 1, maxDelayMs: 5 } });
+  transport.failNext(Number.MAX_SAFE_INTEGER);
+  for (let i = 0; i < 20; i++) sink.emit(`r${i}`);
+  await until(() => transport.sendCalls >= 2, "a send failed and was sent again");
+  const report = await within(sink.close({ timeoutMs: 100 }), 3000, "close()");
+  assert.equal(report.flushed, false);
+  onlyDrops(report, { shutdown: 20 });
+  assert.equal(report.delivered.records, 0);
+  assert.ok(report.inDoubt.records <= 20);
+});
+
+parity("flush({ timeoutMs: 0 }) with records pending resolves false and keeps them", async (mode) => {
+  const { sink, transport } = makeSink<string>(mode, { batch: { lingerMs: 0 } });
+  transport.hang();
+  sink.emit("r");
+  assert.equal(await within(sink.flush({ timeoutMs: 0 }), 2000, "flush({ timeoutMs: 0 })"), false);
+  assert.equal(stats(sink).pending.records + stats(sink).inFlight.records, 1);
+  transport.release();
+  const report = await within(sink.close({ timeoutMs: 2000 }), 3000, "close()");
+  assert.equal(report.delivered.records, 1);
 });
 
 parity("several flush() calls at once all resolve true once their records are delivered", async (mode) => {
