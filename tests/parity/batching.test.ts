@@ -3,12 +3,13 @@
 // `encode` drops what does not validate, and sinks side by side keep apart.
 import assert from "node:assert/strict";
 import * as v from "valibot";
-import { bytesRecord, makeSink, onlyDrops, parity, stats, until, within } from "../support/parity.ts";
+import { applied, bytesRecord, makeSink, onlyDrops, parity, stats, until, within } from "../support/parity.ts";
 
 parity("full batches are sent without waiting for the linger, each of at most maxRecords", async (mode) => {
   const { sink, transport } = makeSink<string>(mode, { batch: { lingerMs: 60_000, maxRecords: 10 } });
   for (let i = 0; i < 100; i++) sink.emit(`r${i}`);
   await until(() => stats(sink).delivered.records === 100, "the ten full batches are delivered (the linger is a minute)");
+  await applied(sink);
   assert.equal(stats(sink).sends, 10, "ten batches of ten");
   assert.equal(transport.sendCalls, 10);
   assert.deepEqual(transport.texts(), Array.from({ length: 100 }, (_, i) => `r${i}`));
@@ -23,6 +24,7 @@ parity("batches keep to maxBytes (framed): records of 100 bytes go ten to a batc
   const { sink, transport } = makeSink<Uint8Array>(mode, { batch: { lingerMs: 60_000, maxBytes: 1000, maxRecords: 1000 } });
   for (let i = 0; i < 50; i++) sink.emit(bytesRecord(100, i));
   await until(() => stats(sink).delivered.records === 50, "five full batches are delivered");
+  await applied(sink);
   assert.equal(stats(sink).sends, 5);
   assert.deepEqual(transport.received.map((r) => r.value[0]), Array.from({ length: 50 }, (_, i) => i));
   await within(sink.close({ timeoutMs: 1000 }), 3000, "close()");
@@ -32,10 +34,10 @@ parity("no more than maxInFlight batches are in flight at once", async (mode) =>
   const { sink, transport } = makeSink<string>(mode, { batch: { lingerMs: 0, maxRecords: 5, maxInFlight: 2 } });
   transport.hang();
   for (let i = 0; i < 50; i++) sink.emit(`r${i}`);
-  await until(() => stats(sink).inFlight.records === 10, "two batches of five are in flight");
-  assert.equal(transport.sendCalls, 2, "two sends, the rest waits");
+  await until(() => stats(sink).inFlight.records === 10 && transport.sendCalls === 2, "two batches of five are in flight");
   const s = stats(sink);
-  assert.equal(s.pending.records, 40);
+  assert.equal(s.inFlight.records, 10);
+  assert.equal(s.pending.records, 40, "the rest waits");
   transport.release();
   assert.equal(await within(sink.flush(), 3000, "flush()"), true);
   assert.equal(stats(sink).delivered.records, 50);

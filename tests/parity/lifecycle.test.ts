@@ -94,10 +94,10 @@ parity("close() with a hung transport returns by its deadline, drops the rest as
 });
 
 parity("close(): records a send still holds at the deadline are dropped as shutdown and counted in doubt; those never sent are not", async (mode) => {
-  // Sends take 400 ms and do not heed their abort signal: at a 100 ms deadline, two full
+  // Sends take a second and do not heed their abort signal: at a 100 ms deadline, two full
   // batches of three are in flight, four records wait behind them (maxInFlight 2).
   const { sink, transport } = makeSink<string>(mode, { batch: { lingerMs: 60_000, maxRecords: 3, maxInFlight: 2 } });
-  transport.setLatency(400);
+  transport.setLatency(1000);
   for (let i = 0; i < 10; i++) sink.emit(`r${i}`);
   await until(() => stats(sink).inFlight.records === 6, "two batches of three are in flight");
   const report = await within(sink.close({ timeoutMs: 100 }), 3000, "close({ timeoutMs: 100 })");
