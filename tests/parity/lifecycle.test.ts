@@ -24,6 +24,17 @@ parity("flush() with nothing accepted resolves true", async (mode) => {
   await sink.close({ timeoutMs: 1000 });
 });
 
+parity("flush({ timeoutMs: 0 }) with nothing unsettled resolves true: right after createSink, and every time after", async (mode) => {
+  const { sink } = makeSink(mode);
+  assert.equal(await within(sink.flush({ timeoutMs: 0 }), 2000, "flush({ timeoutMs: 0 }) of a new sink"), true);
+  sink.emit("x");
+  assert.equal(await within(sink.flush(), 3000, "flush()"), true);
+  const results: boolean[] = [];
+  for (let i = 0; i < 20; i++) results.push(await within(sink.flush({ timeoutMs: 0 }), 2000, "flush({ timeoutMs: 0 })"));
+  assert.deepEqual(results, new Array(20).fill(true));
+  await within(sink.close({ timeoutMs: 1000 }), 3000, "close()");
+});
+
 parity("flush({ timeoutMs }) resolves false while the transport hangs, the records stay buffered, and a later flush delivers them", async (mode) => {
   const { sink, transport } = makeSink<string>(mode, { batch: { lingerMs: 0 } });
   transport.hang();
