@@ -414,6 +414,19 @@ parity("flush({ timeoutMs: 0 }) with records pending resolves false and keeps th
   assert.equal(report.delivered.records, 1);
 });
 
+parity("two flush() calls with different timeouts each keep their own: the short one false, the long one true once released", async (mode) => {
+  const { sink, transport } = makeSink<string>(mode, { batch: { lingerMs: 0 } });
+  transport.hang();
+  sink.emit("r");
+  const short = sink.flush({ timeoutMs: 50 });
+  const long = sink.flush();
+  assert.equal(await within(short, 2000, "flush({ timeoutMs: 50 })"), false);
+  assert.equal(await settledYet(long), false, "the flush without a timeout still waits");
+  transport.release();
+  assert.equal(await within(long, 3000, "flush() after release"), true);
+  await within(sink.close({ timeoutMs: 1000 }), 3000, "close()");
+});
+
 parity("several flush() calls at once all resolve true once their records are delivered", async (mode) => {
   const { sink, transport } = makeSink<string>(mode, { batch: { lingerMs: 60_000 } });
   transport.setLatency(5);

@@ -319,3 +319,26 @@ parity("a steady stream of 5000 records of every kind, read by stats() all along
   assert.equal(report.delivered.records, 5000);
   onlyDrops(report, {});
 });
+
+parity("stats() read in a tight loop while records flow: every snapshot keeps the law, counters never go back", async (mode) => {
+  const { sink } = makeSink<string>(mode, { capacityBytes: 64 * 1024, batch: { lingerMs: 0, maxRecords: 50 } });
+  let last = stats(sink);
+  let snapshots = 0;
+  for (let round = 0; round < 40; round++) {
+    for (let i = 0; i < 250; i++) sink.emit(`round ${round} record ${i}`);
+    for (let i = 0; i < 200; i++) {
+      const s = stats(sink);
+      snapshots++;
+      for (const field of ["offered", "accepted", "delivered", "refused", "lost"] as const) {
+        assert.ok(s[field].records >= last[field].records && s[field].bytes >= last[field].bytes, `${field} went back`);
+      }
+      last = s;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+  assert.equal(snapshots, 8000);
+  assert.equal(await within(sink.flush(), 3000, "flush()"), true);
+  const report = await within(sink.close({ timeoutMs: 1000 }), 3000, "close()");
+  assert.equal(report.delivered.records + report.dropped.buffer_full.records, 10_000);
+  onlyDrops(report, { buffer_full: report.dropped.buffer_full.records });
+});
