@@ -4,7 +4,8 @@
 #   2. scripts/test-unit.sh: tests/unit on Node 22, 24 and 26, Deno and Bun; then
 #      scripts/check-docs.sh: doc examples run, doc lint, JSR dry run; then
 #      scripts/check-dist.sh: the npm package built, packed and run (thread and worker
-#      mode, import and require); then tests/worker on every runtime
+#      mode, import and require); then tests/worker and tests/parity (every public-API
+#      behaviour in thread and worker mode) on every runtime
 #   3. if tests/e2e or tests/faults hold *.test.ts files: start the local Kafka broker
 #      (scripts/kafka.sh start; KAFKA_PORT and KAFKA_DIR are honoured), run those suites,
 #      and stop the broker on exit whatever happened. Without a broker these suites
@@ -36,6 +37,8 @@
 #            and Bun (platformatic)
 #   cluster  Node 24 (confluent, every scenario), Node 22 (the killed leader with
 #            confluent, the killed bootstrap with platformatic), Deno and Bun (see below)
+#   parity   tests/parity (each test in thread and in worker mode, the memory transport,
+#            no broker) on every runtime: about 30 s per runtime
 #   worker   tests/worker (worker mode with the memory transport, no broker) on every
 #            runtime; and worker-kafka: tests/e2e/kafka.test.ts and the fault files
 #            again with SHEDSINK_FLUSHER=worker (@platformatic/kafka in the worker) on
@@ -145,6 +148,26 @@ if [[ ${#worker_files[@]} -gt 0 ]]; then
       node*) run_suite "worker-$rt" node 600 "$(node_bin "${rt#node}")" --import "$NODE_HOOK" --test --test-reporter=spec "${worker_files[@]}" ;;
       deno) run_suite "worker-$rt" deno 600 deno test -A --no-check --no-lock "${worker_files[@]}" ;;
       bun) run_suite "worker-$rt" bun 600 bun test --timeout 60000 "${worker_bun[@]}" ;;
+    esac
+    [[ "${RESULT_OK[-1]}" == ok ]] || status=1
+  done
+fi
+
+# ------------------------------------------------------------------ parity suite
+# tests/parity: every public-API behaviour test once per flusher mode ("[thread] …" and
+# "[worker] …", the memory transport; worker mode in a real worker), on real time, no
+# broker. A difference between the modes is a failure.
+shopt -s nullglob
+parity_files=(tests/parity/*.test.ts)
+shopt -u nullglob
+if [[ ${#parity_files[@]} -gt 0 ]]; then
+  parity_bun=()
+  for f in "${parity_files[@]}"; do parity_bun+=("./$f"); done
+  for rt in node22 node24 node26 deno bun; do
+    case $rt in
+      node*) run_suite "parity-$rt" node 600 "$(node_bin "${rt#node}")" --import "$NODE_HOOK" --test --test-reporter=spec "${parity_files[@]}" ;;
+      deno) run_suite "parity-$rt" deno 600 deno test -A --no-check --no-lock "${parity_files[@]}" ;;
+      bun) run_suite "parity-$rt" bun 600 bun test --timeout 20000 "${parity_bun[@]}" ;;
     esac
     [[ "${RESULT_OK[-1]}" == ok ]] || status=1
   done
