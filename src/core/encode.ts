@@ -322,8 +322,9 @@ export class RecordWriter<T> {
   #sheds(size: number): boolean {
     const ring = this.#ring;
     // A ring shared with a worker knows its fill as last read, an over-count: read it
-    // again before a record is refused for it.
-    if (ring.refresh !== undefined && ring.frameBytes + ring.outside >= this.#lowestStart) ring.refresh();
+    // again before a record is refused for it (the record's place is reserved already:
+    // the write position stays).
+    if (ring.refresh !== undefined && ring.frameBytes + ring.outside >= this.#lowestStart) ring.refresh(false);
     if (!this.#policy!.shed(this.#cls, ring.frameBytes + ring.outside)) return false;
     this.#acct.refuseShed(this.#cls, size);
     return true;

@@ -59,6 +59,9 @@ export interface FrameRing {
    * a ring only this thread removes from.
    */
   removedElsewhere?(into: Float64Array): void;
-  /** A ring shared with another thread: reads again what that thread freed (frames taken, bytes in flight). */
-  refresh?(): void;
+  /**
+   * A ring shared with another thread: reads again what that thread freed (frames taken,
+   * bytes in flight); with `rewind` false, without moving the write position.
+   */
+  refresh?(rewind?: boolean): void;
 }

@@ -145,9 +145,10 @@ export class SharedRing implements FrameRing {
 
   /**
    * Reads the frontier and the bytes in flight again. Cursor, hazard, in flight: in that
-   * order (see the module docs).
+   * order (see the module docs). When the ring is found empty it starts again at 0,
+   * unless `rewind` is false (an offset `reserve` gave is about to be written).
    */
-  refresh(): void {
+  refresh(rewind = true): void {
     const cursor = Atomics.load(this.#words, CURSOR);
     const hazard = this.#copying(cursor, Atomics.load(this.#words, HAZARD));
     this.#outside = Atomics.load(this.#ints, IN_FLIGHT);
@@ -157,7 +158,7 @@ export class SharedRing implements FrameRing {
     // The fast path may leave the write position at the very end: the same place as 0.
     const head = this.#head === this.capacity ? 0 : this.#head;
     const held = at !== head ? (head - at + this.capacity) % this.capacity : seq === (this.#appended >>> 0) ? 0 : this.capacity;
-    if (held === 0 && this.#head !== 0) {
+    if (held === 0 && this.#head !== 0 && rewind) {
       // Empty, and no copy under way: start again at 0 so that the next frame has the
       // whole buffer. A swap, as the consumer may be reading the cursor.
       if (Atomics.compareExchange(this.#words, CURSOR, cursor, packCursor(seq, 0)) === cursor) {
