@@ -94,6 +94,8 @@ export interface HostParts {
   readonly scheduler: Scheduler;
   /** Starts a worker (`node:worker_threads` by default). */
   readonly spawn?: SpawnWorker | undefined;
+  /** Whether every record accepted so far is settled, as the shared counters say. */
+  readonly settled: () => boolean;
 }
 
 /** The application's side of worker mode. */
@@ -158,7 +160,12 @@ export class WorkerHost {
     return this.#reported ?? this.failure;
   }
 
-  /** Resolves once every record accepted so far is settled (true), or after `timeoutMs` (false). */
+  /**
+   * Resolves once every record accepted so far is settled (true), or after `timeoutMs`
+   * (false). The worker answers, so that what it told before (a transport's reports)
+   * arrives first; at the deadline the shared counters answer instead: true if
+   * everything is settled by then (a 0 ms flush with nothing pending, as in thread mode).
+   */
   flush(timeoutMs: number): Promise<boolean> {
     // Closed: everything was settled (delivered or dropped) by the close.
     if (this.phase === "stopped") return Promise.resolve(true);
@@ -173,7 +180,7 @@ export class WorkerHost {
         resolve(settled);
       };
       this.#flushes.set(id, { resolve: done, until: this.#scheduler.now() + timeoutMs });
-      if (Number.isFinite(timeoutMs)) timer = this.#scheduler.later(timeoutMs, () => done(false), { keepAlive: true });
+      if (Number.isFinite(timeoutMs)) timer = this.#scheduler.later(timeoutMs, () => done(this.#parts.settled()), { keepAlive: true });
       this.#refresh();
       this.#post({ type: "flush", id, timeoutMs });
     });

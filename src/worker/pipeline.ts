@@ -34,8 +34,13 @@ export function workerPipeline<T>(o: ResolvedOptions<T>, scheduler: Scheduler, s
     classes: shedClasses(o),
     staticHeaders: staticHeaders(o.headers),
   };
-  const host = new WorkerHost({ ...producer, start: { data, control, settings, spec }, transport: o.transport, hooks, scheduler, spawn });
   const worker = new WorkerCounts();
+  // Nothing pending nor in flight: every record accepted so far is settled.
+  const settled = () => {
+    const c = mergeCounts(producer.ledger.snapshot(), readWorkerCounts(control, worker));
+    return c.pending.records + c.inFlight.records === 0;
+  };
+  const host = new WorkerHost({ ...producer, start: { data, control, settings, spec }, transport: o.transport, hooks, scheduler, spawn, settled });
   let closed = false;
   return {
     mode: "worker",
@@ -50,11 +55,7 @@ export function workerPipeline<T>(o: ResolvedOptions<T>, scheduler: Scheduler, s
     get restarts() {
       return host.restarts;
     },
-    flush: (timeoutMs) => {
-      // Nothing unsettled: true at once, as in thread mode, without a round trip.
-      const c = mergeCounts(producer.ledger.snapshot(), readWorkerCounts(control, worker));
-      return c.pending.records + c.inFlight.records === 0 ? Promise.resolve(true) : host.flush(timeoutMs);
-    },
+    flush: (timeoutMs) => host.flush(timeoutMs),
     close: async (timeoutMs) => {
       const outcome = await host.close(timeoutMs);
       closed = true;
