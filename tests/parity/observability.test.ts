@@ -3,7 +3,7 @@
 // bound, no double count, an outage within capacity loses nothing).
 import assert from "node:assert/strict";
 import type { Attributes, BatchObservableCallback, Meter, MetricOptions, Observable } from "@opentelemetry/api";
-import { DROP_REASONS, renderMetrics } from "../../mod.ts";
+import { createSink, DROP_REASONS, InvalidOptionError, memoryTransport, renderMetrics } from "../../mod.ts";
 import { registerSinkMetrics } from "../../src/otel.ts";
 import { applied, makeSink, onlyDrops, parity, snapshotErrors, stats, until, within } from "../support/parity.ts";
 
@@ -341,4 +341,84 @@ parity("stats() read in a tight loop while records flow: every snapshot keeps th
   const report = await within(sink.close({ timeoutMs: 1000 }), 3000, "close()");
   assert.equal(report.delivered.records + report.dropped.buffer_full.records, 10_000);
   onlyDrops(report, { buffer_full: report.dropped.buffer_full.records });
+});
+
+/** A small deterministic generator (the same sequence in both modes). */
+function lcg(seed: number): () => number {
+  let x = seed >>> 0;
+  return () => {
+    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+    return x / 2 ** 32;
+  };
+}
+
+for (const [seed, whenFull] of [[1, "drop-newest"], [2, "drop-oldest"], [3, "drop-newest"], [4, "drop-oldest"]] as const) {
+  parity(`invariant 3 under a pseudo-random mix (seed ${seed}, ${whenFull}) of load, invalid records, outages, rejections and flushes: the law at every step, flush() true only once its records are settled`, async (mode) => {
+    const { sink, transport } = makeSink<unknown>(mode, {
+      capacityBytes: 4096,
+      whenFull,
+      maxAgeMs: 30,
+      maxRecordBytes: 500,
+      batch: { lingerMs: 1, maxRecords: 7, maxBytes: 1500, maxInFlight: 2 },
+      retry: { initialDelayMs: 1, maxDelayMs: 4 },
+    });
+    const random = lcg(seed);
+    let emitted = 0;
+    let hung = false;
+    for (let step = 0; step < 60; step++) {
+      const roll = random();
+      if (roll < 0.45) {
+        const n = 1 + Math.floor(random() * 30);
+        const size = Math.floor(random() * 600);
+        for (let i = 0; i < n; i++, emitted++) sink.emit(new Uint8Array(size));
+      } else if (roll < 0.5) {
+        emitted++;
+        sink.emit({ big: 1n });
+      } else if (roll < 0.58) {
+        transport.failNext(1 + Math.floor(random() * 5));
+      } else if (roll < 0.64) {
+        hung = !hung;
+        if (hung) transport.hang();
+        else transport.release();
+      } else if (roll < 0.7) {
+        transport.failPermanently(random() < 0.5);
+      } else if (roll < 0.88) {
+        await new Promise((resolve) => setTimeout(resolve, Math.floor(random() * 5)));
+      } else {
+        const accepted = stats(sink).accepted.records;
+        if (await within(sink.flush({ timeoutMs: 20 }), 2000, "flush({ timeoutMs: 20 })")) {
+          const s = stats(sink);
+          assert.ok(s.delivered.records + s.lost.records >= accepted, `flush() resolved true with ${accepted - s.delivered.records - s.lost.records} of its records unsettled`);
+        }
+      }
+      const s = stats(sink);
+      assert.equal(s.offered.records, emitted, "every emit() is counted as offered");
+    }
+    transport.release();
+    transport.failPermanently(false);
+    const report = await within(sink.close({ timeoutMs: 200 }), 3000, "close()");
+    assert.deepEqual(snapshotErrors(report), []);
+    assert.equal(report.offered.records, emitted);
+    assert.equal(report.pending.records + report.inFlight.records, 0);
+    assert.equal(report.delivered.records, transport.received.length);
+  });
+}
+
+parity("bad options throw the same InvalidOptionError, naming the option, in both modes", (mode) => {
+  const bad: Array<[Record<string, unknown>, string]> = [
+    [{ capacityBytes: 10 }, "capacityBytes"],
+    [{ whenFull: "drop-random" }, "whenFull"],
+    [{ batch: { maxRecords: 0 } }, "batch.maxRecords"],
+    [{ maxAgeMs: -1 }, "maxAgeMs"],
+    [{ capacityBytes: 1024, maxRecordBytes: 2048 }, "maxRecordBytes"],
+    [{ shedding: {} }, "shedding"],
+    [{ encode: 42 }, "encode"],
+  ];
+  for (const [options, option] of bad) {
+    assert.throws(
+      () => createSink({ transport: memoryTransport(), flusher: mode, ...options } as never),
+      (e: unknown) => e instanceof InvalidOptionError && e.option === option,
+      `${JSON.stringify(options)} names ${option}`,
+    );
+  }
 });
