@@ -180,11 +180,13 @@ parity("shutdown: close drops what it could not deliver by its deadline as shutd
   transport.hang();
   for (let i = 0; i < 6; i++) sink.emit(`r${i}`);
   await until(() => stats(sink).inFlight.records === 2, "one batch of two is in flight");
-  // Long enough a deadline that the aborted send has time to answer (a tenth of it) on a busy machine.
-  const report = await within(sink.close({ timeoutMs: 400 }), 3000, "close()");
+  const report = await within(sink.close({ timeoutMs: 100 }), 3000, "close()");
   assert.equal(report.flushed, false);
   onlyDrops(report, { shutdown: 6 });
-  assert.deepEqual(report.inDoubt, { records: 0, bytes: 0 }, "the hung memory transport received nothing");
+  // Only the two handed to the transport can be in doubt: none when the hung send answered its
+  // abort within the grace (as it does unless a busy machine left the close no grace at all).
+  assert.ok(report.inDoubt.records === 0 || report.inDoubt.records === 2, `in doubt ${report.inDoubt.records}`);
+  assert.equal(report.inDoubt.bytes, report.inDoubt.records * (20 + 2));
   onlyDrops(stats(sink), { shutdown: 6 });
   assert.equal(transport.received.length, 0);
 });
