@@ -69,6 +69,16 @@ parity("stats(): once a send has failed and been retried, the same snapshot says
   await sink.abort();
 });
 
+parity("stats(): the snapshot that first counts a rejection also says why (lastError)", async (mode) => {
+  const { sink, transport } = makeSink<string>(mode, { batch: { lingerMs: 0 } });
+  transport.failPermanently(true);
+  await applied(sink);
+  sink.emit("x");
+  await until(() => sink.stats().dropped.rejected.records === 1, "the record is rejected");
+  assert.match(stats(sink).lastError ?? "", /simulated permanent failure/);
+  await within(sink.close({ timeoutMs: 1000 }), 3000, "close()");
+});
+
 parity("metrics() is well-formed Prometheus text with a TYPE for every metric and the sink's counts", async (mode) => {
   const { sink } = makeSink<unknown>(mode);
   sink.emit("x");
