@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import type { Attributes, BatchObservableCallback, Meter, MetricOptions, Observable } from "@opentelemetry/api";
 import { createSink, DROP_REASONS, InvalidOptionError, memoryTransport, renderMetrics } from "../../mod.ts";
 import { registerSinkMetrics } from "../../src/otel.ts";
-import { applied, makeSink, onlyDrops, parity, snapshotErrors, stats, until, within } from "../support/parity.ts";
+import { applied, makeSink, onlyDrops, parity, seeded, snapshotErrors, stats, until, within } from "../support/parity.ts";
 
 // Prometheus text format 0.0.4: comments, then `name{label="value",...} number`.
 const SAMPLE = /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*",?)*\})? -?[0-9.e+]+$/;
@@ -353,15 +353,6 @@ parity("stats() read in a tight loop while records flow: every snapshot keeps th
   onlyDrops(report, { buffer_full: report.dropped.buffer_full.records });
 });
 
-/** A small deterministic generator (the same sequence in both modes). */
-function lcg(seed: number): () => number {
-  let x = seed >>> 0;
-  return () => {
-    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
-    return x / 2 ** 32;
-  };
-}
-
 for (const [seed, whenFull] of [[1, "drop-newest"], [2, "drop-oldest"], [3, "drop-newest"], [4, "drop-oldest"]] as const) {
   parity(`invariant 3 under a pseudo-random mix (seed ${seed}, ${whenFull}) of load, invalid records, outages, rejections and flushes: the law at every step, flush() true only once its records are settled`, async (mode) => {
     const { sink, transport } = makeSink<unknown>(mode, {
@@ -372,7 +363,7 @@ for (const [seed, whenFull] of [[1, "drop-newest"], [2, "drop-oldest"], [3, "dro
       batch: { lingerMs: 1, maxRecords: 7, maxBytes: 1500, maxInFlight: 2 },
       retry: { initialDelayMs: 1, maxDelayMs: 4 },
     });
-    const random = lcg(seed);
+    const random = seeded(seed);
     let emitted = 0;
     let hung = false;
     for (let step = 0; step < 60; step++) {
