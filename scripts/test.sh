@@ -38,7 +38,8 @@
 #   cluster  Node 24 (confluent, every scenario), Node 22 (the killed leader with
 #            confluent, the killed bootstrap with platformatic), Deno and Bun (see below)
 #   parity   tests/parity (each test in thread and in worker mode, the memory transport,
-#            no broker) on every runtime: about 30 s per runtime
+#            no broker) on every runtime: 33-43 s per runtime on a busy 2-core machine while
+#            some tests fail (they wait out their bounds), about 20 s once all pass
 #   worker   tests/worker (worker mode with the memory transport, no broker) on every
 #            runtime; and worker-kafka: tests/e2e/kafka.test.ts and the fault files
 #            again with SHEDSINK_FLUSHER=worker (@platformatic/kafka in the worker) on

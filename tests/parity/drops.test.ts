@@ -108,7 +108,8 @@ parity("closed: emit() and writable.write() after close are dropped as closed an
 });
 
 parity("expired: pending records older than maxAgeMs are dropped as expired once the flusher runs again", async (mode) => {
-  const { sink, transport } = makeSink<string>(mode, { maxAgeMs: 50, batch: { lingerMs: 0, maxRecords: 1, maxInFlight: 1 } });
+  // maxAgeMs long enough that r0 is surely sent before it ages, even on a busy machine.
+  const { sink, transport } = makeSink<string>(mode, { maxAgeMs: 200, batch: { lingerMs: 0, maxRecords: 1, maxInFlight: 1 } });
   transport.hang();
   // The flusher running first (a worker takes some tens of milliseconds to start): the
   // records must not age out before r0 is sent.
@@ -117,7 +118,7 @@ parity("expired: pending records older than maxAgeMs are dropped as expired once
   for (let i = 0; i < 5; i++) sink.emit(`r${i}`);
   await until(() => stats(sink).inFlight.records === 1, "r0 is in flight");
   // Not a timing assertion: the records must be older than maxAgeMs before the send returns.
-  await until(() => Date.now() - emitted > 80, "the pending records are older than maxAgeMs");
+  await until(() => Date.now() - emitted > 250, "the pending records are older than maxAgeMs");
   transport.release();
   assert.equal(await within(sink.flush({ timeoutMs: 2500 }), 3000, "flush()"), true);
   const s = stats(sink);
@@ -129,7 +130,7 @@ parity("expired: pending records older than maxAgeMs are dropped as expired once
 });
 
 parity("expired: records held for a retry expire too", async (mode) => {
-  const { sink, transport } = makeSink<string>(mode, { maxAgeMs: 50, batch: { lingerMs: 0 }, retry: { initialDelayMs: 5, maxDelayMs: 20 } });
+  const { sink, transport } = makeSink<string>(mode, { maxAgeMs: 200, batch: { lingerMs: 0 }, retry: { initialDelayMs: 5, maxDelayMs: 20 } });
   transport.failNext(1_000_000);
   await applied(sink); // the flusher runs: they must be sent before they expire
   for (let i = 0; i < 100; i++) sink.emit(`r${i}`);
@@ -183,7 +184,10 @@ parity("shutdown: close drops what it could not deliver by its deadline as shutd
   const report = await within(sink.close({ timeoutMs: 100 }), 3000, "close()");
   assert.equal(report.flushed, false);
   onlyDrops(report, { shutdown: 6 });
-  assert.deepEqual(report.inDoubt, { records: 0, bytes: 0 }, "the hung memory transport received nothing");
+  // Only the two handed to the transport can be in doubt: none when the hung send answered its
+  // abort within the grace (as it does unless a busy machine left the close no grace at all).
+  assert.ok(report.inDoubt.records === 0 || report.inDoubt.records === 2, `in doubt ${report.inDoubt.records}`);
+  assert.equal(report.inDoubt.bytes, report.inDoubt.records * (20 + 2));
   onlyDrops(stats(sink), { shutdown: 6 });
   assert.equal(transport.received.length, 0);
 });

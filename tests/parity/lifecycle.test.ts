@@ -93,9 +93,11 @@ parity("close() with a hung transport returns by its deadline, drops the rest as
   for (let i = 0; i < 100; i++) sink.emit(`r${i}`);
   await until(() => transport.sendCalls > 0, "a send is under way");
   const started = Date.now();
-  const report = await within(sink.close({ timeoutMs: 200 }), 3000, "close({ timeoutMs: 200 })");
+  // Long enough a deadline that the aborted send has time to answer (a tenth of it) even on a
+  // busy machine: with no grace left at all, what a send holds is counted in doubt.
+  const report = await within(sink.close({ timeoutMs: 1000 }), 3000, "close({ timeoutMs: 1000 })");
   // A generous bound: the machine may be busy; a close that ignored its deadline would wait for ever.
-  assert.ok(Date.now() - started < 200 + 1500, `close came back after ${Date.now() - started} ms`);
+  assert.ok(Date.now() - started < 1000 + 1500, `close came back after ${Date.now() - started} ms`);
   assert.ok(report.durationMs <= Date.now() - started, "durationMs is the close's own duration");
   assert.equal(report.flushed, false);
   onlyDrops(report, { shutdown: 100 });

@@ -3,9 +3,9 @@
 // bound, no double count, an outage within capacity loses nothing).
 import assert from "node:assert/strict";
 import type { Attributes, BatchObservableCallback, Meter, MetricOptions, Observable } from "@opentelemetry/api";
-import { DROP_REASONS, renderMetrics } from "../../mod.ts";
+import { createSink, DROP_REASONS, InvalidOptionError, memoryTransport, renderMetrics } from "../../mod.ts";
 import { registerSinkMetrics } from "../../src/otel.ts";
-import { applied, makeSink, onlyDrops, parity, snapshotErrors, stats, until, within } from "../support/parity.ts";
+import { applied, makeSink, onlyDrops, parity, seeded, snapshotErrors, stats, until, within } from "../support/parity.ts";
 
 // Prometheus text format 0.0.4: comments, then `name{label="value",...} number`.
 const SAMPLE = /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*",?)*\})? -?[0-9.e+]+$/;
@@ -67,6 +67,16 @@ parity("stats(): once a send has failed and been retried, the same snapshot says
   await until(() => sink.stats().retries >= 1, "the send failed and is retried");
   assert.match(stats(sink).lastError ?? "", /simulated outage/);
   await sink.abort();
+});
+
+parity("stats(): the snapshot that first counts a rejection also says why (lastError)", async (mode) => {
+  const { sink, transport } = makeSink<string>(mode, { batch: { lingerMs: 0 } });
+  transport.failPermanently(true);
+  await applied(sink);
+  sink.emit("x");
+  await until(() => sink.stats().dropped.rejected.records === 1, "the record is rejected");
+  assert.match(stats(sink).lastError ?? "", /simulated permanent failure/);
+  await within(sink.close({ timeoutMs: 1000 }), 3000, "close()");
 });
 
 parity("metrics() is well-formed Prometheus text with a TYPE for every metric and the sink's counts", async (mode) => {
@@ -341,4 +351,75 @@ parity("stats() read in a tight loop while records flow: every snapshot keeps th
   const report = await within(sink.close({ timeoutMs: 1000 }), 3000, "close()");
   assert.equal(report.delivered.records + report.dropped.buffer_full.records, 10_000);
   onlyDrops(report, { buffer_full: report.dropped.buffer_full.records });
+});
+
+for (const [seed, whenFull] of [[1, "drop-newest"], [2, "drop-oldest"], [3, "drop-newest"], [4, "drop-oldest"]] as const) {
+  parity(`invariant 3 under a pseudo-random mix (seed ${seed}, ${whenFull}) of load, invalid records, outages, rejections and flushes: the law at every step, flush() true only once its records are settled`, async (mode) => {
+    const { sink, transport } = makeSink<unknown>(mode, {
+      capacityBytes: 4096,
+      whenFull,
+      maxAgeMs: 30,
+      maxRecordBytes: 500,
+      batch: { lingerMs: 1, maxRecords: 7, maxBytes: 1500, maxInFlight: 2 },
+      retry: { initialDelayMs: 1, maxDelayMs: 4 },
+    });
+    const random = seeded(seed);
+    let emitted = 0;
+    let hung = false;
+    for (let step = 0; step < 60; step++) {
+      const roll = random();
+      if (roll < 0.45) {
+        const n = 1 + Math.floor(random() * 30);
+        const size = Math.floor(random() * 600);
+        for (let i = 0; i < n; i++, emitted++) sink.emit(new Uint8Array(size));
+      } else if (roll < 0.5) {
+        emitted++;
+        sink.emit({ big: 1n });
+      } else if (roll < 0.58) {
+        transport.failNext(1 + Math.floor(random() * 5));
+      } else if (roll < 0.64) {
+        hung = !hung;
+        if (hung) transport.hang();
+        else transport.release();
+      } else if (roll < 0.7) {
+        transport.failPermanently(random() < 0.5);
+      } else if (roll < 0.88) {
+        await new Promise((resolve) => setTimeout(resolve, Math.floor(random() * 5)));
+      } else {
+        const accepted = stats(sink).accepted.records;
+        if (await within(sink.flush({ timeoutMs: 20 }), 2000, "flush({ timeoutMs: 20 })")) {
+          const s = stats(sink);
+          assert.ok(s.delivered.records + s.lost.records >= accepted, `flush() resolved true with ${accepted - s.delivered.records - s.lost.records} of its records unsettled`);
+        }
+      }
+      const s = stats(sink);
+      assert.equal(s.offered.records, emitted, "every emit() is counted as offered");
+    }
+    transport.release();
+    transport.failPermanently(false);
+    const report = await within(sink.close({ timeoutMs: 200 }), 3000, "close()");
+    assert.deepEqual(snapshotErrors(report), []);
+    assert.equal(report.offered.records, emitted);
+    assert.equal(report.pending.records + report.inFlight.records, 0);
+    assert.equal(report.delivered.records, transport.received.length);
+  });
+}
+
+parity("bad options throw the same InvalidOptionError, naming the option, in both modes", (mode) => {
+  const bad: Array<[Record<string, unknown>, string]> = [
+    [{ capacityBytes: 10 }, "capacityBytes"],
+    [{ whenFull: "drop-random" }, "whenFull"],
+    [{ batch: { maxRecords: 0 } }, "batch.maxRecords"],
+    [{ maxAgeMs: -1 }, "maxAgeMs"],
+    [{ capacityBytes: 1024, maxRecordBytes: 2048 }, "maxRecordBytes"],
+    [{ shedding: {} }, "shedding"],
+    [{ encode: 42 }, "encode"],
+  ];
+  for (const [options, option] of bad) {
+    assert.throws(
+      () => createSink({ transport: memoryTransport(), flusher: mode, ...options } as never),
+      (e: unknown) => e instanceof InvalidOptionError && e.option === option,
+      `${JSON.stringify(options)} names ${option}`,
+    );
+  }
 });

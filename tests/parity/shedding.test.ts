@@ -2,7 +2,7 @@
 // least important first under drop-oldest, counted by class everywhere.
 import assert from "node:assert/strict";
 import { DEFAULT_SHED_LEVELS, DROP_REASONS, type SinkStats } from "../../mod.ts";
-import { applied, bytesRecord, makeSink, onlyDrops, parity, stats, until, within } from "../support/parity.ts";
+import { applied, bytesRecord, makeSink, onlyDrops, parity, seeded, stats, until, within } from "../support/parity.ts";
 
 type Rec = { c: number; i: number };
 
@@ -134,15 +134,6 @@ parity("shedding: a sink without it reports no classes and its metrics have no s
   assert.deepEqual(report.shed, []);
 });
 
-/** A small deterministic generator (the same sequence in both modes). */
-function lcg(seed: number): () => number {
-  let x = seed >>> 0;
-  return () => {
-    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
-    return x / 2 ** 32;
-  };
-}
-
 /** The reason a record was dropped for, from the counters before and after its emit() (null: none). */
 function reasonOf(before: SinkStats, after: SinkStats): string | null {
   for (const reason of DROP_REASONS) if (after.dropped[reason].records > before.dropped[reason].records) return reason;
@@ -158,7 +149,7 @@ for (const whenFull of ["drop-newest", "drop-oldest"] as const) {
       batch: { lingerMs: 2, maxRecords: 10 },
       shedding: { classOf: (r) => r.c },
     });
-    const random = lcg(whenFull === "drop-newest" ? 7 : 11);
+    const random = seeded(whenFull === "drop-newest" ? 7 : 11);
     let down = false;
     let refusedShed = 0;
     for (let i = 0; i < 3000; i++) {

@@ -192,3 +192,12 @@ export function bytesRecord(framed: number, first = 0, second = 0): Uint8Array {
   if (r.length > 1) r[1] = second;
   return r;
 }
+
+/** A small deterministic generator of numbers in [0, 1): the same sequence in both modes. */
+export function seeded(seed: number): () => number {
+  let x = seed >>> 0;
+  return () => {
+    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+    return x / 2 ** 32;
+  };
+}
