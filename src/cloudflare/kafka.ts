@@ -8,15 +8,23 @@
  */
 
 import * as platformatic from "@platformatic/kafka";
+import type { Batch, SendReport, TransportContext, TransportState } from "../core/contract.ts";
+import type { KafkaFailure } from "../transports/kafka/failures.ts";
 import type { PlatformaticTransport, PlatformaticTransportOptions } from "../transports/platformatic.ts";
 import { platformaticWith } from "../transports/platformatic/adapter.ts";
 
 const loaded: Promise<unknown> = Promise.resolve(platformatic);
 
+/** What workerd's socket proxy says when the Worker's network does not allow the address. */
+const REFUSED_BY_NETWORK = "cannot connect to the specified address";
+const NETWORK_HINT =
+  " (workerd refused the connection: the Worker's outbound network does not allow this address; a broker on a private or loopback address needs its config's network to allow \"private\" or \"local\")";
+
 /**
  * The platformatic transport (see `shedsink/platformatic`) for a Durable Object: the
  * same options, the client bundled in. Connects over `node:net`, which workerd backs with
- * `cloudflare:sockets` under `nodejs_compat`.
+ * `cloudflare:sockets` under `nodejs_compat`. When workerd's network refuses the
+ * brokers' address, `failure()` (and so the sink's `stats().lastError`) says so.
  *
  * @example
  * ```ts
@@ -28,5 +36,39 @@ const loaded: Promise<unknown> = Promise.resolve(platformatic);
  * ```
  */
 export function edgeKafkaTransport(options: PlatformaticTransportOptions): PlatformaticTransport {
-  return platformaticWith(() => loaded, options);
+  return new EdgeKafka(platformaticWith(() => loaded, options));
+}
+
+class EdgeKafka implements PlatformaticTransport {
+  readonly name: string;
+  readonly topic: string;
+  readonly #inner: PlatformaticTransport;
+
+  constructor(inner: PlatformaticTransport) {
+    this.#inner = inner;
+    this.name = inner.name;
+    this.topic = inner.topic;
+  }
+
+  start(context: TransportContext): void {
+    this.#inner.start?.(context);
+  }
+
+  send(batch: Batch, signal: AbortSignal): Promise<SendReport | undefined> {
+    return this.#inner.send(batch, signal);
+  }
+
+  state(): TransportState {
+    return this.#inner.state();
+  }
+
+  failure(): KafkaFailure | null {
+    const failure = this.#inner.failure();
+    if (failure === null || !failure.message.includes(REFUSED_BY_NETWORK)) return failure;
+    return { ...failure, message: failure.message + NETWORK_HINT };
+  }
+
+  close(timeoutMs: number): Promise<void> {
+    return this.#inner.close(timeoutMs);
+  }
 }
