@@ -10,8 +10,9 @@
 #      (scripts/kafka.sh start; KAFKA_PORT and KAFKA_DIR are honoured), run those suites,
 #      and stop the broker on exit whatever happened. Without a broker these suites
 #      fail, never skip.
-#   4. with the same broker: scripts/examples.sh, every example in self-test mode; then the
-#      broker is stopped
+#   4. with the same broker: tests/edge (a Worker and its Durable Object in workerd from
+#      npm, Node 24 driving it), then scripts/examples.sh, every example in self-test
+#      mode; then the broker is stopped
 #   5. if tests/secured holds *.test.ts files: start the secured broker (KAFKA_MODE=secured
 #      scripts/kafka.sh start: SASL_SSL, SCRAM users, ACLs), run tests/secured, and stop
 #      it whatever happened. A secured broker that does not start fails that suite on
@@ -39,6 +40,8 @@
 #            confluent, the killed bootstrap with platformatic), Deno and Bun (see below)
 #   parity   tests/parity (each test in thread and in worker mode, the memory transport,
 #            no broker) on every runtime: about 30 s per runtime
+#   edge     Node 24 only: the runtime under test is workerd (a child process), which
+#            the test file bundles with esbuild and drives over HTTP; ~10 s
 #   worker   tests/worker (worker mode with the memory transport, no broker) on every
 #            runtime; and worker-kafka: tests/e2e/kafka.test.ts and the fault files
 #            again with SHEDSINK_FLUSHER=worker (@platformatic/kafka in the worker) on
@@ -183,10 +186,11 @@ for f in tests/faults/*.test.ts; do
   # the cluster suite runs against its own cluster (below)
   [[ $f == tests/faults/cluster.test.ts ]] || fault_files+=("$f")
 done
+edge_files=(tests/edge/*.test.ts)
 shopt -u nullglob
 e2e_limit="${SHEDSINK_E2E_TIMEOUT:-1800}"
 
-if [[ ${#e2e_files[@]} -gt 0 || ${#fault_files[@]} -gt 0 ]]; then
+if [[ ${#e2e_files[@]} -gt 0 || ${#fault_files[@]} -gt 0 || ${#edge_files[@]} -gt 0 ]]; then
   suites=()
   [[ ${#e2e_files[@]} -gt 0 ]] && suites+=(e2e)
   [[ ${#fault_files[@]} -gt 0 ]] && suites+=(faults)
@@ -238,6 +242,16 @@ if [[ ${#e2e_files[@]} -gt 0 || ${#fault_files[@]} -gt 0 ]]; then
     done
   done
   unset SHEDSINK_FLUSHER
+  # The edge suite: workerd is the runtime under test, Node 24 only drives it.
+  if [[ ${#edge_files[@]} -gt 0 ]]; then
+    if [[ $broker_ok -ne 1 ]]; then
+      record_result "edge-node24" 0 0 bad "no Kafka broker"
+      status=1
+    else
+      run_suite "edge-node24" node 600 "${NODE24_TEST[@]}" --test-concurrency=1 "${edge_files[@]}"
+      [[ "${RESULT_OK[-1]}" == ok ]] || status=1
+    fi
+  fi
   # examples.sh records its counts (record_result) for the summary; without a broker
   # every example fails.
   bash scripts/examples.sh || status=1
