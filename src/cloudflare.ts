@@ -35,3 +35,4 @@ export type { IngestResult, ObjectBase, ObjectState, ObjectStats, SinkObjectClas
 export { sinkFront } from "./cloudflare/front.ts";
 export type { Collector, FetchHandler, Front, FrontOptions, FrontStats, SinkNamespace, SinkStub, Split, WaitUntil } from "./cloudflare/front.ts";
 export { edgeKafkaTransport } from "./cloudflare/kafka.ts";
+

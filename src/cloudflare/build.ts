@@ -33,6 +33,7 @@ import { builtinModules } from "node:module";
 
 /** The part of esbuild's plugin API the plugin uses (typed here so that esbuild is not a dependency). */
 export interface PluginBuild {
+  /** Registers a resolve callback. */
   onResolve(
     options: { filter: RegExp; namespace?: string },
     callback: (args: { path: string; kind: string; importer: string; resolveDir: string }) =>
@@ -40,16 +41,20 @@ export interface PluginBuild {
       | undefined
       | Promise<{ path?: string; external?: boolean; namespace?: string } | undefined>,
   ): void;
+  /** Registers a load callback. */
   onLoad(
     options: { filter: RegExp; namespace?: string },
     callback: (args: { path: string }) => { contents: string; loader: "js" } | undefined,
   ): void;
+  /** Resolves a path as esbuild would. */
   resolve(path: string, options: { kind: string; resolveDir: string; importer?: string }): Promise<{ path: string; errors: ReadonlyArray<unknown> }>;
 }
 
 /** An esbuild plugin. */
 export interface Plugin {
+  /** The plugin's name. */
   readonly name: string;
+  /** Registers the plugin's callbacks. */
   setup(build: PluginBuild): void;
 }
 
@@ -107,13 +112,21 @@ export function workerdPlugin(): Plugin {
 
 /** esbuild options for a Worker: see {@linkcode workerdBuildOptions}. */
 export interface WorkerdBuildOptions {
+  /** Bundle every import (workerd loads no package at run time). */
   readonly bundle: true;
+  /** ES modules, as workerd's modules are. */
   readonly format: "esm";
+  /** Neither Node nor the browser: the package conditions say which code to take. */
   readonly platform: "neutral";
+  /** The syntax to emit. */
   readonly target: string;
+  /** Package export conditions, workerd's first. */
   readonly conditions: string[];
+  /** package.json fields to take a package's entry from. */
   readonly mainFields: string[];
+  /** Modules workerd provides (`cloudflare:*`). */
   readonly external: string[];
+  /** {@linkcode workerdPlugin}. */
   readonly plugins: Plugin[];
 }
 

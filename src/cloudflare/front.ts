@@ -16,17 +16,21 @@ import type { IngestResult } from "./object.ts";
 
 /** The object's stub as the front calls it (a `DurableObjectStub` of a {@linkcode sinkObject} class). */
 export interface SinkStub {
+  /** The object's `ingest` (see `SinkObjectMethods`). */
   ingest(records: unknown[]): Promise<IngestResult>;
 }
 
 /** The Durable Object namespace binding of the sink's objects, as the front uses it. */
 export interface SinkNamespace {
+  /** The id of the object of this name. */
   idFromName(name: string): unknown;
+  /** The stub of the object of this id. */
   get(id: never): SinkStub;
 }
 
 /** `ctx` of a Worker's handler, as the front uses it. */
 export interface WaitUntil {
+  /** Keeps the invocation alive until the promise settles, after the response. */
   waitUntil(promise: Promise<unknown>): void;
 }
 
@@ -66,8 +70,9 @@ export interface FrontStats {
   readonly pending: number;
   /** Records not handed over, by reason. */
   readonly dropped: Readonly<Record<DropReason, number>>;
-  /** RPC calls made, and those that failed. */
+  /** RPC calls made. */
   readonly calls: number;
+  /** RPC calls that failed (their records are counted in `dropped`). */
   readonly failedCalls: number;
   /** The last failed call's error, as text, or null. */
   readonly lastError: string | null;

@@ -18,6 +18,7 @@ import { integer, parseOptions } from "../validate.ts";
 
 /** The part of a Durable Object's state (`ctx`) the object uses. */
 export interface ObjectState {
+  /** The object's storage: its alarm. */
   readonly storage: {
     setAlarm(scheduledTime: number | Date): Promise<void> | void;
     deleteAlarm?(): Promise<void> | void;
@@ -114,7 +115,7 @@ const ZERO = { records: 0, bytes: 0 };
  *
  * // In a Worker: `class DurableObject` comes from "cloudflare:workers".
  * class DurableObject {
- *   constructor(readonly ctx: unknown, readonly env: unknown) {}
+ *   constructor(_ctx: unknown, _env: unknown) {}
  * }
  * const transport = memoryTransport();
  * const Telemetry = sinkObject(DurableObject, () => ({ transport, batch: { lingerMs: 1 } }));
