@@ -15,16 +15,18 @@ import { platformaticWith } from "../transports/platformatic/adapter.ts";
 
 const loaded: Promise<unknown> = Promise.resolve(platformatic);
 
-/** What workerd's socket proxy says when the Worker's network does not allow the address. */
+/** What workerd's socket proxy says when its network service refuses a connection. */
 const REFUSED_BY_NETWORK = "cannot connect to the specified address";
 const NETWORK_HINT =
-  " (workerd refused the connection: the Worker's outbound network does not allow this address; a broker on a private or loopback address needs its config's network to allow \"private\" or \"local\")";
+  " (workerd refused the connection: its network does not allow this address, a broker on a private or loopback address needs \"private\" or \"local\" in the network's allow list; or, with tls, the network has no tlsOptions; workerd's log says which)";
 
 /**
  * The platformatic transport (see `shedsink/platformatic`) for a Durable Object: the
  * same options, the client bundled in. Connects over `node:net`, which workerd backs with
  * `cloudflare:sockets` under `nodejs_compat`. When workerd's network refuses the
- * brokers' address, `failure()` (and so the sink's `stats().lastError`) says so.
+ * connection, `failure()` (and so the sink's `stats().lastError`) says where to look.
+ * With `tls`, the CA that signs the brokers' certificates is trusted by workerd's
+ * network (its `tlsOptions`), not by the Worker: see docs/edge.md.
  *
  * @example
  * ```ts

@@ -287,7 +287,7 @@ test("workerd: a network that does not allow the broker's address: the sink is d
       s = await stats(w);
     }
     assert.equal(s.object.transport.state, "down");
-    assert.match(s.object.lastError ?? "", /outbound network does not allow this address/);
+    assert.match(s.object.lastError ?? "", /workerd refused the connection: its network does not allow this address/);
     assert.equal(s.object.delivered.records, 0);
     assert.deepEqual(s.object.conservationErrors, []);
   } finally {

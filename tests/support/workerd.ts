@@ -52,6 +52,8 @@ export interface WorkerdOptions {
   readonly compatibilityFlags?: ReadonlyArray<string>;
   /** The outbound network's `allow` list; null leaves workerd's default (public addresses only). */
   readonly allow?: ReadonlyArray<string> | null;
+  /** PEM certificates the network trusts for TLS (workerd's own TLS, not the Worker's options). @default none: no TLS */
+  readonly trustedCertificates?: ReadonlyArray<string>;
 }
 
 /** A workerd process serving the test Worker on 127.0.0.1. */
@@ -144,7 +146,8 @@ export function configText(o: WorkerdOptions, port: number): string {
   const allow = o.allow === undefined ? ["public", "private", "local"] : o.allow;
   const flags = o.compatibilityFlags ?? [];
   const text = (s: string) => JSON.stringify(s);
-  const network = allow === null ? "" : `\n    (name = "internet", network = (allow = [${allow.map(text).join(", ")}])),`;
+  const tls = o.trustedCertificates === undefined ? "" : `, tlsOptions = (trustBrowserCas = true, trustedCertificates = [${o.trustedCertificates.map(text).join(", ")}])`;
+  const network = allow === null ? "" : `\n    (name = "internet", network = (allow = [${allow.map(text).join(", ")}]${tls})),`;
   return `using Workerd = import "/workerd/workerd.capnp";
 
 const config :Workerd.Config = (
