@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import process from "node:process";
 import { workerdBuildOptions } from "../../src/cloudflare/build.ts";
 import { BOOTSTRAP, REPO_ROOT } from "./kafka.ts";
 import { freePortRange } from "./ports.ts";
@@ -28,6 +29,7 @@ export function bundleWorker(): Promise<string> {
   bundled ??= (async () => {
     const esbuild = (await import("esbuild")) as { build(options: Record<string, unknown>): Promise<unknown> };
     const dir = mkdtempSync(join(tmpdir(), "shedsink-edge-"));
+    process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
     await esbuild.build({
       ...workerdBuildOptions(),
       entryPoints: [join(REPO_ROOT, "tests/edge/worker.ts")],
