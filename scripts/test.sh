@@ -41,7 +41,7 @@
 #   parity   tests/parity (each test in thread and in worker mode, the memory transport,
 #            no broker) on every runtime: about 30 s per runtime
 #   edge     Node 24 only: the runtime under test is workerd (a child process), which
-#            the test file bundles with esbuild and drives over HTTP; ~10 s, and ~5 s
+#            the test file bundles with esbuild and drives over HTTP; ~35 s, and ~5 s
 #            against the secured broker (tests/edge/secured.test.ts)
 #   worker   tests/worker (worker mode with the memory transport, no broker) on every
 #            runtime; and worker-kafka: tests/e2e/kafka.test.ts and the fault files
