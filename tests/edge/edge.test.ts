@@ -266,6 +266,25 @@ test("workerd: killed and restarted: what the object held in memory is lost, not
   }
 });
 
+test("workerd: the object's alarm flushes what the sink's linger would hold for a minute", async () => {
+  await requireBroker();
+  const topic = uniqueTopic("edge-alarm");
+  const w = await Workerd.start({ topic, sink: { batch: { lingerMs: 60_000, maxRecords: 100_000 }, alarmDelayMs: 300 } });
+  try {
+    const { sent } = await load(w, "M", 10, 10, 2);
+    let s = await stats(w);
+    for (const deadline = Date.now() + 10_000; s.object.delivered.records < sent.length && Date.now() < deadline; s = await stats(w)) await sleep(100);
+    const back = await readBack(topic, sent.length);
+    report("alarm", { sent: sent.length, delivered: s.object.delivered.records, readBack: back.total, duplicates: back.duplicates });
+    assert.equal(s.object.delivered.records, sent.length, "delivered without a flush() call, long before the linger");
+    assert.equal(back.total, sent.length);
+    assert.equal(back.duplicates, 0);
+    assert.deepEqual(s.object.conservationErrors, []);
+  } finally {
+    await w.stop();
+  }
+});
+
 test("workerd: without nodejs_compat (a compatibility date before 2026-08-04) the Worker does not start, and the error names the node: module", async () => {
   await assert.rejects(Workerd.start({ topic: "unused", compatibilityDate: "2024-09-23" }), (error: Error) => {
     assert.match(error.message, /No such module "node:[a-z_]+"/);
