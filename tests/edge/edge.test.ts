@@ -126,6 +126,35 @@ test("workerd: concurrent requests through the front and one Durable Object: eve
   }
 });
 
+test("workerd: records split over four objects by key: each object's books balance, the topic holds every record once", async () => {
+  await requireBroker();
+  const topic = uniqueTopic("edge-shards");
+  const w = await Workerd.start({ topic, sink: { shards: 4 } });
+  try {
+    const { sent, failed } = await load(w, "H", 200, 10, 8);
+    assert.equal(failed, 0);
+    let delivered = 0;
+    const perObject: number[] = [];
+    for (let shard = 0; shard < 4; shard++) {
+      assert.equal((await w.call(`/flush?ms=20000&object=shedsink:${shard}`)).body, true);
+      const s = (await w.call(`/stats?object=shedsink:${shard}`)).body as Stats;
+      assert.deepEqual(s.object.conservationErrors, []);
+      perObject.push(s.object.delivered.records);
+      delivered += s.object.delivered.records;
+    }
+    const front = (await stats(w)).front;
+    const back = await readBack(topic, sent.length);
+    report("4 shards", { sent: sent.length, deliveredPerObject: perObject, readBack: back.total, duplicates: back.duplicates, handedOver: front.handedOver });
+    assert.equal(delivered, sent.length);
+    assert.ok(perObject.filter((n) => n > 0).length >= 2, "records spread over objects");
+    assert.equal(front.handedOver, sent.length);
+    assert.equal(back.total, sent.length);
+    assert.equal(back.duplicates, 0);
+  } finally {
+    await w.stop();
+  }
+});
+
 test("workerd: broker paused longer than the linger, within the buffer: nothing lost, all delivered after it resumes", async () => {
   await requireBroker();
   const topic = uniqueTopic("edge-pause");

@@ -3,13 +3,13 @@
 // request's records to it. Its env (text bindings) says where and how.
 
 import { DurableObject } from "cloudflare:workers";
-import { edgeKafkaTransport, sinkFront, type SinkNamespace, sinkObject } from "../../src/cloudflare.ts";
+import { edgeKafkaTransport, type Front, sinkFront, type SinkNamespace, sinkObject, type WaitUntil } from "../../src/cloudflare.ts";
 
 interface Env {
   SINK: SinkNamespace;
   BROKERS: string;
   TOPIC: string;
-  /** JSON: the sink's options, with `kafka` for edgeKafkaTransport's. */
+  /** JSON: the sink's options, with `kafka` for edgeKafkaTransport's, and `shards` for the front's split. */
   SINK_OPTIONS: string;
 }
 
@@ -21,7 +21,7 @@ interface TestObject {
 }
 
 export class Sink extends sinkObject(DurableObject, (env: Env) => {
-  const { kafka, ...options } = JSON.parse(env.SINK_OPTIONS || "{}") as { kafka?: Record<string, unknown> };
+  const { kafka, shards: _shards, ...options } = JSON.parse(env.SINK_OPTIONS || "{}") as { kafka?: Record<string, unknown>; shards?: number };
   return { ...options, transport: edgeKafkaTransport({ brokers: env.BROKERS, topic: env.TOPIC, ...kafka }) };
 }) {
   /** Resets the object as the platform does (its memory is gone; calls under way fail). */
@@ -30,21 +30,38 @@ export class Sink extends sinkObject(DurableObject, (env: Env) => {
   }
 }
 
-const front = sinkFront({ namespace: (env: Env) => env.SINK });
-const stub = (env: Env) => env.SINK.get(env.SINK.idFromName("shedsink") as never) as unknown as TestObject;
+interface TestRecord {
+  id: string;
+  path: string;
+}
 
-const records = front.wrap((request, _env, _ctx, collector) => {
+/** One front per split, made on first use (the split comes from the env). */
+const fronts = new Map<number, Front<TestRecord, Env>>();
+function frontOf(env: Env): Front<TestRecord, Env> {
+  const shards = (JSON.parse(env.SINK_OPTIONS || "{}") as { shards?: number }).shards ?? 0;
+  let front = fronts.get(shards);
+  if (front === undefined) {
+    front = sinkFront<TestRecord, Env>({ namespace: (e) => e.SINK, split: shards > 0 ? { shards, key: (r) => r.id } : "one" });
+    fronts.set(shards, front);
+  }
+  return front;
+}
+const stub = (env: Env, name = "shedsink") => env.SINK.get(env.SINK.idFromName(name) as never) as unknown as TestObject;
+
+async function records(request: Request, env: Env, ctx: WaitUntil): Promise<Response> {
   const url = new URL(request.url);
   const n = Number(url.searchParams.get("n") ?? 1);
   const id = url.searchParams.get("id") ?? "r";
+  const collector = frontOf(env).open(env, ctx, request);
   for (let i = 0; i < n; i++) collector.emit({ id: `${id}-${i}`, path: url.pathname });
+  collector.send();
   return new Response("ok");
-});
+}
 
 const json = (x: unknown) => new Response(JSON.stringify(x), { headers: { "content-type": "application/json" } });
 
 export default {
-  async fetch(request: Request, env: Env, ctx: { waitUntil(p: Promise<unknown>): void }): Promise<Response> {
+  async fetch(request: Request, env: Env, ctx: WaitUntil): Promise<Response> {
     const url = new URL(request.url);
     try {
       switch (url.pathname) {
@@ -53,9 +70,9 @@ export default {
         case "/plain":
           return new Response("ok");
         case "/stats":
-          return json({ object: await stub(env).stats(), front: front.stats() });
+          return json({ object: await stub(env, url.searchParams.get("object") ?? undefined).stats(), front: frontOf(env).stats() });
         case "/flush":
-          return json(await stub(env).flush(Number(url.searchParams.get("ms") ?? 10_000)));
+          return json(await stub(env, url.searchParams.get("object") ?? undefined).flush(Number(url.searchParams.get("ms") ?? 10_000)));
         case "/close":
           return json(await stub(env).close(Number(url.searchParams.get("ms") ?? 5000)));
         case "/reset":
