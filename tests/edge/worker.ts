@@ -35,14 +35,12 @@ interface TestRecord {
   path: string;
 }
 
-/** One front per split, made on first use (the split comes from the env). */
-const fronts = new Map<number, Front<TestRecord, Env>>();
+/** The front, made on first use (its split comes from the env). */
+let front: Front<TestRecord, Env> | null = null;
 function frontOf(env: Env): Front<TestRecord, Env> {
-  const shards = (JSON.parse(env.SINK_OPTIONS || "{}") as { shards?: number }).shards ?? 0;
-  let front = fronts.get(shards);
-  if (front === undefined) {
+  if (front === null) {
+    const shards = (JSON.parse(env.SINK_OPTIONS || "{}") as { shards?: number }).shards ?? 0;
     front = sinkFront<TestRecord, Env>({ namespace: (e) => e.SINK, split: shards > 0 ? { shards, key: (r) => r.id } : "one" });
-    fronts.set(shards, front);
   }
   return front;
 }
