@@ -4,7 +4,9 @@
 # peer @platformatic/kafka linked from this repo's node_modules, no registry), and runs
 # tests/package/smoke.mjs (import) and tests/package/smoke.cjs (require) there on Node 24: a sink
 # in thread and worker mode over the memory transport delivers what it was given, and a
-# worker makes kafkaTransport's platformatic transport from its spec.
+# worker makes kafkaTransport's platformatic transport from its spec; and
+# tests/package/workerd.mjs: a Worker importing shedsink/cloudflare from the package,
+# bundled with shedsink/cloudflare/build and run in workerd.
 # Prints "dist: N passed, M failed" (and records it for scripts/test.sh's summary).
 #
 # Environment: SHEDSINK_DIST_TIMEOUT, seconds per smoke run (default 120).
@@ -25,13 +27,13 @@ tar -xzf "$work/$tarball" -C "$app/node_modules/shedsink" --strip-components=1
 ln -s "$REPO_ROOT/node_modules/valibot" "$app/node_modules/valibot"
 ln -s "$REPO_ROOT/node_modules/@platformatic/kafka" "$app/node_modules/@platformatic/kafka"
 echo '{ "name": "shedsink-dist-smoke", "private": true }' >"$app/package.json"
-cp tests/package/scenarios.cjs tests/package/smoke.mjs tests/package/smoke.cjs "$app/"
+cp tests/package/scenarios.cjs tests/package/smoke.mjs tests/package/smoke.cjs tests/package/workerd.mjs "$app/"
 
 passed=0
 failed=0
-for program in smoke.mjs smoke.cjs; do
+for program in smoke.mjs smoke.cjs workerd.mjs; do
   header "dist: $program"
-  if (cd "$app" && timeout --kill-after=10 "$limit" "$NODE24_BIN" "$program"); then
+  if (cd "$app" && SHEDSINK_REPO="$REPO_ROOT" timeout --kill-after=10 "$limit" "$NODE24_BIN" "$program"); then
     passed=$((passed + 1))
   else
     failed=$((failed + 1))

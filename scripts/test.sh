@@ -10,12 +10,13 @@
 #      (scripts/kafka.sh start; KAFKA_PORT and KAFKA_DIR are honoured), run those suites,
 #      and stop the broker on exit whatever happened. Without a broker these suites
 #      fail, never skip.
-#   4. with the same broker: scripts/examples.sh, every example in self-test mode; then the
-#      broker is stopped
+#   4. with the same broker: tests/edge (a Worker and its Durable Object in workerd from
+#      npm, Node 24 driving it), then scripts/examples.sh, every example in self-test
+#      mode; then the broker is stopped
 #   5. if tests/secured holds *.test.ts files: start the secured broker (KAFKA_MODE=secured
-#      scripts/kafka.sh start: SASL_SSL, SCRAM users, ACLs), run tests/secured, and stop
-#      it whatever happened. A secured broker that does not start fails that suite on
-#      every runtime.
+#      scripts/kafka.sh start: SASL_SSL, SCRAM users, ACLs), run tests/secured and
+#      tests/edge/secured.test.ts, and stop it whatever happened. A secured broker that
+#      does not start fails those suites on every runtime.
 #   6. if tests/faults/cluster.test.ts exists: start the local 3-node cluster
 #      (scripts/kafka.sh cluster start), run that file (scenarios spread over the
 #      runtimes, see below), and stop the cluster whatever happened. A cluster that does
@@ -40,6 +41,9 @@
 #   parity   tests/parity (each test in thread and in worker mode, the memory transport,
 #            no broker) on every runtime: 33-43 s per runtime on a busy 2-core machine while
 #            some tests fail (they wait out their bounds), about 20 s once all pass
+#   edge     Node 24 only: the runtime under test is workerd (a child process), which
+#            the test file bundles with esbuild and drives over HTTP; ~35 s, and ~5 s
+#            against the secured broker (tests/edge/secured.test.ts)
 #   worker   tests/worker (worker mode with the memory transport, no broker) on every
 #            runtime; and worker-kafka: tests/e2e/kafka.test.ts and the fault files
 #            again with SHEDSINK_FLUSHER=worker (@platformatic/kafka in the worker) on
@@ -184,10 +188,15 @@ for f in tests/faults/*.test.ts; do
   # the cluster suite runs against its own cluster (below)
   [[ $f == tests/faults/cluster.test.ts ]] || fault_files+=("$f")
 done
+edge_files=()
+for f in tests/edge/*.test.ts; do
+  # the secured edge file runs against the secured broker (below)
+  [[ $f == tests/edge/secured.test.ts ]] || edge_files+=("$f")
+done
 shopt -u nullglob
 e2e_limit="${SHEDSINK_E2E_TIMEOUT:-1800}"
 
-if [[ ${#e2e_files[@]} -gt 0 || ${#fault_files[@]} -gt 0 ]]; then
+if [[ ${#e2e_files[@]} -gt 0 || ${#fault_files[@]} -gt 0 || ${#edge_files[@]} -gt 0 ]]; then
   suites=()
   [[ ${#e2e_files[@]} -gt 0 ]] && suites+=(e2e)
   [[ ${#fault_files[@]} -gt 0 ]] && suites+=(faults)
@@ -239,6 +248,16 @@ if [[ ${#e2e_files[@]} -gt 0 || ${#fault_files[@]} -gt 0 ]]; then
     done
   done
   unset SHEDSINK_FLUSHER
+  # The edge suite: workerd is the runtime under test, Node 24 only drives it.
+  if [[ ${#edge_files[@]} -gt 0 ]]; then
+    if [[ $broker_ok -ne 1 ]]; then
+      record_result "edge-node24" 0 0 bad "no Kafka broker"
+      status=1
+    else
+      run_suite "edge-node24" node 600 "${NODE24_TEST[@]}" --test-concurrency=1 "${edge_files[@]}"
+      [[ "${RESULT_OK[-1]}" == ok ]] || status=1
+    fi
+  fi
   # examples.sh records its counts (record_result) for the summary; without a broker
   # every example fails.
   bash scripts/examples.sh || status=1
@@ -284,6 +303,16 @@ if [[ ${#secured_files[@]} -gt 0 ]]; then
     esac
     [[ "${RESULT_OK[-1]}" == ok ]] || status=1
   done
+  # TLS and SASL from a Durable Object in workerd (Node 24 drives it).
+  if [[ -f tests/edge/secured.test.ts ]]; then
+    if [[ $secured_ok -ne 1 ]]; then
+      record_result "edge-secured-node24" 0 0 bad "no secured Kafka broker"
+      status=1
+    else
+      run_suite "edge-secured-node24" node "$secured_limit" "${in_secured[@]}" "${NODE24_TEST[@]}" --test-concurrency=1 tests/edge/secured.test.ts
+      [[ "${RESULT_OK[-1]}" == ok ]] || status=1
+    fi
+  fi
   header "stopping the secured Kafka broker"
   "${secured_broker[@]}" bash scripts/kafka.sh stop || echo "test: KAFKA_MODE=secured scripts/kafka.sh stop failed" >&2
   secured_started=0
