@@ -206,11 +206,14 @@ class OtlpExporter<Item> {
    * Encodes `items` and writes them into the sink (one message, or one per item with
    * `messagePer: "record"`), then calls `resultCallback` at once: SUCCESS if the sink
    * kept every message, FAILED if it dropped one (counted in its `stats()` by reason).
+   * An empty `items` writes nothing (SUCCESS).
    * Never throws, never waits.
    */
   export(items: Item[], resultCallback: (result: ExportOutcome) => void): void {
     let kept = true;
-    if (!this.#perRecord || items.length <= 1) {
+    if (items.length === 0) {
+      // nothing to write: no empty request goes to Kafka
+    } else if (!this.#perRecord || items.length === 1) {
       kept = this.#write(items);
     } else {
       const one = this.#one;
@@ -236,7 +239,7 @@ class OtlpExporter<Item> {
   #write(items: Item[]): boolean {
     let bytes: Uint8Array | undefined;
     try {
-      let c = items.length === 0 ? 0 : Infinity;
+      let c = Infinity;
       for (let i = 0; i < items.length; i++) {
         const ci = this.#classOf(items[i]!);
         if (!(ci >= 0)) {
