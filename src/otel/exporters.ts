@@ -19,14 +19,49 @@
  */
 
 import { JsonLogsSerializer, JsonTraceSerializer, ProtobufLogsSerializer, ProtobufTraceSerializer } from "@opentelemetry/otlp-transformer";
-import type { ReadableSpan } from "@opentelemetry/sdk-trace";
-import type { ReadableLogRecord } from "@opentelemetry/sdk-logs";
 import * as v from "valibot";
 import { InvalidOptionError } from "../core/errors.ts";
 import type { HeaderValues, SinkOptions } from "../options.ts";
 import { DEFAULT_SHED_LEVELS, type ShedLevel } from "../shedding.ts";
 import { createSink, type Sink } from "../sink.ts";
 import { parseOptions } from "../validate.ts";
+
+/**
+ * A span as the exporter sees it: the fields of the SDK's `ReadableSpan` (from
+ * `@opentelemetry/sdk-trace`) that a `classOf` or `key` may read. The SDK's spans are
+ * such spans.
+ */
+export interface ExportedSpan {
+  /** The span's name. */
+  readonly name: string;
+  /** `SpanKind`: INTERNAL 0, SERVER 1, CLIENT 2, PRODUCER 3, CONSUMER 4. */
+  readonly kind: number;
+  /** `SpanStatusCode` (UNSET 0, OK 1, ERROR 2) and message. */
+  readonly status: { readonly code: number; readonly message?: string };
+  /** The span's attributes. */
+  readonly attributes: Readonly<Record<string, unknown>>;
+  /** The parent's context; undefined for a root span. */
+  readonly parentSpanContext?: { readonly traceId: string; readonly spanId: string };
+  /** The span's own trace and span ids (hex). */
+  spanContext(): { readonly traceId: string; readonly spanId: string };
+}
+
+/**
+ * A log record as the exporter sees it: the fields of the SDK's `ReadableLogRecord`
+ * (from `@opentelemetry/sdk-logs`) that a `classOf` or `key` may read.
+ */
+export interface ExportedLogRecord {
+  /** `SeverityNumber`: TRACE 1–4, DEBUG 5–8, INFO 9–12, WARN 13–16, ERROR 17–20, FATAL 21–24. */
+  readonly severityNumber?: number;
+  /** The severity as text, such as `"ERROR"`. */
+  readonly severityText?: string;
+  /** The body. */
+  readonly body?: unknown;
+  /** The record's attributes. */
+  readonly attributes: Readonly<Record<string, unknown>>;
+  /** The context of the span the record was emitted in, if any. */
+  readonly spanContext?: { readonly traceId: string; readonly spanId: string };
+}
 
 /**
  * What an exporter hands the SDK's result callback: the SDK's `ExportResult` (from
@@ -103,7 +138,8 @@ export interface OtlpExporterOptions<Item> extends Omit<SinkOptions<Uint8Array>,
 type KeyOf<Item> = (items: ReadonlyArray<Item>) => string | Uint8Array | null | undefined;
 
 /** The `ISerializer` of `@opentelemetry/otlp-transformer`, the half used here. */
-interface Serializer<Item> {
+export interface OtlpSerializer<Item> {
+  /** Encodes one export request holding `items`; undefined if it cannot. */
   serializeRequest(items: Item[]): Uint8Array | undefined;
 }
 
@@ -113,6 +149,7 @@ const NO_CLASS = -1;
 
 /** The error a FAILED result carries: the sink dropped the message (its `stats().dropped` tells why). */
 export class ExportDroppedError extends Error {
+  /** An error saying `message`. */
   constructor(message: string) {
     super(message);
     this.name = "ExportDroppedError";
@@ -145,13 +182,14 @@ const ExporterSchema = v.looseObject(
 const SET_BY_THE_EXPORTER = ["encode", "shedding"] as const;
 
 /**
- * The part both exporters share: encoding, classes, the sink and its mapping of
- * `forceFlush` and `shutdown`.
+ * What both exporters are: encoding, classes, the sink and its mapping of `forceFlush`
+ * and `shutdown`. Use {@linkcode ShedsinkSpanExporter} or
+ * {@linkcode ShedsinkLogRecordExporter}.
  */
-class OtlpExporter<Item> {
+export class OtlpExporter<Item> {
   /** The sink the exporter writes into: for `stats()`, `metrics()`, `registerSinkMetrics`. */
   readonly sink: Sink<Uint8Array>;
-  readonly #serializer: Serializer<Item>;
+  readonly #serializer: OtlpSerializer<Item>;
   readonly #classOf: (item: Item) => number;
   readonly #perRecord: boolean;
   readonly #keyOf: KeyOf<Item> | null;
@@ -163,7 +201,8 @@ class OtlpExporter<Item> {
   #class = NO_CLASS;
   #key: string | Uint8Array | null | undefined = null;
 
-  constructor(options: OtlpExporterOptions<Item>, serializers: Record<OtlpFormat, Serializer<Item>>, defaultClassOf: (item: Item) => number, what: string) {
+  /** Makes the exporter and its sink, encoding with `serializers[format]`; `what` names it in errors. */
+  constructor(options: OtlpExporterOptions<Item>, serializers: Readonly<Record<OtlpFormat, OtlpSerializer<Item>>>, defaultClassOf: (item: Item) => number, what: string) {
     const o = parseOptions(ExporterSchema, options);
     const given = options as unknown as Record<string, unknown>;
     for (const name of SET_BY_THE_EXPORTER) {
@@ -278,7 +317,7 @@ class OtlpExporter<Item> {
  * assert.equal(spanClass({ ...span, status: { code: 0 } } as never), 3); // an internal span
  * ```
  */
-export function spanClass(span: ReadableSpan): number {
+export function spanClass(span: ExportedSpan): number {
   if (span.status.code === 2) return 0; // SpanStatusCode.ERROR
   const kind = span.kind; // SpanKind: INTERNAL 0, SERVER 1, CLIENT 2, PRODUCER 3, CONSUMER 4
   if (kind === 1 || kind === 4 || span.parentSpanContext === undefined) return 1;
@@ -301,7 +340,7 @@ export function spanClass(span: ReadableSpan): number {
  * assert.equal(logRecordClass({ severityText: "warning" } as never), 1);
  * ```
  */
-export function logRecordClass(record: ReadableLogRecord): number {
+export function logRecordClass(record: ExportedLogRecord): number {
   const n = record.severityNumber;
   if (typeof n === "number" && n > 0) return n >= 17 ? 0 : n >= 13 ? 1 : n >= 9 ? 2 : 3;
   const text = record.severityText;
@@ -322,8 +361,10 @@ export function logRecordClass(record: ReadableLogRecord): number {
   }
 }
 
-const TRACE_SERIALIZERS: Record<OtlpFormat, Serializer<ReadableSpan>> = { protobuf: ProtobufTraceSerializer, json: JsonTraceSerializer };
-const LOGS_SERIALIZERS: Record<OtlpFormat, Serializer<ReadableLogRecord>> = { protobuf: ProtobufLogsSerializer, json: JsonLogsSerializer };
+// The SDK gives the exporters its ReadableSpan and ReadableLogRecord, which the
+// serializers take; the public types are the structural ExportedSpan / ExportedLogRecord.
+const TRACE_SERIALIZERS = { protobuf: ProtobufTraceSerializer, json: JsonTraceSerializer } as unknown as Record<OtlpFormat, OtlpSerializer<ExportedSpan>>;
+const LOGS_SERIALIZERS = { protobuf: ProtobufLogsSerializer, json: JsonLogsSerializer } as unknown as Record<OtlpFormat, OtlpSerializer<ExportedLogRecord>>;
 
 /**
  * An OpenTelemetry `SpanExporter` that writes OTLP into a sink of its own (see the
@@ -347,8 +388,9 @@ const LOGS_SERIALIZERS: Record<OtlpFormat, Serializer<ReadableLogRecord>> = { pr
  * await provider.shutdown(); // closes the sink
  * ```
  */
-export class ShedsinkSpanExporter extends OtlpExporter<ReadableSpan> {
-  constructor(options: OtlpExporterOptions<ReadableSpan>) {
+export class ShedsinkSpanExporter extends OtlpExporter<ExportedSpan> {
+  /** Makes the exporter and its sink. */
+  constructor(options: OtlpExporterOptions<ExportedSpan>) {
     super(options, TRACE_SERIALIZERS, spanClass, "span exporter");
   }
 }
@@ -380,8 +422,9 @@ export class ShedsinkSpanExporter extends OtlpExporter<ReadableSpan> {
  * await provider.shutdown(); // closes the sink
  * ```
  */
-export class ShedsinkLogRecordExporter extends OtlpExporter<ReadableLogRecord> {
-  constructor(options: OtlpExporterOptions<ReadableLogRecord>) {
+export class ShedsinkLogRecordExporter extends OtlpExporter<ExportedLogRecord> {
+  /** Makes the exporter and its sink. */
+  constructor(options: OtlpExporterOptions<ExportedLogRecord>) {
     super(options, LOGS_SERIALIZERS, logRecordClass, "log record exporter");
   }
 }
