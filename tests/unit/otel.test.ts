@@ -278,3 +278,13 @@ test("with the SDK's MeterProvider: a collection reports the otel.sdk.* metrics 
   await tracing.shutdown();
   await provider.shutdown();
 });
+
+test("shedsink/otel imports nothing of OpenTelemetry, so it loads without the SDK; the exporters are a module of their own", async () => {
+  const { readFileSync } = await import("node:fs");
+  const source = readFileSync(new URL("../../src/otel.ts", import.meta.url), "utf8");
+  const imports = [...source.matchAll(/^import\s+(type\s+)?[^;]*?from\s+"([^"]+)";/gms)].map((m) => ({ type: m[1] !== undefined, from: m[2]! }));
+  assert.ok(imports.length > 0);
+  assert.deepEqual(imports.filter((i) => !i.type && !i.from.startsWith(".") && i.from !== "valibot"), [], "no runtime import of a package other than valibot");
+  const exporters = readFileSync(new URL("../../src/otel/exporters.ts", import.meta.url), "utf8");
+  assert.match(exporters, /from "@opentelemetry\/otlp-transformer"/);
+});
