@@ -7,7 +7,7 @@ import { context, type HrTime, SeverityNumber, SpanKind, SpanStatusCode, trace }
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor, TracerProvider } from "@opentelemetry/sdk-trace";
 import { InMemoryLogRecordExporter, LoggerProvider, type ReadableLogRecord, SimpleLogRecordProcessor } from "@opentelemetry/sdk-logs";
-import { conservationErrors, type FlusherMode, memoryTransport } from "../../mod.ts";
+import { conservationErrors, type FlusherMode, type MemoryTransport, memoryTransport } from "../../mod.ts";
 import { type ExportOutcome, ExportDroppedError, ShedsinkLogRecordExporter, ShedsinkSpanExporter } from "../../src/otel/exporters.ts";
 import { decodeLogs, decodeLogsJson, decodeTraces, decodeTracesJson, type DecodedLogRecord, type DecodedSpan } from "./otlp.ts";
 
@@ -94,6 +94,20 @@ async function flushed(exporter: { forceFlush(): Promise<void>; sink: { stats():
   assert.equal(s.pending.records + s.inFlight.records, 0, "forceFlush() settled every record");
 }
 
+/**
+ * What the memory transport received, once it has all that the sink counts as delivered.
+ * In worker mode the transport's twin in the worker reports its deliveries by message, which
+ * can reach this thread after a flush() that found nothing unsettled has resolved.
+ */
+async function received(transport: MemoryTransport, exporter: { sink: { stats(): { delivered: { records: number } } } }): Promise<MemoryTransport["received"]> {
+  const deadline = Date.now() + 10_000;
+  while (transport.received.length < exporter.sink.stats().delivered.records) {
+    if (Date.now() > deadline) assert.fail(`the transport reported ${transport.received.length} records, the sink delivered ${exporter.sink.stats().delivered.records}`);
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+  return transport.received;
+}
+
 /** The behaviour tests, named, for one flusher mode. */
 export function exporterTests(flusher: FlusherMode): Array<[string, () => Promise<void>]> {
   const mode = `(${flusher} mode)`;
@@ -111,8 +125,8 @@ export function exporterTests(flusher: FlusherMode): Array<[string, () => Promis
       await provider.forceFlush(); // SimpleSpanProcessor.forceFlush → exporter.forceFlush → sink.flush
       const exported = memory.getFinishedSpans();
       assert.equal(exported.length, 3);
-      assert.equal(transport.received.length, 3, "one message per span");
-      const decoded = transport.received.flatMap((r) => decodeTraces(r.value));
+      assert.equal(exporter.sink.stats().delivered.records, 3, "one message per span, delivered when forceFlush() resolves");
+      const decoded = (await received(transport, exporter)).flatMap((r) => decodeTraces(r.value));
       sameSpans(decoded, exported);
       assert.equal(decoded[0]!.resource["service.name"], "checkout");
       assert.equal(decoded[1]!.status.code, 2);
@@ -133,8 +147,8 @@ export function exporterTests(flusher: FlusherMode): Array<[string, () => Promis
       await flushed(exporter);
       const exported = memory.getFinishedLogRecords();
       assert.equal(exported.length, 8);
-      assert.equal(transport.received.length, 8);
-      const decoded = transport.received.flatMap((r) => decodeLogs(r.value));
+      assert.equal(exporter.sink.stats().delivered.records, 8);
+      const decoded = (await received(transport, exporter)).flatMap((r) => decodeLogs(r.value));
       sameLogRecords(decoded, exported);
       assert.equal(decoded[0]!.traceId, "0af7651916cd43dd8448eb211c80319c");
       assert.deepEqual(decoded.map((d) => d.severityNumber).slice(0, 4), [17, 13, 9, 5]);
@@ -152,9 +166,10 @@ export function exporterTests(flusher: FlusherMode): Array<[string, () => Promis
       });
       makeSpans(tracing);
       await tracing.forceFlush();
-      const first = JSON.parse(new TextDecoder().decode(spans.received[0]!.value));
+      const spanMessages = await received(spans, spanExporter);
+      const first = JSON.parse(new TextDecoder().decode(spanMessages[0]!.value));
       assert.ok(Array.isArray(first.resourceSpans), "an ExportTraceServiceRequest in OTLP/JSON");
-      sameSpans(spans.received.flatMap((r) => decodeTracesJson(r.value)), memorySpans.getFinishedSpans());
+      sameSpans(spanMessages.flatMap((r) => decodeTracesJson(r.value)), memorySpans.getFinishedSpans());
       await tracing.shutdown();
 
       const logs = memoryTransport();
@@ -166,7 +181,7 @@ export function exporterTests(flusher: FlusherMode): Array<[string, () => Promis
       });
       makeLogRecords(logging, 4);
       await flushed(logExporter);
-      sameLogRecords(logs.received.flatMap((r) => decodeLogsJson(r.value)), memoryLogs.getFinishedLogRecords());
+      sameLogRecords((await received(logs, logExporter)).flatMap((r) => decodeLogsJson(r.value)), memoryLogs.getFinishedLogRecords());
       await logging.shutdown();
     }],
 
@@ -185,6 +200,8 @@ export function exporterTests(flusher: FlusherMode): Array<[string, () => Promis
       assert.deepEqual(results.map((r) => r.code), [0, 0], "SUCCESS, called at once");
       await flushed(a);
       await flushed(b);
+      await received(perExport, a);
+      await received(perRecord, b);
       assert.equal(perExport.received.length, 1);
       sameSpans(decodeTraces(perExport.received[0]!.value), spans);
       assert.equal(new TextDecoder().decode(perExport.received[0]!.key!), spans[0]!.spanContext().traceId);
@@ -226,7 +243,7 @@ export function exporterTests(flusher: FlusherMode): Array<[string, () => Promis
       assert.ok(s.pending.bytes + s.inFlight.bytes <= 48 * 1024);
       transport.release();
       await flushed(exporter);
-      const decoded = transport.received.flatMap((r) => decodeLogs(r.value));
+      const decoded = (await received(transport, exporter)).flatMap((r) => decodeLogs(r.value));
       assert.equal(decoded.length, kept.reduce((x, y) => x + y), "every kept record delivered and decoded");
       const bySeverity = [17, 13, 9, 5].map((n) => decoded.filter((d) => d.severityNumber === n).length);
       assert.deepEqual(bySeverity, kept);
@@ -244,7 +261,8 @@ export function exporterTests(flusher: FlusherMode): Array<[string, () => Promis
       const exporter = new ShedsinkSpanExporter({ transport, flusher, messagePer: "record" });
       exporter.export(spans, () => {});
       await exporter.forceFlush();
-      assert.equal(transport.received.length, 3, "delivered when forceFlush() resolves");
+      assert.equal(exporter.sink.stats().delivered.records, 3, "delivered when forceFlush() resolves");
+      assert.equal((await received(transport, exporter)).length, 3);
       await exporter.shutdown();
       assert.equal(exporter.sink.stats().state, "closed");
       let result: ExportOutcome | null = null;
@@ -275,7 +293,7 @@ export function exporterTests(flusher: FlusherMode): Array<[string, () => Promis
       assert.deepEqual(codes, [1], "FAILED: not every message was kept");
       await flushed(exporter);
       assert.equal(exporter.sink.stats().dropped.invalid.records, 2, "class 7 (no such class) and the throw");
-      assert.deepEqual(transport.received.flatMap((r) => decodeTraces(r.value)).map((s) => s.name), ["GET /cart"]);
+      assert.deepEqual((await received(transport, exporter)).flatMap((r) => decodeTraces(r.value)).map((s) => s.name), ["GET /cart"]);
       await exporter.shutdown();
       await provider.shutdown();
     }],
