@@ -10,6 +10,8 @@
 #   ndjson-upload.ts  Node 24, Deno and Bun (node:http)
 #   cloudflare/       a Worker and its Durable Object in workerd (from npm), built and
 #                     driven by Node 24 (examples/cloudflare/run.ts)
+#   otel-traces.ts    Node 24, Deno and Bun (OpenTelemetry SDK, topic otlp_spans)
+#   otel-logs.ts      Node 22, Node 26 and Bun (OpenTelemetry SDK, topic otlp_logs)
 #
 # Prints one line per run and last "examples: N passed, M failed"; exits non-zero if a
 # run failed. When scripts/test.sh runs it, the counts go into its summary.
@@ -40,6 +42,12 @@ runs=(
   "ndjson-upload deno deno run -A --no-lock examples/ndjson-upload.ts"
   "ndjson-upload bun bun run examples/ndjson-upload.ts"
   "cloudflare workerd $NODE24_BIN --import $NODE_HOOK examples/cloudflare/run.ts"
+  "otel-traces node24 $NODE24_BIN --import $NODE_HOOK examples/otel-traces.ts"
+  "otel-traces deno deno run -A --no-lock examples/otel-traces.ts"
+  "otel-traces bun bun run examples/otel-traces.ts"
+  "otel-logs node22 $NODE22_BIN --import $NODE_HOOK examples/otel-logs.ts"
+  "otel-logs node26 $NODE26_BIN --import $NODE_HOOK examples/otel-logs.ts"
+  "otel-logs bun bun run examples/otel-logs.ts"
 )
 
 # Is anything listening at the first broker's address? (host:port; [ipv6]:port is not used here)

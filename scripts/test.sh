@@ -33,7 +33,8 @@
 #            The fault tests drive the client through pauses, kills and a lossy proxy;
 #            the addon's code and librdkafka are the same on every Node major, which the
 #            e2e runs already load and use, so faults on Node 22 and 26 would add ~3 min
-#            and prove little.
+#            and prove little. tests/e2e/otel.test.ts (the OpenTelemetry exporters,
+#            ~12 s per runtime) is among the e2e files.
 #   secured  Node 24 (confluent), Node 22 (platformatic, SHEDSINK_SECURED_CLIENT), Deno
 #            and Bun (platformatic)
 #   cluster  Node 24 (confluent, every scenario), Node 22 (the killed leader with
@@ -45,9 +46,9 @@
 #            the test file bundles with esbuild and drives over HTTP; ~35 s, and ~5 s
 #            against the secured broker (tests/edge/secured.test.ts)
 #   worker   tests/worker (worker mode with the memory transport, no broker) on every
-#            runtime; and worker-kafka: tests/e2e/kafka.test.ts and the fault files
-#            again with SHEDSINK_FLUSHER=worker (@platformatic/kafka in the worker) on
-#            Node 24, Deno and Bun
+#            runtime; and worker-kafka: tests/e2e/kafka.test.ts, tests/e2e/otel.test.ts
+#            and the fault files again with SHEDSINK_FLUSHER=worker (@platformatic/kafka
+#            in the worker) on Node 24, Deno and Bun
 # Measured from a fresh clone (CI=true bash .ci/run, 2 cores, other work on the machine,
 # before the secured and cluster suites): e2e 89-99 s per runtime (8 min), faults
 # 83-93 s (4.3 min), examples 8 runs in ~10 s.
@@ -200,12 +201,13 @@ if [[ ${#e2e_files[@]} -gt 0 || ${#fault_files[@]} -gt 0 || ${#edge_files[@]} -g
   suites=()
   [[ ${#e2e_files[@]} -gt 0 ]] && suites+=(e2e)
   [[ ${#fault_files[@]} -gt 0 ]] && suites+=(faults)
-  # The Kafka e2e and fault files again in worker mode (SHEDSINK_FLUSHER=worker: the
-  # sink's flusher and @platformatic/kafka in a worker), on Node 24, Deno and Bun. The
-  # demo's e2e test is not among them: it runs the demo in both modes itself (the
-  # default, a worker, and --flusher thread).
+  # The Kafka e2e and fault files, and the OpenTelemetry exporters' e2e file (whose sinks
+  # run in a worker by default with kafkaTransport), again in worker mode
+  # (SHEDSINK_FLUSHER=worker: the sink's flusher and @platformatic/kafka in a worker), on
+  # Node 24, Deno and Bun. The demo's e2e test is not among them: it runs the demo in
+  # both modes itself (the default, a worker, and --flusher thread).
   worker_kafka_files=()
-  for f in tests/e2e/kafka.test.ts "${fault_files[@]}"; do [[ -f $f ]] && worker_kafka_files+=("$f"); done
+  for f in tests/e2e/kafka.test.ts tests/e2e/otel.test.ts "${fault_files[@]}"; do [[ -f $f ]] && worker_kafka_files+=("$f"); done
   [[ ${#worker_kafka_files[@]} -gt 0 ]] && suites+=(worker-kafka)
 
   header "starting the Kafka broker"

@@ -5,12 +5,13 @@
  *
  * `@opentelemetry/api` is an optional peer dependency and this module imports nothing
  * of it, not even its types: you pass in the `Meter`, which it uses through the few
- * methods named in {@linkcode ObservingMeter}.
+ * methods named in {@linkcode ObservingMeter}. The span and log record exporters, which
+ * do import the OpenTelemetry SDK's packages, are in `shedsink/otel/exporters`.
  *
  * @module
  */
 
-import { DROP_REASONS } from "./core/accounting.ts";
+import { DROP_REASONS, type DropReason } from "./core/accounting.ts";
 import * as v from "valibot";
 import { parseOptions } from "./validate.ts";
 import type { SinkStats } from "./stats.ts";
@@ -66,7 +67,59 @@ export interface SinkMetricsOptions {
    * @default "shedsink"
    */
   prefix?: string;
+  /**
+   * Also register the sink's counters under the OpenTelemetry SDK's self-observability
+   * names, as if the sink were the SDK's span or log record processor (see
+   * {@linkcode SdkMetricsOptions}).
+   * @default none: only the `<prefix>.*` instruments
+   */
+  sdk?: SdkMetricsOptions;
 }
+
+/**
+ * The SDK's self-observability metrics (semantic conventions, `otel.sdk.*`, in
+ * Development status), mapped from a sink's counters. `<signal>` is `span` or `log`; the
+ * unit `{span}` or `{log_record}` counts the sink's records, each one Kafka message (one
+ * span or log record behind the SDK's simple processors, or with `messagePer: "record"`):
+ *
+ * | instrument | kind | from the sink |
+ * | --- | --- | --- |
+ * | `otel.sdk.processor.<signal>.queue.size` | ObservableUpDownCounter | pending records (buffered, not yet handed to the Kafka client) |
+ * | `otel.sdk.processor.<signal>.queue.capacity` | ObservableUpDownCounter | `capacityBytes` over the mean size of the records accepted so far (the sink is bounded in bytes, not records); not observed before the first record |
+ * | `otel.sdk.processor.<signal>.processed` | ObservableCounter | without `error.type`: records delivered (acknowledged by Kafka); with `error.type`: records dropped, `queue_full` for `buffer_full` and `shed`, `already_shutdown` for `closed`, and the drop reason itself for the others (`oversize`, `invalid`, `expired`, `rejected`, `shutdown`, `worker_lost`) |
+ * | `otel.sdk.exporter.<signal>.inflight` | ObservableUpDownCounter | records handed to the Kafka client (or held for a retry), not yet settled |
+ *
+ * Every observation carries `otel.component.type` (`shedsink`) and `otel.component.name`,
+ * beside the bridge's `attributes`. One difference from the convention: a record is
+ * counted as processed successfully when Kafka acknowledges it, not when it is handed
+ * to the client, so that `processed` (with and without `error.type`), `queue.size` and
+ * `inflight` add up to the records offered.
+ */
+export interface SdkMetricsOptions {
+  /** Whose names: the span processor's (`otel.sdk.processor.span.*`) or the log record processor's (`otel.sdk.processor.log.*`). */
+  signal: "span" | "log";
+  /**
+   * The `otel.component.name` attribute.
+   * @default "shedsink/<n>", n counting the registrations in this process from 0
+   */
+  componentName?: string;
+}
+
+/** The `error.type` of each drop reason in `otel.sdk.processor.<signal>.processed`. */
+const ERROR_TYPES: Readonly<Record<DropReason, string>> = {
+  buffer_full: "queue_full",
+  shed: "queue_full",
+  closed: "already_shutdown",
+  oversize: "oversize",
+  invalid: "invalid",
+  expired: "expired",
+  rejected: "rejected",
+  shutdown: "shutdown",
+  worker_lost: "worker_lost",
+};
+const ERROR_TYPE_VALUES: ReadonlyArray<string> = [...new Set(Object.values(ERROR_TYPES))];
+
+let sdkComponents = 0;
 
 /** What {@linkcode registerSinkMetrics} returns. */
 export interface SinkMetricsRegistration {
@@ -82,8 +135,17 @@ const OptionsSchema = v.strictObject(
   {
     attributes: v.optional(v.custom<MetricAttributes>((x) => typeof x === "object" && x !== null && !Array.isArray(x), "an object of attributes")),
     prefix: v.optional(v.pipe(v.string(PREFIX_EXPECTED), v.regex(/^[A-Za-z][A-Za-z0-9_.\-/]*$/, PREFIX_EXPECTED))),
+    sdk: v.optional(
+      v.strictObject(
+        {
+          signal: v.picklist(["span", "log"], '"span" or "log"'),
+          componentName: v.optional(v.pipe(v.string("a non-empty string"), v.minLength(1, "a non-empty string"))),
+        },
+        "an object with signal and componentName",
+      ),
+    ),
   },
-  "an options object with attributes and prefix",
+  "an options object with attributes, prefix and sdk",
 );
 
 /**
@@ -104,11 +166,15 @@ const OptionsSchema = v.strictObject(
  * | `<prefix>.{records,bytes}.shed` | ObservableCounter | `{record}` / `By` | `class` (only for a sink with `shedding`; they add up to the `shed` reason) |
  * | `<prefix>.worker.restarts` | ObservableCounter | `{restart}` | (only for a sink with `flusher: "worker"`) workers started to replace one that failed |
  *
+ * With the `sdk` option, also the SDK's self-observability instruments
+ * (`otel.sdk.processor.<signal>.queue.size`, `…queue.capacity`, `…processed`,
+ * `otel.sdk.exporter.<signal>.inflight`): see {@linkcode SdkMetricsOptions}.
+ *
  * Levels that add up across sinks (records and bytes held, capacity) are up-down
  * counters; the ratio and the state are gauges. One batch callback reads `stats()` once
  * per collection, so all instruments of one collection come from the same snapshot.
  *
- * Throws `InvalidOptionError` for a bad option (`prefix`, `attributes`).
+ * Throws `InvalidOptionError` for a bad option (`prefix`, `attributes`, `sdk`).
  *
  * @example
  * ```ts
@@ -120,8 +186,10 @@ const OptionsSchema = v.strictObject(
  * const sink = createSink({ transport: memoryTransport() });
  * const registration = registerSinkMetrics(sink, metrics.getMeter("my-service"), {
  *   attributes: { sink: "query-insights" },
+ *   sdk: { signal: "span" }, // and the otel.sdk.processor.span.* names
  * });
  * assert.ok(registration.instruments.includes("shedsink.records.dropped"));
+ * assert.ok(registration.instruments.includes("otel.sdk.processor.span.processed"));
  * // ... at shutdown:
  * registration.unregister();
  * await sink.close();
@@ -178,6 +246,8 @@ export function registerSinkMetrics(
   const bytesShed = classes > 0 ? counter("bytes.shed", "By", "Bytes of records shed (graded shedding), by class.") : null;
   // In worker mode only: the workers restarted.
   const workerRestarts = sink.stats().flusher === "worker" ? counter("worker.restarts", "{restart}", "Workers started to replace one that failed.") : null;
+  // With `sdk`: the SDK's self-observability names.
+  const sdk = o.sdk === undefined ? null : sdkInstruments(meter, o.sdk, base, names, observables);
 
   const callback = (result: ObservationResult): void => {
     const s = sink.stats();
@@ -210,6 +280,7 @@ export function registerSinkMetrics(
     for (const state of TRANSPORT_STATES) {
       result.observe(transportState, state === s.transport.state ? 1 : 0, { ...base, transport: s.transport.name, state });
     }
+    if (sdk !== null) observeSdk(result, sdk, s);
   };
   meter.addBatchObservableCallback(callback, observables);
   let registered = true;
@@ -221,4 +292,51 @@ export function registerSinkMetrics(
       meter.removeBatchObservableCallback(callback, observables);
     },
   };
+}
+
+interface SdkInstruments {
+  readonly queueSize: ObservableInstrument;
+  readonly queueCapacity: ObservableInstrument;
+  readonly processed: ObservableInstrument;
+  readonly inflight: ObservableInstrument;
+  readonly attributes: MetricAttributes;
+  /** The attributes of `processed` by `error.type`, made once. */
+  readonly failed: ReadonlyMap<string, MetricAttributes>;
+}
+
+function sdkInstruments(meter: ObservingMeter, options: SdkMetricsOptions, base: MetricAttributes, names: string[], observables: ObservableInstrument[]): SdkInstruments {
+  const signal = options.signal;
+  const unit = signal === "span" ? "{span}" : "{log_record}";
+  const items = signal === "span" ? "spans" : "log records";
+  const make = (kind: "counter" | "updown", name: string, description: string): ObservableInstrument => {
+    const instrument = kind === "counter" ? meter.createObservableCounter(name, { unit, description }) : meter.createObservableUpDownCounter(name, { unit, description });
+    names.push(name);
+    observables.push(instrument);
+    return instrument;
+  };
+  const componentName = options.componentName ?? `shedsink/${sdkComponents++}`;
+  const attributes: MetricAttributes = { ...base, "otel.component.type": "shedsink", "otel.component.name": componentName };
+  return {
+    queueSize: make("updown", `otel.sdk.processor.${signal}.queue.size`, `The number of ${items} in the queue of the sink (buffered, not yet handed to the Kafka client).`),
+    queueCapacity: make("updown", `otel.sdk.processor.${signal}.queue.capacity`, `The number of ${items} the sink's buffer can hold, at the mean size of those accepted so far.`),
+    processed: make("counter", `otel.sdk.processor.${signal}.processed`, `The number of ${items} whose processing has finished: delivered, or dropped with error.type.`),
+    inflight: make("updown", `otel.sdk.exporter.${signal}.inflight`, `The number of ${items} handed to the Kafka client and not yet settled.`),
+    attributes,
+    failed: new Map(ERROR_TYPE_VALUES.map((t) => [t, { ...attributes, "error.type": t }])),
+  };
+}
+
+function observeSdk(result: ObservationResult, sdk: SdkInstruments, s: SinkStats): void {
+  result.observe(sdk.queueSize, s.pending.records, sdk.attributes);
+  if (s.accepted.records > 0 && s.accepted.bytes > 0) {
+    result.observe(sdk.queueCapacity, Math.floor((s.capacityBytes * s.accepted.records) / s.accepted.bytes), sdk.attributes);
+  }
+  result.observe(sdk.processed, s.delivered.records, sdk.attributes);
+  const byType = new Map<string, number>(ERROR_TYPE_VALUES.map((t) => [t, 0]));
+  for (const reason of DROP_REASONS) {
+    const t = ERROR_TYPES[reason];
+    byType.set(t, byType.get(t)! + s.dropped[reason].records);
+  }
+  for (const [t, n] of byType) result.observe(sdk.processed, n, sdk.failed.get(t));
+  result.observe(sdk.inflight, s.inFlight.records, sdk.attributes);
 }
