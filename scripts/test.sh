@@ -42,7 +42,8 @@
 #   worker   tests/worker (worker mode with the memory transport, no broker) on every
 #            runtime; and worker-kafka: tests/e2e/kafka.test.ts and the fault files
 #            again with SHEDSINK_FLUSHER=worker (@platformatic/kafka in the worker) on
-#            Node 24, Deno and Bun
+#            Node 24, Deno and Bun; likewise tests/e2e/pino.test.ts (the pino destination
+#            and transport: about 12 s per run, so 1 min for e2e and 40 s in worker-kafka)
 # Measured from a fresh clone (CI=true bash .ci/run, 2 cores, other work on the machine,
 # before the secured and cluster suites): e2e 89-99 s per runtime (8 min), faults
 # 83-93 s (4.3 min), examples 8 runs in ~10 s.
@@ -195,7 +196,7 @@ if [[ ${#e2e_files[@]} -gt 0 || ${#fault_files[@]} -gt 0 ]]; then
   # demo's e2e test is not among them: it runs the demo in both modes itself (the
   # default, a worker, and --flusher thread).
   worker_kafka_files=()
-  for f in tests/e2e/kafka.test.ts "${fault_files[@]}"; do [[ -f $f ]] && worker_kafka_files+=("$f"); done
+  for f in tests/e2e/kafka.test.ts tests/e2e/pino.test.ts "${fault_files[@]}"; do [[ -f $f ]] && worker_kafka_files+=("$f"); done
   [[ ${#worker_kafka_files[@]} -gt 0 ]] && suites+=(worker-kafka)
 
   header "starting the Kafka broker"

@@ -425,7 +425,8 @@ const TransportSchema = v.looseObject({ kafka: v.record(v.string(), v.unknown(),
  */
 export default async function pinoTransport(options: PinoTransportOptions): Promise<PinoTransportStream> {
   parseOptions(TransportSchema, options);
-  const { kafka, closeTimeoutMs, flusher, ...rest } = options;
+  // pino adds `$context` (the logger's) and `pinoWillSendConfig`: not sink options.
+  const { kafka, closeTimeoutMs, flusher, $context: _c, pinoWillSendConfig: _p, ...rest } = options as PinoTransportOptions & { $context?: unknown; pinoWillSendConfig?: unknown };
   if (kafka.use === "confluent") {
     throw new InvalidOptionError("INVALID_OPTION", "kafka.use", kafka.use, '"platformatic" or none (pino runs a transport in a worker thread, where librdkafka\'s addon aborts the process)');
   }
