@@ -8,6 +8,7 @@
 #   deno-serve.ts     Deno
 #   bun-serve.ts      Bun
 #   ndjson-upload.ts  Node 24, Deno and Bun (node:http)
+#   pino.ts           Node 24, Deno and Bun (node:http, pino)
 #
 # Prints one line per run and last "examples: N passed, M failed"; exits non-zero if a
 # run failed. When scripts/test.sh runs it, the counts go into its summary.
@@ -37,6 +38,9 @@ runs=(
   "ndjson-upload node24 $NODE24_BIN --import $NODE_HOOK examples/ndjson-upload.ts"
   "ndjson-upload deno deno run -A --no-lock examples/ndjson-upload.ts"
   "ndjson-upload bun bun run examples/ndjson-upload.ts"
+  "pino node24 $NODE24_BIN --import $NODE_HOOK examples/pino.ts"
+  "pino deno deno run -A --no-lock examples/pino.ts"
+  "pino bun bun run examples/pino.ts"
 )
 
 # Is anything listening at the first broker's address? (host:port; [ipv6]:port is not used here)
