@@ -212,8 +212,8 @@ export interface DestinationOptions {
 
 /**
  * The options of a sink that {@linkcode shedsinkDestination} creates itself: those of
- * `createSink` (not `shedding`, `key`, `encode`: the pino options decide them) and the
- * pino options.
+ * `createSink` (not `shedding`, `key`, `encode`: the pino options decide them; `whenFull`
+ * defaults to `"drop-oldest"` here) and the pino options.
  */
 export interface PinoSinkOptions extends Omit<SinkOptions<string>, "shedding" | "key" | "encode">, PinoLevelOptions, DestinationOptions {}
 
@@ -314,7 +314,8 @@ export function shedsinkDestination(target: Sink<string> | PinoSinkOptions, opti
   const { classes, customLevels, levelKey, unknownClass, sheddingLevels, key, flushTimeoutMs, ...sinkOptions } = target;
   const flush = parseOptions(DestinationSchema, flushTimeoutMs === undefined ? {} : { flushTimeoutMs });
   const settings = pinoSinkOptions(dropUndefined({ classes, customLevels, levelKey, unknownClass, sheddingLevels, key }));
-  return new Destination(createSink<string>({ ...sinkOptions, ...settings }), flush.flushTimeoutMs ?? Infinity);
+  // Logs: a new line matters more than an old one, and an error evicts a debug line.
+  return new Destination(createSink<string>({ whenFull: "drop-oldest", ...sinkOptions, ...settings }), flush.flushTimeoutMs ?? Infinity);
 }
 
 function dropUndefined<T extends object>(o: T): T {

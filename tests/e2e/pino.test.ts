@@ -34,13 +34,14 @@ test("pino + shedsinkDestination: the topic holds each line pino wrote, byte for
   await createTopic(topic, 3);
   const destination = shedsinkDestination({ transport: await kafkaTransportForTests({ brokers: BOOTSTRAP, topic }), flusher: FLUSHER, key: "tenant", batch: { lingerMs: 5 } });
   const written: string[] = [];
-  const logger = pino({ redact: ["password"], level: "debug" }, {
+  const tee = {
     write(line: string) {
       written.push(line);
       destination.write(line);
     },
     flush: (cb: (err?: Error | null) => void) => destination.flush(cb),
-  });
+  };
+  const logger = pino({ redact: ["password"], level: "debug" }, tee);
   const tenants = ["acme", "globex", "initech"];
   for (let id = 0; id < 300; id++) {
     const child = logger.child({ tenant: tenants[id % 3], requestId: `r-${id}` });

@@ -25,7 +25,7 @@ function tee(destination: PinoDestination): { lines: string[]; write(line: strin
   };
 }
 
-function flushed(logger: pino.Logger): Promise<Error | null | undefined> {
+function flushed(logger: { flush(cb: (err?: Error) => void): void }): Promise<Error | null | undefined> {
   return new Promise((resolve) => logger.flush((err) => resolve(err)));
 }
 
