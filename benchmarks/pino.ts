@@ -2,7 +2,10 @@
 // transport (pino.transport), on what each costs the application's thread per log line
 // and what each does when Kafka is away for longer than the buffer holds.
 //
-//   node benchmarks/pino.ts             -> benchmarks/results/pino.json   (npm run bench:pino)
+//   node --expose-gc benchmarks/pino.ts   -> benchmarks/results/pino.json   (npm run bench:pino)
+//   options: --seconds N (part 2, default 5), --outage-seconds N (part 3, default 15),
+//            --only calls,cpu,outage,shutdown,exit (the parts to run; the others are
+//            kept from the last run in the results file)
 //   (Linux: the thread's CPU is read from /proc; the benchmarks' broker, lib/broker.ts)
 //
 // The ways to Kafka compared, one logger each, all writing the same line (a request log
@@ -161,6 +164,9 @@ console.log(`pino benchmark on ${rt.runtime} ${rt.version}: a line is ${lineByte
 
 // ------------------------------------------------------------------ part 1: mitata
 
+/** Lines per mitata iteration in part 1. */
+const BATCH = 100;
+
 if (only.includes("calls")) {
   const topics = ["calls-worker", "calls-thread", "calls-glue"].map(topicFor);
   await createTopicsPortable(BROKERS, topics, 1);
@@ -178,15 +184,17 @@ if (only.includes("calls")) {
       for (let i = 0; i < 4096; i++) logLine(way.logger, id++);
       await way.settle();
     }
+    // One iteration logs BATCH lines; every 40 iterations (outside the timed region:
+    // mitata computes a sample's parameters before timing it) the logger is settled.
+    let n = 0;
     bench(name, async function* () {
-      let n = 0;
       yield {
         [0]: async () => {
-          if (++n % 4096 === 0) await way.settle();
+          if (++n % 40 === 0) await way.settle();
           return way.logger;
         },
         bench: (logger: Logger) => {
-          logLine(logger, id++);
+          for (let i = 0; i < BATCH; i++) logLine(logger, id++);
           calls.set(name, id);
         },
       };
@@ -197,7 +205,7 @@ if (only.includes("calls")) {
   for (const trial of out.benchmarks) {
     for (const one of trial.runs) {
       if (one.stats === undefined) throw new Error(`${one.name}: ${String((one.error as Error)?.message ?? one.error)}`);
-      perCall[one.name] = { avgNs: round(one.stats.avg), p50Ns: round(one.stats.p50), p99Ns: round(one.stats.p99), samples: one.stats.samples.length };
+      perCall[one.name] = { avgNsPerLine: round(one.stats.avg / BATCH), p50NsPerLine: round(one.stats.p50 / BATCH), p99NsPerLine: round(one.stats.p99 / BATCH), samples: one.stats.samples.length };
     }
   }
   for (const [name, way] of ways) {
@@ -268,7 +276,7 @@ if (only.includes("cpu")) {
       perLineUs: round(perLineUs),
       aboveFloorUs: round(perLineUs - floor),
       coreShare: round(r.cpuMs / 1000 / r.seconds),
-      ...(s === undefined ? {} : { dropped: s.refused.records + s.lost.records }),
+      ...(s === undefined ? {} : { dropped: s.refused.records + s.lost.records, droppedByReason: Object.fromEntries(Object.entries(s.dropped).filter(([, c]) => c.records > 0).map(([k, c]) => [k, c.records])) }),
     };
     console.log(`  ${name}: ${round(perLineUs)} µs of the thread's CPU per line (${round(perLineUs - floor)} above pino alone), ${round((r.cpuMs / 10) / r.seconds)}% of a core`);
   }
@@ -291,6 +299,12 @@ async function outage(name: string, way: Way, topic: string): Promise<Record<str
   const callMs: number[] = [];
   let rss0 = 0;
   let rssMax = 0;
+  let held0 = 0;
+  let heldMax = 0;
+  const held = () => {
+    const m = process.memoryUsage();
+    return m.heapUsed + m.external;
+  };
   const started = performance.now();
   let last = started;
   const timer = setInterval(() => {
@@ -308,14 +322,24 @@ async function outage(name: string, way: Way, topic: string): Promise<Record<str
         downCalls++;
       }
     }
-    if (down) rssMax = Math.max(rssMax, process.memoryUsage.rss());
+    if (down && id % 2000 < 20) {
+      rssMax = Math.max(rssMax, process.memoryUsage.rss());
+      heldMax = Math.max(heldMax, held());
+    }
   }, 1);
   await sleep(2000);
+  const gc = (globalThis as { gc?: () => void }).gc;
+  gc?.();
   rss0 = process.memoryUsage.rss();
+  held0 = held();
   await kafkaAsync("pause");
   down = true;
   await sleep(OUTAGE_SECONDS * 1000);
   down = false;
+  // What the application's thread holds live at the end of the outage (after a full GC,
+  // with node --expose-gc), against the start.
+  gc?.();
+  const retainedMB = gc === undefined ? null : round((held() - held0) / 1048576);
   await kafkaAsync("resume");
   await sleep(3000);
   clearInterval(timer);
@@ -336,6 +360,8 @@ async function outage(name: string, way: Way, topic: string): Promise<Record<str
     keptShare: round(kept / logged, 4),
     duringOutage: { calls: downCalls, slowestCallMs: round(slowestCallMs), callMs: dist(callMs), callsOver10Ms: callMs.filter((x) => x > 10).length, latestTimerMs: round(latestTimerMs) },
     rssGrowthMB: round((rssMax - rss0) / 1048576),
+    heapAndExternalGrowthMB: round((heldMax - held0) / 1048576),
+    retainedGrowthMB: retainedMB,
     settledAfterResume: settled,
     settleMs: round(drainMs),
     closeBlockedMs: round(closeBlockedMs),
@@ -476,6 +502,13 @@ if (only.includes("exit")) {
   };
 }
 
-const file = writeResult("pino", { runtime: rt, host: hostInfo(), lineBytes, date: new Date().toISOString(), ...results });
+// A run of some parts (--only) keeps the other parts of the last full run.
+let previous: Record<string, unknown> = {};
+try {
+  previous = JSON.parse(readFileSync(fileURLToPath(new URL(`./results/pino${rt.runtime === "node" ? "" : `.${rt.runtime}`}.json`, import.meta.url)), "utf8"));
+} catch {
+  // no earlier run
+}
+const file = writeResult("pino", { ...previous, runtime: rt, host: hostInfo(), lineBytes, date: new Date().toISOString(), ...results });
 console.log(`wrote ${file}`);
 process.exit(0);

@@ -67,6 +67,7 @@ step 300 app-thread.bun bun run benchmarks/app-thread.ts
 step 120 shared-copy node benchmarks/shared-copy.ts
 step 120 shared-copy.deno deno run -A benchmarks/shared-copy.ts
 step 120 shared-copy.bun bun run benchmarks/shared-copy.ts
+step 600 pino node --expose-gc benchmarks/pino.ts
 echo
 node benchmarks/report.ts 2>/dev/null >/dev/null
 echo "== all benchmarks: $((SECONDS - t_all)) s; report: benchmarks/results/README.md (npm run bench:report)"
