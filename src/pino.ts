@@ -302,6 +302,7 @@ function isSink(x: unknown): x is Sink<string> {
  * ```
  */
 export function shedsinkDestination(sink: Sink<string>, options?: DestinationOptions): PinoDestination;
+/** A destination that creates its sink from `options`, with graded shedding by level (see {@linkcode PinoSinkOptions}). */
 export function shedsinkDestination(options: PinoSinkOptions): PinoDestination;
 export function shedsinkDestination(target: Sink<string> | PinoSinkOptions, options: DestinationOptions = {}): PinoDestination {
   if (isSink(target)) {
