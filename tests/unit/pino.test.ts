@@ -75,6 +75,21 @@ test("pinoSinkOptions(): bad options throw InvalidOptionError naming the option"
   assert.throws(() => shedsinkDestination(memoryTransportSink(), { flushTimeoutMs: "soon" } as never), InvalidOptionError);
 });
 
+test("shedsinkDestination in pino.multistream: the destination gets the lines at or above its level, as pino wrote them", async () => {
+  const transport = memoryTransport();
+  const destination = shedsinkDestination({ transport, flusher: "thread" });
+  const all: string[] = [];
+  const logger = pino({ level: "debug" }, pino.multistream([{ level: "warn", stream: destination }, { level: "debug", stream: { write: (line: string) => all.push(line) } }]));
+  logger.debug("d");
+  logger.info("i");
+  logger.warn("w");
+  logger.error("e");
+  await destination.sink.flush();
+  assert.equal(all.length, 4);
+  assert.deepEqual(transport.texts(), all.slice(2).map((line) => line.slice(0, -1)));
+  await destination.close();
+});
+
 function memoryTransportSink() {
   return createSink<string>({ transport: memoryTransport(), flusher: "thread" });
 }
