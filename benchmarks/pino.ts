@@ -36,7 +36,11 @@
 //   default 5 MiB), then resumed, 3 s more, then the logger closed. Measured: the
 //   slowest logger call and timer lateness while it is down, the process's RSS growth,
 //   how long closing blocked the thread, and the lines the topic holds afterwards
-//   against those logged (kept / dropped), by level for shedsink.
+//   against those logged (kept / dropped), by level for shedsink. Also for the
+//   thread-stream shedsink/pino transport.
+// Part 4, shutdown while Kafka is away: the logger closed during an outage.
+// Part 5, exit while Kafka is away: a child process (lib/pino-exit-child.ts) told to exit
+//   during an outage; how long its exit takes, and what the topic holds.
 
 import { bench, do_not_optimize, run } from "mitata";
 import { readFileSync } from "node:fs";
@@ -381,9 +385,10 @@ async function outage(name: string, way: Way, topic: string): Promise<Record<str
 }
 
 if (only.includes("outage")) {
-  const topics = ["outage-shedsink", "outage-glue"].map(topicFor);
+  const topics = ["outage-shedsink", "outage-glue", "outage-transport"].map(topicFor);
   await createTopicsPortable(BROKERS, topics, 1);
   results.outage = {
+    "pino.transport (thread-stream) to shedsink/pino": await outage("thread-stream shedsink/pino", shedsinkTransport(topics[2]!), topics[2]!),
     seconds: OUTAGE_SECONDS,
     rate: RATE,
     "shedsinkDestination, worker flusher (whenFull drop-oldest)": await outage("shedsinkDestination", shedsink("worker", topics[0]!, { whenFull: "drop-oldest" }), topics[0]!),
@@ -462,7 +467,7 @@ if (only.includes("shutdown")) {
  * handler flushes the transport synchronously. Measured: from the exit request to the
  * process's end, and what the topic holds once the broker is back.
  */
-async function exitDuringOutage(mode: "shedsink" | "glue", topic: string): Promise<Record<string, unknown>> {
+async function exitDuringOutage(mode: "shedsink" | "glue" | "transport", topic: string): Promise<Record<string, unknown>> {
   const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(new URL("./lib/pino-exit-child.ts", import.meta.url)), mode, BROKERS, topic], { stdio: ["pipe", "pipe", "pipe"] });
   let out = "";
   let err = "";
@@ -494,9 +499,10 @@ async function exitDuringOutage(mode: "shedsink" | "glue", topic: string): Promi
 }
 
 if (only.includes("exit")) {
-  const topics = ["exit-shedsink", "exit-glue"].map(topicFor);
+  const topics = ["exit-shedsink", "exit-glue", "exit-transport"].map(topicFor);
   await createTopicsPortable(BROKERS, topics, 1);
   results.exitDuringOutage = {
+    "pino.transport (thread-stream) to shedsink/pino": await exitDuringOutage("transport", topics[2]!),
     "shedsinkDestination, worker flusher": await exitDuringOutage("shedsink", topics[0]!),
     "pino.transport (thread-stream) to the Kafka glue": await exitDuringOutage("glue", topics[1]!),
   };

@@ -1,7 +1,8 @@
 // A process that logs 20,000 lines/s through pino to Kafka and exits when told (a line on
 // stdin), for benchmarks/pino.ts's "exit while Kafka is away": `shedsink` closes its
-// destination (close({ timeoutMs: 5000 })) and exits; `glue` exits, leaving the
-// thread-stream transport to pino's exit handler (flushSync, then end). Prints
+// destination (close({ timeoutMs: 5000 })) and exits; `glue` (the Kafka glue) and
+// `transport` (shedsink/pino) exit, leaving the thread-stream transport to pino's exit
+// handler (flushSync, then end). Prints
 // `exiting <lines logged> <Date.now()>` just before.
 import process from "node:process";
 import { fileURLToPath } from "node:url";
@@ -11,7 +12,9 @@ import { kafkaTransport } from "../../src/transports/kafka.ts";
 
 const [mode, brokers, topic] = process.argv.slice(2) as [string, string, string];
 const destination = mode === "shedsink" ? shedsinkDestination({ transport: kafkaTransport({ brokers, topic }), flusher: "worker" }) : null;
-const stream = destination ?? pino.transport({ target: fileURLToPath(new URL("./pino-kafka-glue.mjs", import.meta.url)), options: { brokers, topic } });
+const stream = destination ?? (mode === "glue"
+  ? pino.transport({ target: fileURLToPath(new URL("./pino-kafka-glue.mjs", import.meta.url)), options: { brokers, topic } })
+  : pino.transport({ target: fileURLToPath(new URL("../../src/pino.ts", import.meta.url)), options: { kafka: { brokers, topic } } }));
 const logger = pino({ level: "debug" }, stream).child({ service: "checkout-api", region: "eu-west-1", requestId: "4bf92f3577b34da6a3ce929d0e0e4736" });
 const ROUTES = ["/orders", "/orders/:id", "/users/:id", "/cart", "/checkout"];
 let id = 0;
