@@ -23,5 +23,5 @@ export default defineConfig({
   platform: "neutral",
   // import.meta.url in the CommonJS build (the file's URL), which worker mode needs.
   shims: true,
-  external: ["@confluentinc/kafka-javascript", "@platformatic/kafka", "@opentelemetry/api", "@opentelemetry/otlp-transformer", "@opentelemetry/sdk-trace", "@opentelemetry/sdk-logs", "valibot"],
+  external: ["@confluentinc/kafka-javascript", "@platformatic/kafka", "@opentelemetry/api", "@opentelemetry/otlp-transformer", "@opentelemetry/sdk-trace", "@opentelemetry/sdk-logs", "valibot", "pino", "pino-abstract-transport"],
 });

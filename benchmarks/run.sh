@@ -70,6 +70,7 @@ step 120 shared-copy.bun bun run benchmarks/shared-copy.ts
 # the edge: workerd (from npm) is the runtime measured; Node drives it
 step 180 edge node benchmarks/edge.ts
 step 180 otel node --expose-gc benchmarks/otel.ts
+step 600 pino node --expose-gc benchmarks/pino.ts
 echo
 node benchmarks/report.ts 2>/dev/null >/dev/null
 echo "== all benchmarks: $((SECONDS - t_all)) s; report: benchmarks/results/README.md (npm run bench:report)"

@@ -12,6 +12,7 @@
 #                     driven by Node 24 (examples/cloudflare/run.ts)
 #   otel-traces.ts    Node 24, Deno and Bun (OpenTelemetry SDK, topic otlp_spans)
 #   otel-logs.ts      Node 22, Node 26 and Bun (OpenTelemetry SDK, topic otlp_logs)
+#   pino.ts           Node 24, Deno and Bun (node:http, pino)
 #
 # Prints one line per run and last "examples: N passed, M failed"; exits non-zero if a
 # run failed. When scripts/test.sh runs it, the counts go into its summary.
@@ -48,6 +49,9 @@ runs=(
   "otel-logs node22 $NODE22_BIN --import $NODE_HOOK examples/otel-logs.ts"
   "otel-logs node26 $NODE26_BIN --import $NODE_HOOK examples/otel-logs.ts"
   "otel-logs bun bun run examples/otel-logs.ts"
+  "pino node24 $NODE24_BIN --import $NODE_HOOK examples/pino.ts"
+  "pino deno deno run -A --no-lock examples/pino.ts"
+  "pino bun bun run examples/pino.ts"
 )
 
 # Is anything listening at the first broker's address? (host:port; [ipv6]:port is not used here)

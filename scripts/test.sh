@@ -46,9 +46,10 @@
 #            the test file bundles with esbuild and drives over HTTP; ~35 s, and ~5 s
 #            against the secured broker (tests/edge/secured.test.ts)
 #   worker   tests/worker (worker mode with the memory transport, no broker) on every
-#            runtime; and worker-kafka: tests/e2e/kafka.test.ts, tests/e2e/otel.test.ts
-#            and the fault files again with SHEDSINK_FLUSHER=worker (@platformatic/kafka
-#            in the worker) on Node 24, Deno and Bun
+#            runtime; and worker-kafka: tests/e2e/kafka.test.ts, tests/e2e/otel.test.ts,
+#            tests/e2e/pino.test.ts and the fault files again with SHEDSINK_FLUSHER=worker
+#            (@platformatic/kafka in the worker) on Node 24, Deno and Bun (the pino file:
+#            about 12 s per run, so 1 min for e2e and 40 s in worker-kafka)
 # Measured from a fresh clone (CI=true bash .ci/run, 2 cores, other work on the machine,
 # before the secured and cluster suites): e2e 89-99 s per runtime (8 min), faults
 # 83-93 s (4.3 min), examples 8 runs in ~10 s.
@@ -207,7 +208,7 @@ if [[ ${#e2e_files[@]} -gt 0 || ${#fault_files[@]} -gt 0 || ${#edge_files[@]} -g
   # Node 24, Deno and Bun. The demo's e2e test is not among them: it runs the demo in
   # both modes itself (the default, a worker, and --flusher thread).
   worker_kafka_files=()
-  for f in tests/e2e/kafka.test.ts tests/e2e/otel.test.ts "${fault_files[@]}"; do [[ -f $f ]] && worker_kafka_files+=("$f"); done
+  for f in tests/e2e/kafka.test.ts tests/e2e/otel.test.ts tests/e2e/pino.test.ts "${fault_files[@]}"; do [[ -f $f ]] && worker_kafka_files+=("$f"); done
   [[ ${#worker_kafka_files[@]} -gt 0 ]] && suites+=(worker-kafka)
 
   header "starting the Kafka broker"
