@@ -89,7 +89,8 @@
 // Options: --rounds N (default 3; the median of the rounds' figures is reported),
 // --requests N (timed calls per case per round, default 3000), --paced-requests N (default
 // 300), --evict-kib N (default 2048), --quick (1 round, 1000 and 100 requests per case),
-// --cold-only (the cold passes alone, no mitata, no result file: for a profile, e.g.
+// --cold-only (the flat and paced passes alone, no tight loop, no mitata, no result file:
+// for a profile, e.g.
 // node --cpu-prof --cpu-prof-interval 20 benchmarks/cold-emit.ts --cold-only).
 
 import { bench, do_not_optimize, run } from "mitata";
@@ -109,7 +110,7 @@ const REQUESTS = quick ? 1000 : opt("--requests", 3000);
 const EVICT_KIB = opt("--evict-kib", 2048);
 const PACED_REQUESTS = quick ? 100 : opt("--paced-requests", 300);
 const PACED_GAP_MS = 1;
-/** For profiling (node --cpu-prof): the cold passes alone, no mitata, no result file. */
+/** For profiling (node --cpu-prof): the flat and paced passes alone, no tight loop, no mitata, no result file. */
 const COLD_ONLY = args.includes("--cold-only");
 const WARM_REQUESTS = 300; // per case, before the first round, untimed
 const rt = runtimeInfo();
@@ -467,11 +468,11 @@ const hotRounds: Array<Map<string, { p50: number; p99: number; avg: number }>> =
 for (let round_ = 0; round_ < ROUNDS; round_++) {
   await coldRound(REQUESTS, "flat");
   await coldRound(PACED_REQUESTS, "paced");
-  await coldRound(REQUESTS, "tight");
   if (COLD_ONLY) {
     console.log(`round ${round_ + 1}: cold p50 µs: ${cold.map((c) => `${c.name} ${(c.perRound[round_]!.p50 * 1000).toFixed(2)}`).join(", ")}`);
     continue;
   }
+  await coldRound(REQUESTS, "tight");
   registerHot();
   const result = await run({ format: "quiet" });
   const m = new Map<string, { p50: number; p99: number; avg: number }>();
