@@ -20,7 +20,7 @@
 // 64-byte stride, reading and writing each line, the next request the next window (so the
 // whole buffer is swept every 32 requests), writes its response with JSON.stringify, and
 // builds the record the demo emits for a query (demo/server.ts: ts, requestId, fingerprint,
-// sql, keyspace, table, tabletType, rows, latencyMs, status; ~330 bytes of JSON), fresh for
+// sql, keyspace, table, tabletType, rows, latencyMs, status; ~275 bytes of JSON), fresh for
 // each request. Then it makes the one timed call, and yields to the event loop
 // (setImmediate), as a server does between requests: the thread mode's flusher runs there.
 // The handler's own time is measured and reported (handlerUs): tens of µs per request.
@@ -40,13 +40,17 @@
 //                               application's thread alone, no client
 //   emit(object), worker        the same with flusher: "worker" (the ring in shared memory,
 //                               the flusher and the null transport in a worker thread)
+//   emit(object), thread/worker, no key
+//                               the same two without the key option: the sink's fast path
+//                               for records without key or headers
 //   emit(object), thread, kafka sink.emit(record) into kafkaTransport() against the
 //                               benchmarks' broker (librdkafka on Node, @platformatic/kafka on
 //                               Deno and Bun), flusher: "thread"
 //   emit(object), worker, kafka the same with flusher: "worker" (@platformatic/kafka in the
 //                               worker)
 //
-// Every sink has the demo's options: 16 MiB of capacity, key: the record's table.
+// Every sink but the "no key" ones has the demo's options: 16 MiB of capacity, key: the
+// record's table (the no-key ones: 16 MiB).
 //
 // How a call is timed. mitata times a batch of iterations; here one iteration would be the
 // handler's work (tens of µs) plus the call (a few µs), and a figure for the call got by
