@@ -19,6 +19,7 @@ const outageRuns = { node: load("outage.json"), deno: load("outage.deno.json"), 
 const throughput = { node: load("throughput.json"), deno: load("throughput.deno.json"), bun: load("throughput.bun.json") };
 const memory = { node: load("memory.json"), deno: load("memory.deno.json"), bun: load("memory.bun.json") };
 const appThread = { node: load("app-thread.json"), deno: load("app-thread.deno.json"), bun: load("app-thread.bun.json") };
+const coldEmit = { node: load("cold-emit.json"), deno: load("cold-emit.deno.json"), bun: load("cold-emit.bun.json") };
 
 const NPM: Record<string, string> = {
   "hot-path": "npm run bench:hot-path",
@@ -36,6 +37,9 @@ const NPM: Record<string, string> = {
   "app-thread": "npm run bench:app-thread",
   "app-thread.deno": "deno run -A benchmarks/app-thread.ts",
   "app-thread.bun": "bun run benchmarks/app-thread.ts",
+  "cold-emit": "npm run bench:cold-emit",
+  "cold-emit.deno": "npm run bench:cold-emit:deno",
+  "cold-emit.bun": "npm run bench:cold-emit:bun",
 };
 
 const runtimeName = (r: Json) => `${r.runtime === "node" ? "Node" : r.runtime === "deno" ? "Deno" : "Bun"} ${r.version}`;
@@ -66,6 +70,10 @@ const TARGET_TEXT: Record<string, string> = {
   rssGrowthVsCapacity: "RSS growth in outage / capacityBytes",
   workerPeakHeldVsCapacity: "worker mode: peak held bytes / capacityBytes",
   workerRssGrowthVsCapacity: "worker mode, Kafka: RSS growth in outage / capacityBytes, worker included",
+  coldEmitThreadVsStringify: "cold emit(object), thread mode / cold JSON.stringify",
+  coldEmitWorkerVsStringify: "cold emit(object), worker mode / cold JSON.stringify",
+  coldEmitThreadNoKeyVsStringify: "cold emit(object), thread mode, no key / cold JSON.stringify",
+  coldEmitWorkerNoKeyVsStringify: "cold emit(object), worker mode, no key / cold JSON.stringify",
 };
 
 const out: string[] = [];
@@ -109,6 +117,9 @@ addTargets("memory.bun", memory.bun);
 addTargets("app-thread", appThread.node);
 addTargets("app-thread.deno", appThread.deno);
 addTargets("app-thread.bun", appThread.bun);
+addTargets("cold-emit", coldEmit.node);
+addTargets("cold-emit.deno", coldEmit.deno);
+addTargets("cold-emit.bun", coldEmit.bun);
 const targetsTable = table(["Target", "Measured", "Bound", "Status", "Runtime", "Reproduce"], targetRows);
 out.push("### Targets", "", targetsTable, "");
 

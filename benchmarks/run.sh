@@ -50,6 +50,9 @@ t_all=$SECONDS
 step 180 hot-path node benchmarks/hot-path.ts
 step 180 hot-path.deno deno run -A benchmarks/hot-path.ts
 step 180 hot-path.bun bun run benchmarks/hot-path.ts
+step 180 cold-emit node benchmarks/cold-emit.ts
+step 180 cold-emit.deno deno run -A benchmarks/cold-emit.ts
+step 180 cold-emit.bun bun run benchmarks/cold-emit.ts
 # outage before throughput: its µs timings want a broker that is not still writing out
 # the millions of records throughput sends
 step 300 outage node benchmarks/outage.ts

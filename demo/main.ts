@@ -699,6 +699,7 @@ function buildReport(input: ReportInput): DemoReport {
     drops: { total: totalDrops, byReason: dropped },
     ingest: { ...input.ingest, total: ingest },
     emit: serverFinal.emit as Record<string, LatencySummary>,
+    stringify: serverFinal.stringify as Record<string, LatencySummary>,
     flush: { flushed: serverFinal.flushed as boolean, ms: serverFinal.flushMs as number, lastError: serverFinal.lastError as string | null },
     buffer: {
       capacityBytes: opts.capacityBytes,

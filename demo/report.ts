@@ -103,8 +103,14 @@ export interface DemoReport {
     warmupUploads: number;
     total: { lines: number; records: number; invalid: number };
   };
-  /** Time spent inside sink.emit(), by phase. */
+  /** Time spent inside sink.emit(), by phase (the calls not preceded by the baseline: every other one). */
   emit: Record<string, LatencySummary>;
+  /**
+   * The baseline of `emit`: time spent in JSON.stringify of the same record at the same
+   * spot, by phase, timed on every other emit() call just before it (that call's emit()
+   * is then not timed).
+   */
+  stringify: Record<string, LatencySummary>;
   flush: { flushed: boolean; ms: number; lastError: string | null };
   buffer: { capacityBytes: number; peakBytes: number; peakFraction: number; telemetryBytesPerSecond: number; absorbSeconds: number };
   latency: {
@@ -286,7 +292,13 @@ export function renderTable(r: DemoReport): string {
   row("NDJSON upload", int(r.ingest.lines), `lines POSTed to /ingest during the outage, read in ${r.ingest.ms} ms: ${int(r.ingest.records)} records, ${r.ingest.invalid} invalid`);
   const e = r.emit.on;
   if (e !== undefined && e.n > 0) {
-    row("sink.emit() call", us(e.p50), `p50; p99 ${us(e.p99)}, p99.9 ${us(e.p999)}, max ${us(e.max)} over ${int(e.n)} calls (outage included)`);
+    row("sink.emit() call", us(e.p50), `p50; p99 ${us(e.p99)}, p99.9 ${us(e.p999)}, max ${us(e.max)} over ${int(e.n)} calls (every other call, outage included)`);
+  }
+  const b = r.stringify?.on;
+  if (e !== undefined && e.n > 0 && b !== undefined && b.n > 0) {
+    const x = (v: number) => (Number.isFinite(v) ? `${v.toFixed(2)}x` : "n/a");
+    row("JSON.stringify baseline", us(b.p50), `p50; p99 ${us(b.p99)} over ${int(b.n)} calls: the same record, timed at the same spot, on the other calls, just before their emit()`);
+    row("emit() / JSON.stringify", x(e.p50 / b.p50), `p50; p99 ${x(e.p99 / b.p99)} (what the sink adds to the encoding a record needs anyway)`);
   }
   row("drain after the run", `${r.flush.ms} ms`, r.flush.flushed ? "flush() settled everything" : "flush() timed out");
   row("conservation", r.conservation.holds ? "holds" : "BROKEN", `${r.conservation.checks.filter((x) => x.ok).length} of ${r.conservation.checks.length} checks pass`);

@@ -143,8 +143,17 @@ let ingestLines = 0;
 let ingestInvalid = 0;
 let ingestRecords = 0;
 const latencies = new PhaseLatencies(phase);
-/** Time spent inside sink.emit(), per call. */
+/** Time spent inside sink.emit(), per call (the calls that do not follow the baseline). */
 const emitTimes = new PhaseLatencies(phase);
+/**
+ * The baseline: time spent in JSON.stringify of the same record at the same spot. Timed
+ * on every other emit() call, just before it; that call's emit() is not timed (the record
+ * and the JSON code are warm after the baseline), and the other calls time emit() alone.
+ * Each figure is thus taken cold, on half the calls.
+ */
+const stringifyTimes = new PhaseLatencies(phase);
+let baselineTurn = false;
+let baselineBytes = 0;
 const queriesByPhase: Record<string, number> = {};
 /** Records emitted by requests, by phase (NDJSON lines not included). */
 const emittedByPhase: Record<string, number> = {};
@@ -213,9 +222,19 @@ async function query(params: URLSearchParams): Promise<string> {
 
 /** Emits one record, timing the call; `cls`: its class, counted with shedding. */
 function emit(record: object, cls?: number): void {
-  const e0 = performance.now();
-  const ok = sink.emit(record);
-  emitTimes.record(performance.now() - e0);
+  let ok: boolean;
+  baselineTurn = !baselineTurn;
+  if (baselineTurn) {
+    const s0 = performance.now();
+    const json = JSON.stringify(record);
+    stringifyTimes.record(performance.now() - s0);
+    baselineBytes += json.length; // keeps the result alive
+    ok = sink.emit(record);
+  } else {
+    const e0 = performance.now();
+    ok = sink.emit(record);
+    emitTimes.record(performance.now() - e0);
+  }
   emitted++;
   emittedByPhase[phase] = (emittedByPhase[phase] ?? 0) + 1;
   if (ok) kept++;
@@ -337,6 +356,7 @@ readCommands((c) => {
       telemetry = c.telemetry === true;
       latencies.setPhase(phase);
       emitTimes.setPhase(phase);
+      stringifyTimes.setPhase(phase);
       cpu.setPhase(phase);
       break;
     case "measured":
@@ -348,7 +368,8 @@ readCommands((c) => {
     case "sample": {
       const lat = latencies.take();
       const emit = emitTimes.take();
-      reply({ type: "sample", seq: c.seq, t: Date.now(), phase, requests: intervalRequests, lat, emit, stats: sink.stats(), cpu: readCpu(), emitted });
+      const stringify = stringifyTimes.take();
+      reply({ type: "sample", seq: c.seq, t: Date.now(), phase, requests: intervalRequests, lat, emit, stringify, stats: sink.stats(), cpu: readCpu(), emitted });
       intervalRequests = 0;
       break;
     }
@@ -383,6 +404,7 @@ async function finish(flushTimeoutMs: number): Promise<void> {
     ingest: { lines: ingestLines, records: ingestRecords, invalid: ingestInvalid },
     latency: latencies.phases({ on: ["before", "outage", "after"], baseline: ["baseline-before", "baseline-after"] }),
     emit: emitTimes.phases({ on: ["before", "outage", "upload", "after"] }),
+    stringify: stringifyTimes.phases({ on: ["before", "outage", "upload", "after"] }),
     metricsText,
     runtime: g.Deno !== undefined ? "deno" : g.Bun !== undefined ? "bun" : "node",
     transport: transportName,

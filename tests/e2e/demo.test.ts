@@ -175,6 +175,8 @@ interface CpuFigures {
 }
 
 interface Report {
+  emit: Record<string, { n: number; p50: number; p99: number }>;
+  stringify: Record<string, { n: number; p50: number; p99: number }>;
   config: { duration: number; outage: number; capacityBytes: number; flusher: string; flusherAsked: string | null };
   outage: { start: number; end: number; simulated: boolean };
   requests: { answered: number; errors: number; unanswered: number; handled: number };
@@ -261,6 +263,9 @@ test("demo, short mode: an outage within capacity loses nothing, conservation ho
   assert.match(r.stdout, /conservation +holds/);
   assert.match(r.stdout, /^Application thread CPU \(the server's main thread/m, "the CPU section is printed");
   assert.match(r.stdout, /^ +the sink's cost +[-+][0-9.]+ µs\/record/m);
+  assert.match(r.stdout, /^ +sink\.emit\(\) call +[0-9.]+ µs +p50; p99 /m, "emit()'s p50 and p99 are printed");
+  assert.match(r.stdout, /^ +JSON\.stringify baseline +[0-9.]+ µs +p50; p99 /m, "the baseline is printed beside them");
+  assert.match(r.stdout, /^ +emit\(\) \/ JSON\.stringify +[0-9.]+x +p50; p99 [0-9.]+x/m, "with their ratio");
 
   const { report, svg } = readReport(outDir);
   // Without --flusher the sink runs in its default mode, and the report says which.
@@ -268,6 +273,11 @@ test("demo, short mode: an outage within capacity loses nothing, conservation ho
   assert.equal(report.config.flusher, "worker", "kafkaTransport's default: a worker");
   assert.match(r.stdout, new RegExp(`^shedsink demo: .* ${report.config.flusher} flusher, `, "m"));
   checkAppThread(report, report.config.flusher, true);
+  // emit() and its baseline are each timed on every other call: as many of each, within
+  // one per stretch of a phase (the run has five: before, outage, upload, outage, after).
+  const timed = { emit: report.emit.on!, stringify: report.stringify.on! };
+  assert.ok(timed.emit.n > 0 && Math.abs(timed.emit.n - timed.stringify.n) <= 5, `emit() timed ${timed.emit.n} times, JSON.stringify ${timed.stringify.n}`);
+  assert.ok(timed.stringify.p50 > 0 && timed.stringify.p99 >= timed.stringify.p50);
   assert.ok(report.conservation.holds, JSON.stringify(report.conservation.checks, null, 2));
   for (const c of report.conservation.checks) assert.ok(c.ok, `${c.name}: ${c.detail}`);
   assert.ok(report.records.delivered > 0);
