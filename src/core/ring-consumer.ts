@@ -218,6 +218,16 @@ export class RingConsumer implements FlusherBacklog {
     for (let tries = 0; ; tries++) {
       if (tries > 1_000_000) throw new Error("shedsink: the shared ring's frames are not where its cursor says");
       const cursor = this.#cursor();
+      // Nothing to claim (nothing pending, or, for expiry, the oldest frame not expired):
+      // no hazard at all, so that the producer's evictions are not held up by a look
+      // that takes nothing. The look is only a hint (the producer may be moving that
+      // frame): the claim below checks again.
+      const waiting = (Atomics.load(this.#ints, PUBLISHED) - cursorSeq(cursor)) >>> 0;
+      if (waiting === 0 || waiting > 0x7fffffff) return 0;
+      if (before !== Infinity) {
+        const first = frameAt(view, capacity, cursorOffset(cursor));
+        if (first + FRAME_HEADER_BYTES <= capacity && !(frameTimestamp(view, first) < before)) return 0;
+      }
       Atomics.store(words, HAZARD, cursor);
       // The hazard counts only if the cursor still holds what it names: then the
       // producer, which reads the cursor before the hazard, sees one or the other.
