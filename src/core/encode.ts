@@ -321,11 +321,12 @@ export class RecordWriter<T> {
   /** Whether the record being written (class #cls) gives way at this fill; counts it if so. */
   #sheds(size: number): boolean {
     const ring = this.#ring;
-    // A ring shared with a worker knows its fill as last read, an over-count: read it
-    // again before a record is refused for it (the record's place is reserved already:
-    // the write position stays).
-    if (ring.refresh !== undefined && ring.frameBytes + ring.outside >= this.#lowestStart) ring.refresh(false);
-    if (!this.#policy!.shed(this.#cls, ring.frameBytes + ring.outside)) return false;
+    let used = ring.frameBytes + ring.outside;
+    // A ring shared with a worker knows its fill by positions as last read: padding, a
+    // copy under way and what was freed since count too. Before a record is refused for
+    // it, the fill as the counters have it, which stats() shows.
+    if (ring.usedBytes !== undefined && used >= this.#lowestStart) used = ring.usedBytes(this.#acct.pendingBytes);
+    if (!this.#policy!.shed(this.#cls, used)) return false;
     this.#acct.refuseShed(this.#cls, size);
     return true;
   }

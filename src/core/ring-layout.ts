@@ -60,8 +60,8 @@ export interface FrameRing {
    */
   removedElsewhere?(into: Float64Array): void;
   /**
-   * A ring shared with another thread: reads again what that thread freed (frames taken,
-   * bytes in flight); with `rewind` false, without moving the write position.
+   * A ring shared with another thread: the bytes held for records, pending and in flight,
+   * exactly as the sink counts them, given the bytes pending by this side's own count.
    */
-  refresh?(rewind?: boolean): void;
+  usedBytes?(pendingHere: number): number;
 }

@@ -145,10 +145,9 @@ export class SharedRing implements FrameRing {
 
   /**
    * Reads the frontier and the bytes in flight again. Cursor, hazard, in flight: in that
-   * order (see the module docs). When the ring is found empty it starts again at 0,
-   * unless `rewind` is false (an offset `reserve` gave is about to be written).
+   * order (see the module docs).
    */
-  refresh(rewind = true): void {
+  refresh(): void {
     const cursor = Atomics.load(this.#words, CURSOR);
     const hazard = this.#copying(cursor, Atomics.load(this.#words, HAZARD));
     this.#outside = Atomics.load(this.#ints, IN_FLIGHT);
@@ -158,7 +157,7 @@ export class SharedRing implements FrameRing {
     // The fast path may leave the write position at the very end: the same place as 0.
     const head = this.#head === this.capacity ? 0 : this.#head;
     const held = at !== head ? (head - at + this.capacity) % this.capacity : seq === (this.#appended >>> 0) ? 0 : this.capacity;
-    if (held === 0 && this.#head !== 0 && rewind) {
+    if (held === 0 && this.#head !== 0) {
       // Empty, and no copy under way: start again at 0 so that the next frame has the
       // whole buffer. A swap, as the consumer may be reading the cursor.
       if (Atomics.compareExchange(this.#words, CURSOR, cursor, packCursor(seq, 0)) === cursor) {
@@ -322,6 +321,17 @@ export class SharedRing implements FrameRing {
     this.#room = -1;
     this.refresh();
     return c.freed;
+  }
+
+  /**
+   * The bytes held for records now, pending and in flight, exactly as the sink counts
+   * them (padding and a copy under way excluded), given the bytes this side holds as
+   * pending by its own count (`pendingHere`): for decisions that must match `stats()`
+   * (shedding), where the budget's positions over-count.
+   */
+  usedBytes(pendingHere: number): number {
+    const counts = readWorkerCounts(this.control, this.#workerCounts ??= new WorkerCounts());
+    return pendingHere - counts.left.bytes + counts.inFlight.bytes;
   }
 
   /**
