@@ -31,7 +31,6 @@
 //
 // Needs the benchmarks' broker for 1 and 2 (started if not running: see lib/broker.ts).
 
-import { readFileSync } from "node:fs";
 import { spawn } from "node:child_process";
 import { createServer, type Server, type Socket } from "node:net";
 import process from "node:process";
@@ -44,7 +43,7 @@ import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-proto";
 import { ShedsinkSpanExporter } from "../src/otel/exporters.ts";
 import { kafkaTransport } from "../src/transports/kafka.ts";
 import { ensureBroker } from "./lib/broker.ts";
-import { hostInfo, round, runtimeInfo, sleep, writeResult } from "./lib/common.ts";
+import { driveAtRate, hostInfo, round, runtimeInfo, sleep, writeResult } from "./lib/common.ts";
 
 const args = process.argv.slice(2);
 const opt = (name: string, fallback: number) => {
@@ -57,12 +56,6 @@ const RATE = 10_000;
 const RUN = Date.now().toString(36);
 const RESOURCE = resourceFromAttributes({ "service.name": "checkout", "service.version": "2.1.0" });
 
-/** The main thread's CPU time in milliseconds (user + system). */
-function threadCpuMs(): number {
-  const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
 
 /** A span exporter that keeps nothing: SimpleSpanProcessor's own cost. */
 const nothing: SpanExporter = {
@@ -178,30 +171,8 @@ const sync: Record<string, { p50_ns: number; avg_ns: number; p99_ns: number }> =
 
 // ---------------------------------------------------------------- 2. steady rate
 async function drive(offer: (id: number) => void, seconds: number, warmSeconds = 1): Promise<{ cpuMs: number; spans: number; seconds: number }> {
-  let id = 0;
-  const started = performance.now();
-  const warmEnd = started + warmSeconds * 1000;
-  const end = warmEnd + seconds * 1000;
-  let from = -1;
-  let cpu0 = 0;
-  let t0 = 0;
-  return await new Promise((resolve) => {
-    const timer = setInterval(() => {
-      const now = performance.now();
-      if (from < 0 && now >= warmEnd) {
-        from = id;
-        cpu0 = threadCpuMs();
-        t0 = now;
-      }
-      if (now >= end) {
-        clearInterval(timer);
-        resolve({ cpuMs: threadCpuMs() - cpu0, spans: id - from, seconds: (now - t0) / 1000 });
-        return;
-      }
-      const due = Math.floor(((now - started) / 1000) * RATE);
-      while (id < due) offer(id++);
-    }, 1);
-  });
+  const r = await driveAtRate(offer, RATE, seconds, warmSeconds);
+  return { cpuMs: r.cpuMs, spans: r.calls, seconds: r.seconds };
 }
 
 const steady: Record<string, { us_per_span: number; us_per_span_over_sdk: number; core_share: number; spans: number; delivered_whole_run?: number; dropped_whole_run?: number }> = {};

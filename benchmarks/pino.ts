@@ -53,7 +53,7 @@ import { type PinoDestination, shedsinkDestination } from "../src/pino.ts";
 import { kafkaTransport } from "../src/transports/kafka.ts";
 import { ensureBroker, kafkaAsync } from "./lib/broker.ts";
 import { createTopicsPortable } from "./lib/admin.ts";
-import { distribution, hostInfo, round, runtimeInfo, sleep, writeResult } from "./lib/common.ts";
+import { distribution, driveAtRate, hostInfo, round, runtimeInfo, sleep, writeResult } from "./lib/common.ts";
 
 const args = process.argv.slice(2);
 const opt = (name: string, fallback: number) => {
@@ -152,11 +152,6 @@ function topicCount(topic: string): { messages: number; distinct: number } {
   return { messages, distinct: ids.size };
 }
 
-function threadCpuMs(): number {
-  const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
 
 const results: Record<string, unknown> = {};
 const lineBytes = (() => {
@@ -227,30 +222,8 @@ if (only.includes("calls")) {
 // ------------------------------------------------------------------ part 2: thread CPU
 
 async function drive(way: Way, seconds: number, warm = 1): Promise<{ cpuMs: number; lines: number; seconds: number }> {
-  let id = 0;
-  const started = performance.now();
-  const warmEnd = started + warm * 1000;
-  const end = warmEnd + seconds * 1000;
-  let from = -1;
-  let cpu0 = 0;
-  let t0 = 0;
-  return await new Promise((resolve) => {
-    const timer = setInterval(() => {
-      const now = performance.now();
-      if (from < 0 && now >= warmEnd) {
-        from = id;
-        cpu0 = threadCpuMs();
-        t0 = now;
-      }
-      if (now >= end) {
-        clearInterval(timer);
-        resolve({ cpuMs: threadCpuMs() - cpu0, lines: id - from, seconds: (now - t0) / 1000 });
-        return;
-      }
-      const due = Math.floor(((now - started) / 1000) * RATE);
-      while (id < due) logLine(way.logger, id++);
-    }, 1);
-  });
+  const r = await driveAtRate((id) => logLine(way.logger, id), RATE, seconds, warm);
+  return { cpuMs: r.cpuMs, lines: r.calls, seconds: r.seconds };
 }
 
 if (only.includes("cpu")) {

@@ -4,9 +4,10 @@
 // Web standards plus node:fs / node:path / node:url / node:os, which Node, Deno and Bun
 // all provide.
 
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { dirname, join } from "node:path";
+import process from "node:process";
 import { fileURLToPath } from "node:url";
 import type { Batch, SendReport, Transport, TransportSpec } from "../../mod.ts";
 
@@ -158,4 +159,43 @@ export function telemetryRecord(id: number): {
     latencyMs: 3.217,
     tags: ["app:checkout-api", "az:us-east-1a"],
   };
+}
+
+/** The main thread's CPU time in milliseconds (user + system), from /proc (Linux). */
+export function threadCpuMs(): number {
+  const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/**
+ * Calls `offer(id)` at `rate` calls per second (a 1 ms interval catching up on what is
+ * due) for `warmSeconds`, then for `seconds` measured: the main thread's CPU time, the
+ * calls made and the seconds it took.
+ */
+export function driveAtRate(offer: (id: number) => void, rate: number, seconds: number, warmSeconds = 1): Promise<{ cpuMs: number; calls: number; seconds: number }> {
+  let id = 0;
+  const started = performance.now();
+  const warmEnd = started + warmSeconds * 1000;
+  const end = warmEnd + seconds * 1000;
+  let from = -1;
+  let cpu0 = 0;
+  let t0 = 0;
+  return new Promise((resolve) => {
+    const timer = setInterval(() => {
+      const now = performance.now();
+      if (from < 0 && now >= warmEnd) {
+        from = id;
+        cpu0 = threadCpuMs();
+        t0 = now;
+      }
+      if (now >= end) {
+        clearInterval(timer);
+        resolve({ cpuMs: threadCpuMs() - cpu0, calls: id - from, seconds: (now - t0) / 1000 });
+        return;
+      }
+      const due = Math.floor(((now - started) / 1000) * rate);
+      while (id < due) offer(id++);
+    }, 1);
+  });
 }

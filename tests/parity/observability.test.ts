@@ -2,9 +2,9 @@
 // invariants of DESIGN.md that stats() shows (conservation on every snapshot, the memory
 // bound, no double count, an outage within capacity loses nothing).
 import assert from "node:assert/strict";
-import type { Attributes, BatchObservableCallback, Meter, MetricOptions, Observable } from "@opentelemetry/api";
 import { createSink, DROP_REASONS, InvalidOptionError, memoryTransport, renderMetrics } from "../../mod.ts";
 import { registerSinkMetrics } from "../../src/otel.ts";
+import { asMeter, TestMeter, value } from "../support/meter.ts";
 import { applied, makeSink, onlyDrops, parity, seeded, snapshotErrors, stats, until, within } from "../support/parity.ts";
 
 // Prometheus text format 0.0.4: comments, then `name{label="value",...} number`.
@@ -135,65 +135,6 @@ parity("invariant 6: every drop reason has its own counter in stats() and metric
 });
 
 // ------------------------------------------------------------- OpenTelemetry
-
-interface Instrument {
-  readonly name: string;
-  readonly kind: "counter" | "updown" | "gauge";
-  readonly options: MetricOptions | undefined;
-}
-interface Point {
-  readonly name: string;
-  readonly value: number;
-  readonly attributes: Attributes;
-}
-
-/** A minimal Meter: it keeps its instruments and batch callbacks; collect() runs them as a reader would. */
-class TestMeter {
-  readonly instruments: Instrument[] = [];
-  readonly callbacks: Array<{ callback: BatchObservableCallback; observables: Observable[] }> = [];
-  #create(kind: Instrument["kind"], name: string, options?: MetricOptions): Observable {
-    const instrument: Instrument = { name, kind, options };
-    this.instruments.push(instrument);
-    return { addCallback() {}, removeCallback() {}, instrument } as unknown as Observable;
-  }
-  createObservableCounter(name: string, options?: MetricOptions) {
-    return this.#create("counter", name, options);
-  }
-  createObservableUpDownCounter(name: string, options?: MetricOptions) {
-    return this.#create("updown", name, options);
-  }
-  createObservableGauge(name: string, options?: MetricOptions) {
-    return this.#create("gauge", name, options);
-  }
-  addBatchObservableCallback(callback: BatchObservableCallback, observables: Observable[]) {
-    this.callbacks.push({ callback, observables });
-  }
-  removeBatchObservableCallback(callback: BatchObservableCallback, observables: Observable[]) {
-    const i = this.callbacks.findIndex((c) => c.callback === callback && c.observables.length === observables.length);
-    if (i >= 0) this.callbacks.splice(i, 1);
-  }
-  async collect(): Promise<Point[]> {
-    const points: Point[] = [];
-    for (const { callback, observables } of this.callbacks) {
-      await callback({
-        observe(observable: Observable, value: number, attributes: Attributes = {}) {
-          assert.ok(observables.includes(observable), "observed an instrument registered with the callback");
-          const { instrument } = observable as unknown as { instrument: Instrument };
-          points.push({ name: instrument.name, value, attributes });
-        },
-      });
-    }
-    return points;
-  }
-}
-
-const asMeter = (m: TestMeter) => m as unknown as Meter;
-
-function value(points: Point[], name: string, attributes: Attributes = {}): number | undefined {
-  const matches = points.filter((p) => p.name === name && Object.entries(attributes).every(([k, v]) => p.attributes[k] === v));
-  assert.ok(matches.length <= 1, `one point for ${name} ${JSON.stringify(attributes)}`);
-  return matches[0]?.value;
-}
 
 parity("OpenTelemetry: a collection reports the sink's counters, drops by reason (zeros included) and the transport state", async (mode) => {
   const meter = new TestMeter();
