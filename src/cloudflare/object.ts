@@ -15,6 +15,7 @@ import type { MetricsOptions } from "../metrics.ts";
 import type { SinkOptions } from "../options.ts";
 import { type CloseReport, createSink, type Sink, type SinkStats } from "../sink.ts";
 import { integer, parseOptions } from "../validate.ts";
+import { systemScheduler } from "../runtime.ts";
 
 /** The part of a Durable Object's state (`ctx`) the object uses. */
 export interface ObjectState {
@@ -206,7 +207,7 @@ export function sinkObject<B extends ObjectBase, T = unknown, E = unknown>(
       if (this.#alarmSet) return;
       this.#alarmSet = true;
       try {
-        const set = this.#state.storage.setAlarm(Date.now() + delayMs);
+        const set = this.#state.storage.setAlarm(systemScheduler.now() + delayMs);
         if (set instanceof Promise) set.catch(() => (this.#alarmSet = false));
       } catch {
         this.#alarmSet = false;
