@@ -6,7 +6,7 @@
  * @module
  */
 
-import { type Accounting, CLOSED, type Counts, INVALID } from "./core/accounting.ts";
+import { type Accounting, CLOSED, type Counts } from "./core/accounting.ts";
 import type { Scheduler } from "./core/scheduler.ts";
 import type { RecordWriter } from "./core/encode.ts";
 import { type MetricsOptions, renderMetrics } from "./metrics.ts";
@@ -111,14 +111,7 @@ class ShedSink<T> implements Sink<T> {
       this.#ledger.refuse(CLOSED, 0);
       return false;
     }
-    try {
-      return this.#writer.write(record);
-    } catch {
-      // A value whose very type cannot be asked (a revoked Proxy, a Proxy whose
-      // getPrototypeOf throws): nothing was counted for it yet.
-      this.#ledger.refuse(INVALID, 0);
-      return false;
-    }
+    return this.#writer.write(record);
   }
 
   get writable(): WritableStream<T> {

@@ -223,10 +223,15 @@ export class RingConsumer implements FlusherBacklog {
       // that takes nothing. The look is only a hint (the producer may be moving that
       // frame): the claim below checks again.
       const waiting = (Atomics.load(this.#ints, PUBLISHED) - cursorSeq(cursor)) >>> 0;
-      if (waiting === 0 || waiting > 0x7fffffff) return 0;
-      if (before !== Infinity) {
+      let nothing = waiting === 0 || waiting > 0x7fffffff;
+      if (!nothing && before !== Infinity) {
         const first = frameAt(view, capacity, cursorOffset(cursor));
-        if (first + FRAME_HEADER_BYTES <= capacity && !(frameTimestamp(view, first) < before)) return 0;
+        nothing = first + FRAME_HEADER_BYTES <= capacity && !(frameTimestamp(view, first) < before);
+      }
+      if (nothing) {
+        // A hazard published by an earlier try must not stay behind.
+        if (tries > 0) Atomics.store(words, HAZARD, NONE);
+        return 0;
       }
       Atomics.store(words, HAZARD, cursor);
       // The hazard counts only if the cursor still holds what it names: then the

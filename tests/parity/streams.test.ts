@@ -153,7 +153,6 @@ parity("proxies whose traps throw (a revoked Proxy, a getPrototypeOf or get trap
   };
   const values: unknown[] = [
     revoked.proxy,
-    new Proxy({}, { getPrototypeOf: fail }),
     new Proxy({ a: 1 }, { get: fail }),
     new Proxy({ a: 1 }, { ownKeys: fail }),
   ];
@@ -161,9 +160,12 @@ parity("proxies whose traps throw (a revoked Proxy, a getPrototypeOf or get trap
   const writer = sink.writable.getWriter();
   for (const value of values) await within(writer.write(value), 1000, "write() of a hostile proxy");
   onlyDrops(stats(sink), { invalid: 2 * values.length });
+  // A getPrototypeOf trap that throws is never asked: JSON.stringify does not look at
+  // the prototype, so the proxy encodes as what its keys give.
+  assert.doesNotThrow(() => assert.equal(sink.emit(new Proxy({}, { getPrototypeOf: fail })), true));
   assert.equal(sink.emit({ fine: true }), true);
   await within(sink.close({ timeoutMs: 2500 }), 3000, "close()");
-  assert.deepEqual(transport.texts(), ['{"fine":true}']);
+  assert.deepEqual(transport.texts(), ["{}", '{"fine":true}']);
 });
 
 parity("options that throw (key, headers, encode) drop the record as invalid, never throw from emit()", async (mode) => {

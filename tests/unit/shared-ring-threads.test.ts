@@ -34,7 +34,9 @@ async function run(seed: number, capacity: number): Promise<void> {
   const where = new Map<number, string>();
   let snapshots = 0;
   try {
-  for (let i = 0; i < OPS; i++) {
+  // OPS operations, and more (up to 20 times as many) until the worker has taken a batch
+  // while they run: on a busy machine its thread may not have been scheduled yet.
+  for (let i = 0; i < OPS || (i < 20 * OPS && readWorkerCounts(control).delivered.records === 0); i++) {
     Atomics.store(state, 1, i);
     const roll = random.nextInt(0, 19);
     if (roll < 12) {
