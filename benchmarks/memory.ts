@@ -206,12 +206,14 @@ async function child(variant: Variant, mode: Mode, capacity: number): Promise<vo
   go.close();
   hang();
   measuring = true;
-  const series: Array<{ t: number; rss: number; heapUsed: number; arrayBuffers: number; held: number }> = [];
+  const series: Array<{ t: number; rss: number; heapUsed: number; workerHeapBytes: number; arrayBuffers: number; held: number }> = [];
+  let workerHeapPeak = 0;
   let nextSeries = 0;
   const outage = await phase(SECONDS, (m, t) => {
     if (t < nextSeries) return;
     const s = sink.stats();
-    series.push({ t: round(t, 3), rss: m.rss, heapUsed: m.heapUsed, arrayBuffers: m.arrayBuffers, held: s.pending.bytes + s.inFlight.bytes });
+    workerHeapPeak = Math.max(workerHeapPeak, s.workerHeapBytes);
+    series.push({ t: round(t, 3), rss: m.rss, heapUsed: m.heapUsed, workerHeapBytes: s.workerHeapBytes, arrayBuffers: m.arrayBuffers, held: s.pending.bytes + s.inFlight.bytes });
     nextSeries += 1;
   });
   const peak = outage.peak;
@@ -242,6 +244,11 @@ async function child(variant: Variant, mode: Mode, capacity: number): Promise<vo
     rssGrowthVsCapacity: round((peak.rss - baseline.rss) / capacity, 4),
     heapTotalGrowthBytes: peak.heapTotal - baseline.heapTotal,
     heapUsedGrowthBytes: peak.heapUsed - baseline.heapUsed,
+    // worker mode: the worker's own heap (stats().workerHeapBytes, its beat's report):
+    // before the outage, at its peak during it, and at the end
+    workerHeapBefore: before.workerHeapBytes,
+    workerHeapPeak,
+    workerHeapEnd: after.workerHeapBytes,
     arrayBuffersGrowthBytes: peak.arrayBuffers - baseline.arrayBuffers,
     connectedAfterGc: connected.afterGc,
     outageAfterGc: outage.afterGc,

@@ -43,8 +43,8 @@ const MetricsOptionsSchema = v.strictObject(
  * reason, zeros included), with graded shedding `shedsink_{records,bytes}_shed_total{class}`
  * (one series per class; they add up to the `shed` reason), gauges for pending and in-flight records and bytes, capacity,
  * and `shedsink_transport_state{state}` (1 for the current state). In worker mode
- * (`flusher: "worker"`) also `shedsink_worker_restarts_total`: workers started to replace
- * one that failed.
+ * (`flusher: "worker"`) also `shedsink_worker_restarts_total` (workers started to replace
+ * one that failed) and the gauge `shedsink_worker_heap_bytes` (the worker's heap in use).
  *
  * @example
  * ```ts
@@ -92,6 +92,7 @@ export function renderMetrics(stats: SinkStats, options: MetricsOptions = {}): s
   metric("shedsink_send_retries_total", "counter", "Sends that failed retriably and were scheduled again.", [[[], stats.retries]]);
   if (stats.flusher === "worker") {
     metric("shedsink_worker_restarts_total", "counter", "Worker mode: workers started to replace one that failed.", [[[], stats.workerRestarts]]);
+    metric("shedsink_worker_heap_bytes", "gauge", "Worker mode: the worker's JavaScript heap in use, as it last reported it.", [[[], stats.workerHeapBytes]]);
   }
   metric("shedsink_transport_state", "gauge", "1 for the transport's current connection state.", TRANSPORT_STATES.map((s) => [[["transport", stats.transport.name], ["state", s]], s === stats.transport.state ? 1 : 0] as const));
   return `${lines.join("\n")}\n`;

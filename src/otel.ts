@@ -165,6 +165,7 @@ const OptionsSchema = v.strictObject(
  * | `<prefix>.transport.state` | ObservableGauge | `1` | `transport`, `state` (1 for the current state, 0 for the others) |
  * | `<prefix>.{records,bytes}.shed` | ObservableCounter | `{record}` / `By` | `class` (only for a sink with `shedding`; they add up to the `shed` reason) |
  * | `<prefix>.worker.restarts` | ObservableCounter | `{restart}` | (only for a sink with `flusher: "worker"`) workers started to replace one that failed |
+ * | `<prefix>.worker.heap` | ObservableGauge | `By` | (only for a sink with `flusher: "worker"`) the worker's JavaScript heap in use, as it last reported it |
  *
  * With the `sdk` option, also the SDK's self-observability instruments
  * (`otel.sdk.processor.<signal>.queue.size`, `…queue.capacity`, `…processed`,
@@ -245,7 +246,9 @@ export function registerSinkMetrics(
   const recordsShed = classes > 0 ? counter("records.shed", "{record}", "Records shed (graded shedding), by class.") : null;
   const bytesShed = classes > 0 ? counter("bytes.shed", "By", "Bytes of records shed (graded shedding), by class.") : null;
   // In worker mode only: the workers restarted.
-  const workerRestarts = sink.stats().flusher === "worker" ? counter("worker.restarts", "{restart}", "Workers started to replace one that failed.") : null;
+  const inWorker = sink.stats().flusher === "worker";
+  const workerRestarts = inWorker ? counter("worker.restarts", "{restart}", "Workers started to replace one that failed.") : null;
+  const workerHeap = inWorker ? gauge("worker.heap", "By", "The worker's JavaScript heap in use, as it last reported it.") : null;
   // With `sdk`: the SDK's self-observability names.
   const sdk = o.sdk === undefined ? null : sdkInstruments(meter, o.sdk, base, names, observables);
 
@@ -270,6 +273,7 @@ export function registerSinkMetrics(
       });
     }
     if (workerRestarts !== null) result.observe(workerRestarts, s.workerRestarts, base);
+    if (workerHeap !== null) result.observe(workerHeap, s.workerHeapBytes, base);
     result.observe(retries, s.retries, base);
     result.observe(pendingRecords, s.pending.records, base);
     result.observe(pendingBytes, s.pending.bytes, base);

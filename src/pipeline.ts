@@ -29,6 +29,8 @@ export interface Pipeline<T> {
   status(): DrainStatus;
   /** Workers started to replace one that failed (0 in thread mode). */
   readonly restarts: number;
+  /** The worker's heap in use, in bytes, as it last reported it (0 in thread mode). */
+  workerHeapBytes(): number;
   /** See `Sink.flush`. */
   flush(timeoutMs: number): Promise<boolean>;
   /** Flushes, stops and closes the transport (see `Drain.close`); the clock stops with it. */
@@ -50,6 +52,7 @@ export function threadPipeline<T>(o: ResolvedOptions<T>, scheduler: Scheduler): 
     counts: () => ledger.snapshot(),
     status: () => drain.status(),
     restarts: 0,
+    workerHeapBytes: () => 0,
     flush: (timeoutMs) => drain.flush(timeoutMs),
     close: async (timeoutMs) => {
       const outcome = await drain.close(timeoutMs);

@@ -154,6 +154,7 @@ class ShedSink<T> implements Sink<T> {
       lastError: status.lastError,
       flusher: pipeline.mode,
       workerRestarts: pipeline.restarts,
+      workerHeapBytes: pipeline.workerHeapBytes(),
     };
   }
 

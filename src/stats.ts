@@ -36,6 +36,12 @@ export interface SinkStats extends Counts {
   readonly flusher: "thread" | "worker";
   /** Worker mode: workers started to replace one that failed (0 in thread mode). */
   readonly workerRestarts: number;
+  /**
+   * Worker mode: the worker's JavaScript heap in use, in bytes, as it last reported it
+   * (every 200 ms); 0 in thread mode and until the worker's first beat. A worker whose
+   * heap keeps growing shows here before it runs out of its limit.
+   */
+  readonly workerHeapBytes: number;
 }
 
 /** What `close()` reports: the final counters, and how the shutdown went. */

@@ -247,5 +247,6 @@ function emptyStats(): SinkStats {
     lastError: null,
     flusher: "thread",
     workerRestarts: 0,
+    workerHeapBytes: 0,
   };
 }

@@ -38,6 +38,8 @@ export const WAKE_SEEN = 9;
 export const HEARTBEAT = 10;
 export const GENERATION = 11;
 export const PUBLISHED_HEAD = 12;
+/** The worker's JavaScript heap in use, in KiB, as it last reported it on its beat. */
+export const WORKER_HEAP_KIB = 13;
 /** Byte offset of the counters. */
 export const COUNTERS_AT = 64;
 

@@ -8,13 +8,14 @@
  * @module
  */
 
+import process from "node:process";
 import { parentPort, workerData } from "node:worker_threads";
 import { SHUTDOWN } from "../core/accounting.ts";
 import type { Transport, TransportState } from "../core/contract.ts";
 import { Drain } from "../core/drain.ts";
 import { Flusher } from "../core/flusher.ts";
 import { RingConsumer } from "../core/ring-consumer.ts";
-import { HEARTBEAT, NEVER, WAKE, WAKE_SEEN } from "../core/ring-control.ts";
+import { HEARTBEAT, NEVER, WAKE, WAKE_SEEN, WORKER_HEAP_KIB } from "../core/ring-control.ts";
 import { WorkerLedger } from "../core/shared-counts.ts";
 import { systemScheduler } from "../runtime.ts";
 import type { HostMessage, WorkerMessage, WorkerStart } from "./protocol.ts";
@@ -119,6 +120,8 @@ async function run(port: NonNullable<typeof parentPort>, start: WorkerStart): Pr
   let name: string | null = null;
   function beat(): void {
     Atomics.add(ints, HEARTBEAT, 1);
+    // This thread's heap (each worker has its own), for stats().workerHeapBytes.
+    Atomics.store(ints, WORKER_HEAP_KIB, Math.min(0x7fffffff, Math.round(process.memoryUsage().heapUsed / 1024)));
     report();
   }
   // Each send's outcome may change the status: told before the counters that follow it

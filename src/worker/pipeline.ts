@@ -8,7 +8,7 @@
 
 import type { TransportState } from "../core/contract.ts";
 import { createProducerCore, shedClasses, staticHeaders } from "../core/core.ts";
-import { controlBlock } from "../core/ring-control.ts";
+import { controlBlock, WORKER_HEAP_KIB } from "../core/ring-control.ts";
 import type { Scheduler } from "../core/scheduler.ts";
 import { COUNTER_BYTES, mergeCounts, readWorkerCounts, WorkerCounts } from "../core/shared-counts.ts";
 import type { ResolvedOptions } from "../options.ts";
@@ -35,6 +35,7 @@ export function workerPipeline<T>(o: ResolvedOptions<T>, scheduler: Scheduler, s
     staticHeaders: staticHeaders(o.headers),
   };
   const worker = new WorkerCounts();
+  const ints = new Int32Array(control, 0, 16);
   // Nothing pending nor in flight: every record accepted so far is settled.
   const settled = () => {
     const c = mergeCounts(producer.ledger.snapshot(), readWorkerCounts(control, worker));
@@ -55,6 +56,7 @@ export function workerPipeline<T>(o: ResolvedOptions<T>, scheduler: Scheduler, s
     get restarts() {
       return host.restarts;
     },
+    workerHeapBytes: () => Atomics.load(ints, WORKER_HEAP_KIB) * 1024,
     flush: (timeoutMs) => host.flush(timeoutMs),
     close: async (timeoutMs) => {
       const outcome = await host.close(timeoutMs);

@@ -51,5 +51,6 @@ test("metrics(): shedsink_worker_restarts_total in worker mode only", async () =
   const text = renderMetrics({ ...sink.stats(), flusher: "worker", workerRestarts: 2 }, { labels: { sink: "s" } });
   assert.match(text, /^# TYPE shedsink_worker_restarts_total counter$/m);
   assert.match(text, /^shedsink_worker_restarts_total\{sink="s"\} 2$/m);
+  assert.match(renderMetrics({ ...sink.stats(), flusher: "worker", workerHeapBytes: 12345678 }), /^# TYPE shedsink_worker_heap_bytes gauge\nshedsink_worker_heap_bytes 12345678$/m);
   await sink.close({ timeoutMs: 100 });
 });

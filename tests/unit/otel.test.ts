@@ -100,16 +100,20 @@ test("a sink with shedding gets records.shed and bytes.shed by class; one withou
   await sink.close({ timeoutMs: 1000 });
 });
 
-test("a sink in worker mode gets worker.restarts; one in thread mode does not", async () => {
+test("a sink in worker mode gets worker.restarts and worker.heap; one in thread mode does not", async () => {
   const sink = createSink({ transport: memoryTransport() });
   const thread = registerSinkMetrics(sink, asMeter(new TestMeter()));
   assert.ok(!thread.instruments.includes("shedsink.worker.restarts"));
+  assert.ok(!thread.instruments.includes("shedsink.worker.heap"));
   // The stats of a sink in worker mode whose worker was replaced three times.
   const meter = new TestMeter();
-  const worker = registerSinkMetrics({ stats: () => ({ ...sink.stats(), flusher: "worker", workerRestarts: 3 }) }, asMeter(meter), { attributes: { sink: "s" } });
+  const worker = registerSinkMetrics({ stats: () => ({ ...sink.stats(), flusher: "worker", workerRestarts: 3, workerHeapBytes: 9_000_000 }) }, asMeter(meter), { attributes: { sink: "s" } });
   assert.ok(worker.instruments.includes("shedsink.worker.restarts"));
   assert.equal(meter.instruments.find((i) => i.name === "shedsink.worker.restarts")?.kind, "counter");
-  assert.equal(value(await meter.collect(), "shedsink.worker.restarts", { sink: "s" }), 3);
+  assert.equal(meter.instruments.find((i) => i.name === "shedsink.worker.heap")?.kind, "gauge");
+  const points = await meter.collect();
+  assert.equal(value(points, "shedsink.worker.restarts", { sink: "s" }), 3);
+  assert.equal(value(points, "shedsink.worker.heap", { sink: "s" }), 9_000_000);
   await sink.close({ timeoutMs: 100 });
 });
 

@@ -283,3 +283,25 @@ test("without a flusher option, the Kafka transports run in a worker where they 
     await done;
   }
 });
+
+test("worker mode: stats().workerHeapBytes is the worker's own heap, reported on its beat, and shows a worker that grows; thread mode says 0", async () => {
+  const thread = createSink<unknown>({ transport: memoryTransport(), flusher: "thread" });
+  assert.equal(thread.stats().workerHeapBytes, 0);
+  assert.doesNotMatch(thread.metrics(), /worker_heap/);
+  await thread.close();
+  const transport = memoryTransport();
+  const sink = createSink<unknown>({ transport, flusher: "worker", batch: { lingerMs: 1 } });
+  await until("the worker's first beat", () => sink.stats().workerHeapBytes > 0);
+  const idle = sink.stats().workerHeapBytes;
+  // Tens of MiB, not hundreds: a worker's heap before it holds anything.
+  assert.ok(idle < 256 << 20, `an idle worker's heap: ${idle} bytes`);
+  assert.match(sink.metrics(), /^shedsink_worker_heap_bytes [1-9][0-9]*$/m);
+  // Bun applies no heap limit to a worker: a worker that keeps growing is shown on Node and Deno.
+  if (!isBun) {
+    // 64 MiB more each turn of the worker's event loop, until its heap limit ends it.
+    transport.crashWorker("oom");
+    await until("the growing heap shows", () => sink.stats().workerHeapBytes > idle + (100 << 20), 20_000);
+    await until("the worker is replaced", () => sink.stats().workerRestarts === 1, 30_000);
+  }
+  await sink.close();
+});
